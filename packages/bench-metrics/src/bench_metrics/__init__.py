@@ -1,4 +1,91 @@
-"""ReasonKnee-Bench scoring: robust answer parsing, accuracy, kappa, IoU, bootstrap intervals, paper tables and reports."""
+"""ReasonKnee-Bench scoring: robust answer parsing, accuracy, kappa, IoU, bootstrap intervals,
+paper tables and reports. No torch: a user who only scores installs this package alone.
+
+>>> from bench_metrics import parse_answer
+>>> p = parse_answer('{"MOAKS_scores": {"Patellar_Tendon": {"Signal Abnormality": "1 (present)"}}}', 62)
+>>> p.grades
+{'patellar_tendon.signal': 1}
+"""
+
+from bench_metrics.agreement import (
+    balanced_accuracy,
+    confusion,
+    macro_f1,
+    pearson,
+    spearman,
+    weighted_kappa,
+)
+from bench_metrics.bootstrap import interval, patient_weights
+from bench_metrics.compare import compare_runs
+from bench_metrics.errors import BenchMetricsError
+from bench_metrics.failures import BOX_FAILURES, GRADE_FAILURES, FailureKind
+from bench_metrics.inputs import (
+    PREDICTION_SCHEMA,
+    load_predictions,
+    load_public_results,
+    predictions_frame,
+    read_predictions,
+)
+from bench_metrics.keys import normalise_key
+from bench_metrics.paper import PAPER_TABLE2, PAPER_TABLE3, paper_table2, paper_table3
+from bench_metrics.parsing import ParsedAnswer, parse_answer, parse_many
+from bench_metrics.report import feature_families, write_report
+from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
+from bench_metrics.scoring import score_predictions
+from bench_metrics.tables import table2, table3, to_markdown, write_tables
+from bench_metrics.truth import (
+    TRUTH_SCHEMA,
+    load_scans,
+    load_truth,
+    majority_grades,
+    truth_from_rows,
+)
+from bench_metrics.values import read_grade
 
 __version__ = "0.1.0"
-__all__: list[str] = ["__version__"]
+
+__all__ = [
+    "BOX_FAILURES",
+    "GRADE_FAILURES",
+    "OVERALL_MACRO",
+    "OVERALL_MICRO",
+    "PAPER_TABLE2",
+    "PAPER_TABLE3",
+    "PREDICTION_SCHEMA",
+    "TRUTH_SCHEMA",
+    "BenchMetricsError",
+    "FailureKind",
+    "ParsedAnswer",
+    "Scores",
+    "__version__",
+    "balanced_accuracy",
+    "compare_runs",
+    "confusion",
+    "feature_families",
+    "interval",
+    "load_predictions",
+    "load_public_results",
+    "load_scans",
+    "load_truth",
+    "macro_f1",
+    "majority_grades",
+    "normalise_key",
+    "paper_table2",
+    "paper_table3",
+    "parse_answer",
+    "parse_many",
+    "patient_weights",
+    "pearson",
+    "predictions_frame",
+    "read_grade",
+    "read_predictions",
+    "score_predictions",
+    "spearman",
+    "table2",
+    "table3",
+    "to_markdown",
+    "truth_from_rows",
+    "weighted_kappa",
+    "write_report",
+    "write_tables",
+]

@@ -1,0 +1,183 @@
+"""Predictions in: our predictions JSONL, and the public zero-shot scripts' results JSON.
+
+Both become one predictions table (:data:`PREDICTION_SCHEMA`), one row per
+(scan, question): ``scan_id, question_id, raw_text, view`` (the
+``bbox3d.ViewGeometry`` dict as JSON text, null = volume voxels), ``error``,
+``model``, ``setting``. Scoring always parses ``raw_text`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import moaks_schema as ms
+import polars as pl
+
+from bench_metrics.errors import BenchMetricsError
+
+__all__ = [
+    "PREDICTION_SCHEMA",
+    "load_predictions",
+    "load_public_results",
+    "predictions_frame",
+    "read_predictions",
+]
+
+PREDICTION_SCHEMA: dict[str, pl.DataType] = {
+    "scan_id": pl.String(),
+    "question_id": pl.Int64(),
+    "raw_text": pl.String(),
+    "view": pl.String(),
+    "error": pl.String(),
+    "model": pl.String(),
+    "setting": pl.String(),
+}
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def predictions_frame(records: Iterable[Mapping[str, Any]], *, source: str = "predictions") -> pl.DataFrame:
+    """A predictions table from records shaped as in docs/formats.md (extra fields ignored).
+
+    >>> predictions_frame([{"scan_id": "9000001_00M_1", "question_id": 30, "raw_text": "{}"}]).shape
+    (1, 7)
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in PREDICTION_SCHEMA}
+    for i, r in enumerate(records):
+        if not isinstance(r, Mapping):
+            raise BenchMetricsError(f"{source}: record {i + 1}: expected a JSON object, got {type(r).__name__}")
+        try:
+            scan_id = r["scan_id"]
+            qid = int(r["question_id"])
+        except (KeyError, TypeError, ValueError):
+            raise BenchMetricsError(
+                f"{source}: record {i + 1}: fields 'scan_id' and 'question_id' (an integer 1..69) are required"
+            ) from None
+        if not 1 <= qid <= len(ms.QUESTIONS):
+            raise BenchMetricsError(f"{source}: record {i + 1}: field 'question_id' = {qid}; expected 1..69")
+        raw = r.get("raw_text")
+        cols["scan_id"].append(str(scan_id))
+        cols["question_id"].append(qid)
+        cols["raw_text"].append(raw if isinstance(raw, str) else _as_text(raw))
+        cols["view"].append(_as_text(r.get("view")))
+        cols["error"].append(_as_text(r.get("error")))
+        cols["model"].append(_as_text(r.get("model")))
+        cols["setting"].append(_as_text(r.get("setting")))
+    return pl.DataFrame(cols, schema=PREDICTION_SCHEMA)
+
+
+def load_predictions(path: str | Path) -> pl.DataFrame:
+    """Read a predictions JSONL file (one record per line; blank lines skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchMetricsError(f"{path}: not found; expected a predictions JSONL file")
+    records: list[Any] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                if n > 1 and not line.endswith("\n"):  # a run killed mid-write leaves a torn last line
+                    break
+                raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
+    return predictions_frame(records, source=str(path))
+
+
+def _split_public_key(key: str) -> tuple[str, str, str, str, int, int] | None:
+    parts = key.split("_")
+    if len(parts) != 6:
+        return None
+    pid, time, study, series, side, qid = parts
+    try:
+        return pid, time, study, series, int(side), int(qid)
+    except ValueError:
+        return None
+
+
+def load_public_results(
+    path: str | Path, scans: pl.DataFrame, *, model: str | None = None
+) -> pl.DataFrame:
+    """The public zero-shot scripts' results JSON as a predictions table.
+
+    Keys ``<patient_id>_<time>_<study_folder>_<series_folder>_<knee_side>_<question_id>``
+    are matched to ``scans`` (``scans.parquet``: patient_id, visit, study_folder,
+    series_folder, side). ``<model>_result`` is the parsed object (kept as JSON
+    text and parsed again by our rules), ``{"response": raw}`` (the raw text) or
+    ``{"error": ...}``. ``model`` picks the model when the file holds several.
+    Boxes are read in volume voxels (the public scripts do not record a view).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BenchMetricsError(f"{path}: not found; expected a results JSON of the public scripts") from None
+    except ValueError as exc:
+        raise BenchMetricsError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BenchMetricsError(f"{path}: expected one JSON object keyed by '<patient>_<time>_..._<question_id>'")
+    models = sorted({k[: -len("_result")] for v in data.values() if isinstance(v, dict)
+                     for k in v if k.endswith("_result")})
+    if model is None:
+        if len(models) != 1:
+            raise BenchMetricsError(f"{path}: field '<model>_result': found models {models}; pass model= to pick one")
+        model = models[0]
+    elif model not in models:
+        raise BenchMetricsError(f"{path}: field '{model}_result' not found; models present: {models}")
+    index = {
+        (str(r["patient_id"]), str(r["visit"]), str(r["study_folder"]), str(r["series_folder"]), int(r["side"])): r["scan_id"]
+        for r in scans.select("patient_id", "visit", "study_folder", "series_folder", "side", "scan_id").iter_rows(named=True)
+    }
+    records: list[dict[str, Any]] = []
+    for key, value in data.items():
+        parts = _split_public_key(key)
+        if parts is None:
+            raise BenchMetricsError(
+                f"{path}: key {key!r}: expected '<patient_id>_<time>_<study_folder>_<series_folder>_<knee_side>_<question_id>'"
+            )
+        # unmatched keys keep the scan id the key spells; scoring counts them as unmatched
+        scan_id = index.get(parts[:5], f"{parts[0]}_{parts[1]}_{parts[4]}")
+        result = value.get(f"{model}_result") if isinstance(value, dict) else None
+        raw: str | None
+        error: str | None = None
+        if isinstance(result, dict) and set(result) == {"response"}:
+            raw = result["response"] if isinstance(result["response"], str) else _as_text(result["response"])
+        elif isinstance(result, dict) and set(result) == {"error"}:
+            raw, error = None, _as_text(result["error"])
+        elif result is None:
+            raw, error = None, "no result"
+        else:
+            raw = json.dumps(result, ensure_ascii=False)
+        records.append({"scan_id": scan_id, "question_id": parts[5], "raw_text": raw, "error": error,
+                        "model": model, "setting": None, "view": None})
+    return predictions_frame(records, source=str(path))
+
+
+def read_predictions(
+    path: str | Path, *, scans: pl.DataFrame | None = None, model: str | None = None
+) -> pl.DataFrame:
+    """Either input, told apart by content: JSONL (the first line is a record with
+    ``scan_id`` and ``question_id``), else the public results JSON (needs ``scans``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchMetricsError(f"{path}: not found; expected predictions JSONL or a public results JSON")
+    with path.open(encoding="utf-8") as fh:
+        first = fh.readline()
+    try:
+        head = json.loads(first)
+    except ValueError:
+        head = None
+    is_jsonl = isinstance(head, dict) and "scan_id" in head and "question_id" in head
+    if not is_jsonl and first.lstrip()[:1] == "{":
+        if scans is None:
+            raise BenchMetricsError(f"{path}: a public results JSON needs the dataset's scans.parquet to match ids")
+        return load_public_results(path, scans, model=model)
+    return load_predictions(path)

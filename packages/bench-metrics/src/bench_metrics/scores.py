@@ -1,0 +1,63 @@
+"""The :class:`Scores` of one run: every table the report and the app show."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+__all__ = ["OVERALL_MACRO", "OVERALL_MICRO", "Scores"]
+
+#: Group names of the two Overall rows (level ``"overall"`` of :attr:`Scores.groups`).
+OVERALL_MICRO = "Overall (micro)"
+OVERALL_MACRO = "Overall (macro)"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of one run on one split.
+
+    - ``groups``: accuracy with its interval, the majority reference, kappa,
+      balanced accuracy, macro-F1 and parse-failure rate per category (level
+      ``category``), per Table-2 column (``column``) and Overall micro / macro
+      (``overall``).
+    - ``attributes``: the same per attribute; ``questions``: accuracy and IoU per
+      question; ``structures``: mean IoU, Acc@0.25, Acc@0.5 per Table-3 structure
+      (plus the patellar tendon and ``All``); ``correlation``: IoU vs accuracy;
+      ``failures``: counts of each failure kind.
+    - ``items`` (one row per scan x attribute) and ``records`` (one row per scan x
+      question, with IoU, box failure, reasoning and thinking) hold the readings.
+    """
+
+    label: str
+    meta: dict[str, Any]
+    groups: pl.DataFrame
+    attributes: pl.DataFrame
+    questions: pl.DataFrame
+    structures: pl.DataFrame
+    correlation: pl.DataFrame
+    failures: pl.DataFrame
+    items: pl.DataFrame = field(repr=False)
+    records: pl.DataFrame = field(repr=False)
+
+    def accuracy(self, group: str) -> float:
+        """Accuracy of a category, column or Overall row by its name (NaN if absent)."""
+        row = self.groups.filter(pl.col("group") == group)
+        return float(row["accuracy"][0]) if row.height and row["accuracy"][0] is not None else math.nan
+
+    @property
+    def overall_micro(self) -> float:
+        """Micro-averaged accuracy over every scored (scan, attribute) pair."""
+        return self.accuracy(OVERALL_MICRO)
+
+    @property
+    def overall_macro(self) -> float:
+        """Mean of the seven category accuracies (categories with items)."""
+        return self.accuracy(OVERALL_MACRO)
+
+    def mean_iou(self, structure: str = "All") -> float:
+        """Mean IoU of a structure (``"All"``: every scored box)."""
+        row = self.structures.filter(pl.col("structure") == structure)
+        return float(row["mean_iou"][0]) if row.height and row["mean_iou"][0] is not None else math.nan

@@ -1,0 +1,131 @@
+"""Ground truth: the quintuples of one split, read from a dataset folder or built from rows.
+
+The truth table has one row per (scan, question) with the columns of
+``quintuples.parquet`` that scoring needs (docs/formats.md):
+``scan_id, patient_id, question_id, split, grades (list[struct{attribute, grade}]),
+box_public (list[i64] of 6, or null)``. A grade of null is a missing reading:
+it is not scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import moaks_schema as ms
+import polars as pl
+
+from bench_metrics.errors import BenchMetricsError
+
+__all__ = ["TRUTH_SCHEMA", "load_scans", "load_truth", "majority_grades", "truth_from_rows", "validate_truth"]
+
+TRUTH_SCHEMA: dict[str, pl.DataType] = {
+    "scan_id": pl.String(),
+    "patient_id": pl.String(),
+    "question_id": pl.Int64(),
+    "split": pl.String(),
+    "grades": pl.List(pl.Struct({"attribute": pl.String(), "grade": pl.Int64()})),
+    "box_public": pl.List(pl.Int64()),
+}
+
+
+def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFrame:
+    """``truth`` reduced to :data:`TRUTH_SCHEMA` (cast), or a :class:`BenchMetricsError` naming what is wrong."""
+    missing = [c for c in TRUTH_SCHEMA if c not in truth.columns and c != "split"]
+    if missing:
+        raise BenchMetricsError(f"{source}: missing column(s) {missing}; expected {list(TRUTH_SCHEMA)}")
+    if "split" not in truth.columns:
+        truth = truth.with_columns(pl.lit(None, dtype=pl.String()).alias("split"))
+    try:
+        out = truth.select([pl.col(c).cast(t) for c, t in TRUTH_SCHEMA.items()])
+    except Exception as exc:
+        raise BenchMetricsError(f"{source}: columns do not match {TRUTH_SCHEMA}: {exc}") from None
+    bad_q = out.filter(~pl.col("question_id").is_between(1, len(ms.QUESTIONS)))
+    if bad_q.height:
+        raise BenchMetricsError(
+            f"{source}: question_id {bad_q['question_id'][0]!r} out of range; expected 1..{len(ms.QUESTIONS)}"
+        )
+    if out.select(pl.struct("scan_id", "question_id").is_duplicated().any()).item():
+        raise BenchMetricsError(f"{source}: duplicate (scan_id, question_id) rows; expected one row per pair")
+    return out
+
+
+def truth_from_rows(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """A truth table from plain rows (tests, small examples).
+
+    ``grades`` may be a mapping ``{attribute key: grade}`` or a list of
+    ``{"attribute", "grade"}`` dicts; ``box_public`` and ``split`` may be left out.
+
+    >>> t = truth_from_rows([{"scan_id": "9000001_00M_1", "patient_id": "9000001", "question_id": 30,
+    ...                       "grades": {"osteophyte.PS.grade": 2}, "box_public": [0, 9, 0, 9, 0, 9]}])
+    >>> t.shape
+    (1, 6)
+    """
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        grades = r["grades"]
+        if isinstance(grades, Mapping):
+            grades = [{"attribute": k, "grade": v} for k, v in grades.items()]
+        out.append({
+            "scan_id": r["scan_id"],
+            "patient_id": r["patient_id"],
+            "question_id": int(r["question_id"]),
+            "split": r.get("split"),
+            "grades": list(grades),
+            "box_public": r.get("box_public"),
+        })
+    return validate_truth(pl.DataFrame(out, schema=TRUTH_SCHEMA), source="rows")
+
+
+def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFrame:
+    """The truth of ``split`` (``None`` = every split) from ``<dataset_dir>/quintuples.parquet``."""
+    path = Path(dataset_dir) / "quintuples.parquet"
+    if not path.is_file():
+        raise BenchMetricsError(f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)")
+    cols = pl.read_parquet_schema(path)
+    need = [c for c in TRUTH_SCHEMA if c in cols]
+    truth = validate_truth(pl.read_parquet(path, columns=need), source=str(path))
+    if split is not None:
+        splits = set(truth["split"].drop_nulls().unique().to_list())
+        if split not in splits:
+            raise BenchMetricsError(
+                f"{path}: field 'split' has no rows for {split!r}; expected one of {sorted(splits)}"
+            )
+        truth = truth.filter(pl.col("split") == split)
+    return truth
+
+
+def load_scans(dataset_dir: str | Path) -> pl.DataFrame:
+    """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns."""
+    path = Path(dataset_dir) / "scans.parquet"
+    if not path.is_file():
+        raise BenchMetricsError(f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)")
+    scans = pl.read_parquet(path)
+    need = ["scan_id", "patient_id", "visit", "side", "study_folder", "series_folder"]
+    missing = [c for c in need if c not in scans.columns]
+    if missing:
+        raise BenchMetricsError(f"{path}: missing column(s) {missing}; expected {need}")
+    return scans
+
+
+def majority_grades(truth: pl.DataFrame) -> dict[str, int]:
+    """The most frequent grade of each attribute in ``truth`` (ties: the lowest grade).
+
+    This is the majority-class reference; give it the TRAIN split's truth.
+
+    >>> t = truth_from_rows([{"scan_id": f"s{i}", "patient_id": "p", "question_id": 62,
+    ...                       "grades": {"patellar_tendon.signal": g}} for i, g in enumerate([0, 1, 1])])
+    >>> majority_grades(t)
+    {'patellar_tendon.signal': 1}
+    """
+    long = (
+        validate_truth(truth)
+        .select(pl.col("grades").explode().struct.unnest())
+        .drop_nulls()
+        .group_by("attribute", "grade")
+        .len()
+        .sort(["attribute", "len", "grade"], descending=[False, True, False])
+        .unique(subset="attribute", keep="first", maintain_order=True)
+    )
+    return dict(zip(long["attribute"].to_list(), long["grade"].to_list(), strict=True))

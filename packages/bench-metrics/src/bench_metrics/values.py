@@ -1,0 +1,88 @@
+"""Reading one attribute value as a grade, or naming why it cannot be read.
+
+Accepted: an integer (or an integral float such as ``2.0``) inside the grade
+space; a string holding exactly one integer, optionally after ``grade`` /
+``score`` / ``code`` and optionally followed by a label (``"Grade 2"``,
+``"2 (medium)"``, ``"2 - medium"``, ``"grade: 2"``). For presence attributes
+only (grade space absent/present), also JSON booleans and the words
+yes/no, true/false, present/absent, positive/negative. Everything else is a
+failure: words without a number, ranges (``"1-2"``), alternatives (``"2 or 3"``),
+a second number outside brackets (``"2 out of 3"``), ``"2 or higher"``,
+lists, null.
+
+>>> import moaks_schema as ms
+>>> read_grade("Grade 2 (medium)", ms.attribute("osteophyte.PS.grade").grades)
+2
+>>> read_grade("2 or 3", ms.attribute("osteophyte.PS.grade").grades)
+<FailureKind.NOT_A_NUMBER: 'not_a_number'>
+>>> read_grade(4, ms.attribute("osteophyte.PS.grade").grades)
+<FailureKind.OUT_OF_RANGE: 'out_of_range'>
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from moaks_schema import GradeSpace
+
+from bench_metrics.failures import FailureKind
+
+__all__ = ["is_presence_space", "read_grade"]
+
+_GRADE_TEXT = re.compile(
+    r"""^\s*
+    (?:moaks\s*)?(?:grade|score|code|level|class)?\s*[:=#]?\s*   # optional lead word
+    ([+-]?\d{1,6})(?:\.0+)?                                     # the one integer
+    \s*(?:
+        \((?:[^()]|\([^()]*\))*\)                                # (medium), (33-66%), (a (b))
+      | \[[^\[\]]*\]                                            # [medium]
+      | [-–—:,]\s*[^\d\s][^\d]*                                 # - medium, : none
+      | (?!(?:or|to|and|plus|minus)\b)[^\W\d_][^\d]*      # medium (never "or higher")
+    )?\s*\.?\s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_NON_INTEGRAL = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
+_PRESENCE_WORDS = {
+    "yes": 1, "no": 0, "true": 1, "false": 0, "present": 1, "absent": 0,
+    "positive": 1, "negative": 0,
+}
+
+
+def is_presence_space(space: GradeSpace) -> bool:
+    """Whether ``space`` is absent/present (the only space where yes/no words are read)."""
+    return space.meanings == ("absent", "present")
+
+
+def _in_space(n: int, space: GradeSpace) -> int | FailureKind:
+    return n if 0 <= n < len(space.meanings) else FailureKind.OUT_OF_RANGE
+
+
+def read_grade(value: object, space: GradeSpace) -> int | FailureKind:
+    """The grade ``value`` gives in ``space``, or the failure that stops it. Never raises."""
+    if type(value) is int:
+        return _in_space(value, space)
+    if isinstance(value, bool):
+        return int(value) if is_presence_space(space) else FailureKind.NOT_A_NUMBER
+    if isinstance(value, int):
+        return _in_space(int(value), space)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return FailureKind.NOT_A_NUMBER
+        if not value.is_integer():
+            return FailureKind.OUT_OF_RANGE
+        return _in_space(int(value), space)
+    if isinstance(value, str):
+        if len(value) > 200:
+            return FailureKind.NOT_A_NUMBER
+        m = _GRADE_TEXT.match(value)
+        if m is not None:
+            return _in_space(int(m.group(1)), space)
+        if _NON_INTEGRAL.match(value):
+            return FailureKind.OUT_OF_RANGE
+        if is_presence_space(space):
+            word = value.strip().rstrip(".").lower()
+            if word in _PRESENCE_WORDS:
+                return _PRESENCE_WORDS[word]
+        return FailureKind.NOT_A_NUMBER
+    return FailureKind.NOT_A_NUMBER
