@@ -1,4 +1,85 @@
-"""nnU-Net v2 segmentation of 25 knee regions: dataset export, training, resumable prediction, Dice."""
+"""nnU-Net v2 segmentation of 25 knee regions: dataset export, training, resumable prediction, Dice.
+
+Label values are ``moaks_schema.REGIONS`` (label = index + 1, 0 background).
+Importing this package is light; nnunetv2 and torch are imported by the
+functions that need them.
+
+>>> import knee_segmenter as ks
+>>> ks.label_names()["HFP"]
+25
+"""
+
+from knee_segmenter.devices import resolve_device
+from knee_segmenter.dice import (
+    DICE_COLUMNS,
+    dice_barplot,
+    dice_per_region,
+    dice_summary,
+    dice_table,
+)
+from knee_segmenter.errors import SegmenterError
+from knee_segmenter.export import (
+    CasePair,
+    case_id_from_path,
+    dataset_json,
+    export_dataset,
+    find_dataset_dir,
+    label_names,
+    pairs_from_manifest,
+)
+from knee_segmenter.folders import (
+    NnunetFolders,
+    configure_nnunet,
+    nnunet_folders,
+    trainer_search_path,
+    use_folders,
+)
+from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
+from knee_segmenter.prediction import (
+    ScanInput,
+    check_aligned,
+    is_valid_prediction,
+    predict,
+    scan_inputs,
+)
+from knee_segmenter.training import DEFAULT_DATASET_ID, ModelDir, copy_model, train, train_segmenter
 
 __version__ = "0.1.0"
-__all__: list[str] = ["__version__"]
+__all__: list[str] = [
+    "DEFAULT_DATASET_ID",
+    "DICE_COLUMNS",
+    "PLANS_IDENTIFIER",
+    "TRAINER_NAME",
+    "CasePair",
+    "ModelDir",
+    "NnunetFolders",
+    "ScanInput",
+    "SegmenterError",
+    "__version__",
+    "case_id_from_path",
+    "check_aligned",
+    "configure_nnunet",
+    "copy_model",
+    "dataset_json",
+    "dice_barplot",
+    "dice_per_region",
+    "dice_summary",
+    "dice_table",
+    "export_dataset",
+    "find_dataset_dir",
+    "is_valid_prediction",
+    "label_names",
+    "nnunet_folders",
+    "pairs_from_manifest",
+    "plan_and_preprocess",
+    "predict",
+    "resolve_device",
+    "scan_inputs",
+    "train",
+    "train_segmenter",
+    "trainer_search_path",
+    "use_folders",
+]
+
+#: Name of the package's nnU-Net trainer class (``knee_segmenter.trainer.KneeSegmenterTrainer``).
+TRAINER_NAME = "KneeSegmenterTrainer"

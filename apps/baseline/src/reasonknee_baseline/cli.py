@@ -1,0 +1,168 @@
+"""``reasonknee baseline``: run a model or a reference baseline on a dataset split, resumably.
+
+Only argument parsing and progress display live here; the work is
+:func:`vlm_adapters.run_baseline`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from vlm_adapters import RunSummary
+
+__all__ = ["baseline", "parse_ids", "parse_options"]
+
+_SETTINGS = ("zero-shot", "instruction", "gt-region")
+
+
+def parse_ids(text: str | None) -> list[int] | None:
+    """``"1-15,42"`` -> ``[1, ..., 15, 42]``; empty -> ``None`` (every question).
+
+    >>> parse_ids("4,1-3")
+    [1, 2, 3, 4]
+    """
+    if text is None or not text.strip():
+        return None
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                out.update(range(a, b + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise click.BadParameter(f"{part!r}: expected ids like '1-15,42'", param_hint="--questions") from None
+    if not out or min(out) < 1 or max(out) > 69:
+        raise click.BadParameter("question ids must lie in 1..69", param_hint="--questions")
+    return sorted(out)
+
+
+def parse_options(items: tuple[str, ...]) -> dict[str, object]:
+    """``("fps=2", "slices=[32,128,32]", "prefix_reuse=false")`` -> typed options (JSON values, else text).
+
+    >>> parse_options(("fps=2", "slices=[32,128,32]", "device=cpu"))
+    {'fps': 2, 'slices': (32, 128, 32), 'device': 'cpu'}
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, list):
+            value = tuple(value)
+        out[key.strip()] = value
+    return out
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/", 1))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected I/N, e.g. 0/4", param_hint="--shard") from None
+    if not 0 <= i < n:
+        raise click.BadParameter(f"{text!r}: expected 0 <= I < N", param_hint="--shard")
+    return i, n
+
+
+@click.command("baseline", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset folder written by `reasonknee build`.")
+@click.option("--split", default="test", show_default=True, help="Split to run on.")
+@click.option("--model", "model", required=True,
+              help="qwen2.5-vl:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random")
+@click.option("--setting", type=click.Choice(_SETTINGS), required=True, help="Prompt setting (bench.md).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictions JSONL; an existing file is resumed (done records are skipped).")
+@click.option("--questions", default=None, help="Question ids, e.g. '1-15,42' (default: all 69).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N scans of the split.")
+@click.option("--shard", default=None, help="Run shard I of N (scans I, I+N, ...), e.g. 0/4.")
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="Split the run into N shards run in parallel (see --executor), merged into --out.")
+@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
+              help="Where --shards run: Ray tasks ($RAY_ADDRESS or a local instance) or one after another here.")
+@click.option("--gpus-per-shard", type=float, default=0.0, show_default=True, help="GPUs each Ray shard asks for.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=None,
+              help="Requests in flight (OpenAI-compatible endpoints).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (random baseline, sampling).")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Adapter option, repeatable (e.g. slices=32, fps=4, max_pixels=50176, prefix_reuse=false).")
+@click.option("--retry-errors", is_flag=True, help="Redo records that ended with an error.")
+def baseline(dataset: Path, split: str, model: str, setting: str, out: Path, questions: str | None,
+             limit: int | None, shard: str | None, shards: int | None, executor: str, gpus_per_shard: float,
+             max_concurrency: int | None, seed: int,
+             options: tuple[str, ...], retry_errors: bool) -> None:
+    """Run a model or reference baseline on a dataset split, writing predictions JSONL (resumable)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+    from vlm_adapters import AdapterError, run_baseline, run_sharded
+
+    class _Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("–" if speed is None else f"{speed:.2f} q/s")
+
+    console = Console(stderr=True)
+    qids = parse_ids(questions)
+    opts = parse_options(options)
+    common = dict(dataset=dataset, split=split, model=model, setting=setting, questions=qids, limit=limit,
+                  max_concurrency=max_concurrency, seed=seed, options=opts, retry_errors=retry_errors)
+    if shards is not None:
+        if shard is not None:
+            raise click.BadParameter("give either --shard or --shards", param_hint="--shards")
+        try:
+            with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
+                summary = run_sharded(shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common)
+        except AdapterError as exc:
+            raise click.ClickException(str(exc)) from None
+        _report(console, summary)
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task(f"{model} · {setting}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            if bar.tasks[0].total is None:
+                bar.reset(task, total=total, completed=done)  # rate and ETA count this run only
+            else:
+                bar.update(task, completed=done)
+
+        try:
+            summary = run_baseline(out=out, shard=_parse_shard(shard), progress=progress, **common)
+        except AdapterError as exc:
+            raise click.ClickException(str(exc)) from None
+    _report(console, summary)
+
+
+def _report(console: Console, summary: RunSummary) -> None:
+    ratio = ""
+    if summary.prefill_tokens is not None and summary.prompt_tokens:
+        ratio = f", prefill {summary.prefill_tokens}/{summary.prompt_tokens} prompt tokens"
+    console.print(
+        f"{summary.out}: {summary.written} written, {summary.skipped} already done, {summary.errors} errors "
+        f"of {summary.total} in {summary.wall_s:.1f} s{ratio}"
+    )
+    if summary.errors:
+        raise SystemExit(1)

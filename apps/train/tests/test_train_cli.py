@@ -1,0 +1,206 @@
+"""`reasonknee train`: the vlm and segmenter subcommands, run for real on tiny inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from reasonknee_train.cli import train
+
+SHAPE = (12, 32, 32)
+
+
+def _label_map() -> np.ndarray:
+    m = np.zeros(SHAPE, np.uint8)
+    for lab in range(1, 26):
+        s, r, c = (lab - 1) // 9 * 4, ((lab - 1) % 9) // 3 * 10, (lab - 1) % 3 * 10
+        m[s : s + 3, r : r + 5, c : c + 5] = lab
+    return m
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """Four synthetic knees (NIfTI volume + 25-region label map) and their dataset folder."""
+    import polars as pl
+    from knee_volumes import Volume, write_nifti
+    from moaks_schema import READING_COLUMNS, question
+    from quintuple_builder import build_dataset
+
+    root = tmp_path_factory.mktemp("train-cli")
+    rng = np.random.default_rng(1)
+    scans, reads = [], []
+    for i in range(4):
+        pid = f"{9300000 + i:07d}"
+        sid = f"{pid}_00M_1"
+        vol = Volume(rng.integers(0, 400, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365))
+        img = write_nifti(vol, root / "manual" / "images" / f"{sid}.nii.gz")
+        lab = write_nifti(
+            _label_map(), root / "manual" / "labels" / f"{sid}.nii.gz", affine=vol.affine
+        )
+        scans.append(
+            {
+                "scan_id": sid,
+                "patient_id": pid,
+                "visit": "00M",
+                "side": 1,
+                "study_folder": "20050101",
+                "series_folder": f"{10000000 + i:08d}",
+                "image_path": str(img),
+                "label_path": str(lab),
+            }
+        )
+        for a in question(44).attributes:
+            reads.append((pid, "00M", 1, 44, a.key, int(rng.integers(0, 2)), "phantom"))
+    readings = pl.DataFrame(reads, schema=list(READING_COLUMNS), orient="row")
+    build_dataset(
+        pl.DataFrame(scans),
+        readings,
+        root / "dataset",
+        label_source="phantom",
+        question_ids=[44],
+        seed=0,
+        progress=False,
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    from vlm_adapters.tiny import build_tiny_qwen
+
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-cli") / "qwen", seed=0)
+
+
+def test_train_vlm_runs_keeps_the_best_adapter_and_resumes(
+    cohort: Path, tiny: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    args = [
+        "vlm",
+        "--dataset",
+        str(cohort / "dataset"),
+        "--base",
+        str(tiny),
+        "--out",
+        str(out),
+        "--no-cot",
+        "--setting",
+        "zero-shot",
+        "--max-frames",
+        "4",
+        "--frame-size",
+        "28x28",
+        "--epochs",
+        "2",
+        "--batch",
+        "1",
+        "--grad-accum",
+        "1",
+        "--lr",
+        "1e-3",
+        "--eval-limit",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "8",
+    ]
+    res = CliRunner().invoke(train, args)
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == str(out / "best")
+    config = json.loads((out / "best" / "adapter_config.json").read_text())
+    assert config["r"] == 4 and set(config["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+    }
+    info = json.loads((out / "best" / "sft_run.json").read_text())
+    assert info["config"]["cot"] is False and info["config"]["frame_size"] == [28, 28]
+    assert sorted(p.name for p in (out / "eval").iterdir()) == [
+        "epoch-001.metrics.json",
+        "epoch-001.predictions.jsonl",
+        "epoch-002.metrics.json",
+        "epoch-002.predictions.jsonl",
+    ]
+    again = CliRunner().invoke(train, args)
+    assert again.exit_code == 0 and "resumed" in again.output
+    other = CliRunner().invoke(train, [*args[:-2], "--lora-alpha", "16"])
+    assert other.exit_code != 0 and "lora_alpha" in str(other.exception)
+
+
+def test_train_vlm_usage_errors(cohort: Path, tiny: Path, tmp_path: Path) -> None:
+    base = [
+        "vlm",
+        "--dataset",
+        str(cohort / "dataset"),
+        "--base",
+        str(tiny),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    runner = CliRunner()
+    bad_size = runner.invoke(train, [*base, "--frame-size", "0x5"])
+    assert bad_size.exit_code == 2 and "--frame-size" in bad_size.output
+    assert runner.invoke(train, [*base, "--setting", "few-shot"]).exit_code == 2
+    bad_modules = runner.invoke(
+        train, [*base, "--target-modules", "nope", "--device", "cpu", "--epochs", "1"]
+    )
+    assert bad_modules.exit_code != 0 and "target_modules" in str(bad_modules.exception)
+
+
+def test_train_segmenter_usage_errors(cohort: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    neither = runner.invoke(train, ["segmenter", "--out", str(tmp_path / "m")])
+    assert neither.exit_code == 2 and "exactly one" in neither.output
+    both = runner.invoke(
+        train,
+        [
+            "segmenter",
+            "--manual",
+            str(cohort / "manual"),
+            "--dataset",
+            str(cohort / "dataset"),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert both.exit_code == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(train, ["segmenter", "--manual", str(empty), "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "images/ and labels/" in res.output
+
+
+@pytest.mark.slow
+def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    args = [
+        "segmenter",
+        "--manual",
+        str(cohort / "manual"),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--iterations",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    res = CliRunner().invoke(train, args)
+    assert res.exit_code == 0, res.output
+    model = Path(res.output.strip().splitlines()[-1])
+    assert (model / "fold_all" / "checkpoint_final.pth").is_file() and (
+        model / "plans.json"
+    ).is_file()
+    again = CliRunner().invoke(train, args)
+    assert again.exit_code == 0, again.output
+    assert "resuming" in again.output

@@ -1,0 +1,288 @@
+"""Export (volume, label map) pairs to an nnU-Net v2 raw dataset.
+
+The dataset is ``<nnUNet_raw>/Dataset<ID>_<name>/`` with ``dataset.json``,
+``imagesTr/<case>_0000.nii.gz`` and ``labelsTr/<case>.nii.gz``. Every pair is
+validated before anything is written (3D, same shape, same affine, label values
+within 0..25); an export is idempotent: files whose bytes would not change are
+left alone, and cases no longer listed are removed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+
+from knee_segmenter.errors import SegmenterError
+from knee_segmenter.folders import nnunet_folders
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "CHANNEL_NAME",
+    "CasePair",
+    "PairLike",
+    "case_id_from_path",
+    "dataset_json",
+    "export_dataset",
+    "find_dataset_dir",
+    "label_names",
+    "pairs_from_manifest",
+]
+
+#: The one input channel's name in ``dataset.json`` (any name but "CT" means z-score normalisation).
+CHANNEL_NAME = "MRI"
+_CASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_AFFINE_ATOL = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class CasePair:
+    """One training case: an image volume and its label map (NIfTI files)."""
+
+    case_id: str
+    image: Path
+    label: Path
+
+
+PairLike: TypeAlias = "CasePair | tuple[str | os.PathLike[str], str | os.PathLike[str]] | tuple[str, str | os.PathLike[str], str | os.PathLike[str]]"
+
+
+def case_id_from_path(path: str | os.PathLike[str]) -> str:
+    """The case id of a NIfTI path: its file name without ``.nii.gz`` / ``.nii``.
+
+    >>> case_id_from_path("nifti/9000099_00M_1.nii.gz")
+    '9000099_00M_1'
+    """
+    name = Path(path).name
+    for ending in (".nii.gz", ".nii"):
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    return Path(name).stem
+
+
+def label_names() -> dict[str, int]:
+    """nnU-Net's ``labels`` entry: ``background`` 0 and the 25 region codes 1..25.
+
+    >>> names = label_names(); names["background"], names["FMC"], len(names)
+    (0, 4, 26)
+    """
+    from moaks_schema import REGIONS
+
+    return {"background": 0, **{r.code: r.label for r in REGIONS}}
+
+
+def dataset_json(num_training: int, *, name: str, description: str = "") -> dict[str, Any]:
+    """The ``dataset.json`` of an exported dataset."""
+    return {
+        "name": name,
+        "description": description or "Knee MRI, 25 MOAKS regions (moaks_schema.REGIONS), exported by knee-segmenter",
+        "channel_names": {"0": CHANNEL_NAME},
+        "labels": label_names(),
+        "numTraining": int(num_training),
+        "file_ending": ".nii.gz",
+        "overwrite_image_reader_writer": "NibabelIO",
+    }
+
+
+def pairs_from_manifest(manifest: pl.DataFrame, *, base_dir: str | os.PathLike[str] | None = None) -> list[CasePair]:
+    """Training pairs from a scan manifest: rows with ``status == "ok"`` and a ``label_path``.
+
+    Relative paths are taken relative to ``base_dir``.
+    """
+    for col in ("scan_id", "image_path", "label_path"):
+        if col not in manifest.columns:
+            raise SegmenterError(f"scan manifest: missing column {col!r} (expected scan_id, image_path, label_path)")
+    base = Path(base_dir) if base_dir is not None else None
+    out = []
+    for row in manifest.iter_rows(named=True):
+        if row.get("status", "ok") != "ok" or row["label_path"] is None:
+            continue
+        img, lab = Path(row["image_path"]), Path(row["label_path"])
+        if base is not None:
+            img, lab = base / img, base / lab
+        out.append(CasePair(str(row["scan_id"]), img, lab))
+    return out
+
+
+def _as_pair(item: Any, index: int) -> CasePair:
+    if isinstance(item, CasePair):
+        return CasePair(item.case_id, Path(item.image), Path(item.label))
+    if isinstance(item, tuple | list) and len(item) == 2:
+        return CasePair(case_id_from_path(item[0]), Path(item[0]), Path(item[1]))
+    if isinstance(item, tuple | list) and len(item) == 3:
+        return CasePair(str(item[0]), Path(item[1]), Path(item[2]))
+    raise SegmenterError(
+        f"pair #{index}: expected CasePair, (image, label) or (case_id, image, label), got {item!r}"
+    )
+
+
+def _load(path: Path, what: str, case_id: str) -> Any:
+    import nibabel as nib
+
+    if not path.is_file():
+        raise SegmenterError(f"case {case_id!r}: {what} file {path} does not exist")
+    try:
+        img: Any = nib.load(str(path))
+    except Exception as e:
+        raise SegmenterError(f"case {case_id!r}: {what} file {path} is not a readable NIfTI ({e})") from e
+    if len(img.shape) != 3:
+        raise SegmenterError(f"case {case_id!r}: {what} file {path} has shape {img.shape}, expected a 3D volume")
+    return img
+
+
+def _validated_label(pair: CasePair, image: Any) -> np.ndarray:
+    """The label map of ``pair`` as uint8, after checking it against the image."""
+    from moaks_schema import REGIONS
+
+    label = _load(pair.label, "label map", pair.case_id)
+    if tuple(label.shape) != tuple(image.shape):
+        raise SegmenterError(
+            f"case {pair.case_id!r}: label map {pair.label} has shape {tuple(label.shape)}, "
+            f"expected the image's shape {tuple(image.shape)} ({pair.image})"
+        )
+    if not np.allclose(label.affine, image.affine, atol=_AFFINE_ATOL):
+        raise SegmenterError(
+            f"case {pair.case_id!r}: label map {pair.label} has affine\n{np.round(label.affine, 4)}\n"
+            f"expected the image's affine\n{np.round(image.affine, 4)} ({pair.image})"
+        )
+    data = np.asanyarray(label.dataobj)
+    if not np.issubdtype(data.dtype, np.integer) and (
+        not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data))
+    ):
+        raise SegmenterError(
+            f"case {pair.case_id!r}: label map {pair.label} has non-integer values (dtype {data.dtype}); "
+            f"expected integer labels 0..{len(REGIONS)}"
+        )
+    values = np.unique(data)
+    bad = values[(values < 0) | (values > len(REGIONS))]
+    if bad.size:
+        raise SegmenterError(
+            f"case {pair.case_id!r}: label map {pair.label} has values {bad[:10].tolist()} outside "
+            f"0..{len(REGIONS)} (background and the moaks_schema.REGIONS labels)"
+        )
+    return data.astype(np.uint8)
+
+
+def _image_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        return raw
+    return gzip.compress(raw, mtime=0)
+
+
+def _label_bytes(data: np.ndarray, image: Any) -> bytes:
+    import nibabel as nib
+
+    header = image.header.copy()
+    header.set_data_dtype(np.uint8)
+    out = nib.Nifti1Image(data, image.affine, header=header)
+    out.header.set_slope_inter(1.0, 0.0)
+    return gzip.compress(out.to_bytes(), mtime=0)
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return True
+
+
+def find_dataset_dir(dataset_id: int, *, root: str | os.PathLike[str] | None = None) -> Path:
+    """The raw dataset folder ``Dataset<ID>_*`` under the nnU-Net raw folder."""
+    raw = nnunet_folders(root).raw
+    found = sorted(raw.glob(f"Dataset{int(dataset_id):03d}_*")) if raw.is_dir() else []
+    if len(found) != 1:
+        raise SegmenterError(
+            f"nnU-Net raw folder {raw}: expected one dataset folder Dataset{int(dataset_id):03d}_*, found "
+            f"{[p.name for p in found] or 'none'} (run export_dataset first)"
+        )
+    return found[0]
+
+
+def export_dataset(
+    pairs: Iterable[PairLike],
+    *,
+    dataset_id: int,
+    name: str = "KneeRegions",
+    root: str | os.PathLike[str] | None = None,
+    description: str = "",
+) -> Path:
+    """Write ``pairs`` as nnU-Net raw dataset ``Dataset<ID>_<name>`` and return its folder.
+
+    ``pairs``: :class:`CasePair` objects, ``(image, label)`` paths (case id = file
+    name) or ``(case_id, image, label)``. ``root``: see
+    :func:`knee_segmenter.folders.nnunet_folders`. Raises :class:`SegmenterError`
+    naming the case for duplicate or malformed case ids, missing or unreadable
+    files, shape or affine disagreement and label values outside 0..25; nothing
+    is written unless every case is valid.
+    """
+    if not 1 <= int(dataset_id) <= 999:
+        raise SegmenterError(f"dataset_id: expected 1..999 (nnU-Net's 3-digit ids), got {dataset_id!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise SegmenterError(f"dataset name {name!r}: expected letters, digits, '_' or '-'")
+    items: Sequence[CasePair] = [_as_pair(p, i) for i, p in enumerate(pairs)]
+    if not items:
+        raise SegmenterError("pairs: expected at least one (image, label) pair, got none")
+    seen: dict[str, CasePair] = {}
+    for pair in items:
+        if not _CASE_RE.match(pair.case_id):
+            raise SegmenterError(
+                f"case {pair.case_id!r} ({pair.image}): case ids must start with a letter or digit and "
+                "contain only letters, digits, '_', '.' or '-'"
+            )
+        if pair.case_id in seen:
+            raise SegmenterError(
+                f"case {pair.case_id!r}: listed twice ({seen[pair.case_id].image} and {pair.image})"
+            )
+        seen[pair.case_id] = pair
+
+    folders = nnunet_folders(root)
+    ds_name = folders.dataset_name(dataset_id, name)
+    out = folders.raw / ds_name
+    clash = [p.name for p in folders.raw.glob(f"Dataset{int(dataset_id):03d}_*") if p.name != ds_name] \
+        if folders.raw.is_dir() else []
+    if clash:
+        raise SegmenterError(
+            f"dataset_id {dataset_id}: {folders.raw} already holds {clash}; nnU-Net finds datasets by id, "
+            f"so {ds_name} would be ambiguous (remove it or choose another id)"
+        )
+
+    # validate everything first: nothing is written for an invalid pair list
+    labels: list[tuple[CasePair, Any, np.ndarray]] = []
+    for pair in items:
+        image = _load(pair.image, "image", pair.case_id)
+        if not (pair.image.name.endswith(".nii.gz") or pair.image.name.endswith(".nii")):
+            raise SegmenterError(f"case {pair.case_id!r}: image {pair.image} must be a .nii or .nii.gz file")
+        zooms = image.header.get_zooms()[:3]
+        if not all(float(z) > 0 for z in zooms):
+            raise SegmenterError(f"case {pair.case_id!r}: image {pair.image} has voxel spacing {zooms}, expected > 0")
+        labels.append((pair, image, _validated_label(pair, image)))
+
+    images_dir, labels_dir = out / "imagesTr", out / "labelsTr"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    wanted_images, wanted_labels = set(), set()
+    for pair, image, data in labels:
+        img_name, lab_name = f"{pair.case_id}_0000.nii.gz", f"{pair.case_id}.nii.gz"
+        wanted_images.add(img_name)
+        wanted_labels.add(lab_name)
+        _write_if_changed(images_dir / img_name, _image_bytes(pair.image))
+        _write_if_changed(labels_dir / lab_name, _label_bytes(data, image))
+    for folder, wanted in ((images_dir, wanted_images), (labels_dir, wanted_labels)):
+        for stale in folder.glob("*.nii.gz"):
+            if stale.name not in wanted:
+                stale.unlink()
+    meta = json.dumps(dataset_json(len(items), name=name, description=description), indent=2) + "\n"
+    _write_if_changed(out / "dataset.json", meta.encode())
+    return out

@@ -1,0 +1,141 @@
+"""``KneeSegmenterTrainer``: nnU-Net's trainer with a schedule you can set.
+
+nnU-Net's own short trainers only cut epochs (an epoch stays 250 + 50
+iterations). This one takes epochs, iterations per epoch, validation
+iterations, a wall-clock budget and whether to run the final validation, as
+attributes (set by :func:`knee_segmenter.train`) or, for ``nnUNetv2_train -tr
+KneeSegmenterTrainer``, from environment variables:
+
+``KNEE_SEGMENTER_EPOCHS``, ``KNEE_SEGMENTER_ITERATIONS``,
+``KNEE_SEGMENTER_VAL_ITERATIONS``, ``KNEE_SEGMENTER_MAX_SECONDS``,
+``KNEE_SEGMENTER_SKIP_VALIDATION`` (1/0), ``KNEE_SEGMENTER_SAVE_BEST`` (1/0).
+
+nnU-Net finds the class by name through ``nnUNet_extTrainer``
+(:func:`knee_segmenter.folders.trainer_search_path`), for training and for
+prediction. Importing this module imports nnunetv2 and torch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+__all__ = ["TRAINER_NAME", "KneeSegmenterTrainer"]
+
+#: The class name nnU-Net stores in checkpoints and results folder names.
+TRAINER_NAME = "KneeSegmenterTrainer"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+class _TimeBudgetReached(Exception):
+    """Raised at the end of an epoch when the wall-clock budget is spent."""
+
+
+class KneeSegmenterTrainer(nnUNetTrainer):
+    """nnUNetTrainer with settable ``num_epochs``, ``num_iterations_per_epoch``,
+    ``num_val_iterations_per_epoch``, ``max_seconds``, ``skip_final_validation`` and ``save_best``."""
+
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int,
+        dataset_json: dict,
+        device: torch.device = torch.device("cuda"),  # noqa: B008 (nnU-Net's signature)
+    ):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        if (v := _env("KNEE_SEGMENTER_EPOCHS")) is not None:
+            self.num_epochs = int(v)
+        if (v := _env("KNEE_SEGMENTER_ITERATIONS")) is not None:
+            self.num_iterations_per_epoch = int(v)
+        if (v := _env("KNEE_SEGMENTER_VAL_ITERATIONS")) is not None:
+            self.num_val_iterations_per_epoch = int(v)
+        v = _env("KNEE_SEGMENTER_MAX_SECONDS")
+        self.max_seconds: float | None = float(v) if v is not None else None
+        self.skip_final_validation: bool = _env("KNEE_SEGMENTER_SKIP_VALIDATION") in ("1", "true", "True")
+        #: write ``checkpoint_best.pth`` (by EMA pseudo Dice) as nnU-Net does; prediction uses the final one
+        self.save_best: bool = _env("KNEE_SEGMENTER_SAVE_BEST") not in ("0", "false", "False")
+        self._started_at: float | None = None
+        self._first_epoch = 0
+        self._requested_epochs = self.num_epochs
+        #: anything with ``update(n)`` (a tqdm bar), advanced once per epoch
+        self.progress: Any = None
+
+    def set_schedule(
+        self,
+        *,
+        epochs: int | None = None,
+        iterations_per_epoch: int | None = None,
+        val_iterations: int | None = None,
+        max_seconds: float | None = None,
+        skip_final_validation: bool | None = None,
+        save_best: bool | None = None,
+    ) -> None:
+        """Set the schedule; call before training starts (the LR schedule is built from ``epochs``)."""
+        if epochs is not None:
+            self.num_epochs = max(1, int(epochs))
+        if iterations_per_epoch is not None:
+            self.num_iterations_per_epoch = max(1, int(iterations_per_epoch))
+        if val_iterations is not None:
+            # nnU-Net averages the validation outputs of each epoch: at least one is needed
+            self.num_val_iterations_per_epoch = max(1, int(val_iterations))
+        if max_seconds is not None:
+            self.max_seconds = float(max_seconds)
+        if skip_final_validation is not None:
+            self.skip_final_validation = bool(skip_final_validation)
+        if save_best is not None:
+            self.save_best = bool(save_best)
+
+    def save_checkpoint(self, filename: str) -> None:
+        if not self.save_best and os.path.basename(filename) == "checkpoint_best.pth":
+            return
+        super().save_checkpoint(filename)
+
+    def run_training(self) -> None:
+        try:
+            super().run_training()
+        except _TimeBudgetReached:
+            self.print_to_log_file(
+                f"Stopped after {self.current_epoch} epochs (time budget {self.max_seconds:.0f} s)"
+            )
+            self.on_train_end()
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        # the budget counts training epochs, not the set-up before them
+        self._started_at = time.monotonic()
+        self._first_epoch = self.current_epoch
+        self._requested_epochs = self.num_epochs
+
+    def on_epoch_end(self) -> None:
+        super().on_epoch_end()  # increments current_epoch
+        if self.progress is not None:
+            self.progress.update(1)
+        if self.max_seconds is None or self._started_at is None:
+            return
+        elapsed = time.monotonic() - self._started_at
+        per_epoch = elapsed / max(1, self.current_epoch - self._first_epoch)
+        fit = self.current_epoch + int(max(0.0, self.max_seconds - elapsed) // max(per_epoch, 1e-6))
+        # fit the learning-rate schedule to the epochs the budget allows
+        self.num_epochs = max(self.current_epoch, min(self._requested_epochs, fit))
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.max_steps = max(1, self.num_epochs)
+        if self.progress is not None:
+            self.progress.total = self.num_epochs
+        # nnU-Net's epoch loop was sized from the requested epochs: leave it here
+        if self.current_epoch >= self.num_epochs:
+            raise _TimeBudgetReached
+
+    def perform_actual_validation(self, save_probabilities: bool = False) -> None:
+        if self.skip_final_validation:
+            self.print_to_log_file("Final validation skipped (skip_final_validation)")
+            return
+        super().perform_actual_validation(save_probabilities)

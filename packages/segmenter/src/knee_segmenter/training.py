@@ -1,0 +1,285 @@
+"""Training with nnU-Net v2 from Python, and the one-call ``train_segmenter``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from knee_segmenter.errors import SegmenterError
+from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
+from knee_segmenter.folders import use_folders
+from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
+
+__all__ = ["DEFAULT_DATASET_ID", "Fold", "ModelDir", "copy_model", "train", "train_segmenter"]
+
+#: Dataset id used by :func:`train_segmenter` unless told otherwise.
+DEFAULT_DATASET_ID = 501
+Fold = int | str  # an integer fold or "all"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDir:
+    """A trained nnU-Net model folder: ``plans.json``, ``dataset.json`` and ``fold_<f>/checkpoint_final.pth``.
+
+    This is nnU-Net's own layout (``<Trainer>__<plans>__<configuration>``), usable
+    with ``nnUNetv2_predict -d`` style tools as well as :func:`knee_segmenter.predict`.
+    """
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ModelDir:
+        """Check ``path`` holds a trained model and return it."""
+        p = Path(path)
+        for name in ("plans.json", "dataset.json"):
+            if not (p / name).is_file():
+                raise SegmenterError(f"model folder {p}: missing {name} (expected an nnU-Net results folder)")
+        model = cls(p)
+        if not model.folds:
+            raise SegmenterError(f"model folder {p}: no fold_*/checkpoint_final.pth (training not finished?)")
+        return model
+
+    @property
+    def plans(self) -> Path:
+        return self.path / "plans.json"
+
+    @property
+    def dataset_json(self) -> Path:
+        return self.path / "dataset.json"
+
+    @property
+    def folds(self) -> tuple[Fold, ...]:
+        """The folds with a final checkpoint, e.g. ``(0,)`` or ``("all",)``."""
+        out: list[Fold] = []
+        for d in sorted(self.path.glob("fold_*")):
+            if (d / "checkpoint_final.pth").is_file():
+                f = d.name.removeprefix("fold_")
+                out.append(f if f == "all" else int(f))
+        return tuple(out)
+
+    @property
+    def configuration(self) -> str:
+        """The nnU-Net configuration, from the folder name (``…__3d_fullres``)."""
+        parts = self.path.name.split("__")
+        return parts[-1] if len(parts) == 3 else "3d_fullres"
+
+    def checkpoint(self, fold: Fold) -> Path:
+        """``fold_<fold>/checkpoint_final.pth``."""
+        return self.path / f"fold_{fold}" / "checkpoint_final.pth"
+
+
+def _check_fold(fold: Fold) -> Fold:
+    if fold == "all":
+        return "all"
+    if isinstance(fold, int) and not isinstance(fold, bool) and fold >= 0:
+        return fold
+    raise SegmenterError(f"fold: expected an integer >= 0 or 'all', got {fold!r}")
+
+
+@contextlib.contextmanager
+def _env(**values: str | None) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is not None:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def train(
+    dataset_id: int,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    configuration: str = "3d_fullres",
+    fold: Fold = "all",
+    device: str = "auto",
+    epochs: int = 1000,
+    iterations_per_epoch: int = 250,
+    val_iterations: int = 50,
+    max_seconds: float | None = None,
+    final_validation: bool = False,
+    save_best: bool = False,
+    num_workers: int | None = None,
+    continue_training: bool = False,
+    seed: int | None = 0,
+    threads: int | None = None,
+    verbose: bool = False,
+) -> ModelDir:
+    """Train ``KneeSegmenterTrainer`` on a preprocessed dataset; return the model folder.
+
+    ``fold``: a cross-validation fold (needs >= 5 cases) or ``"all"`` (train on
+    every case). ``epochs`` × ``iterations_per_epoch`` sets the schedule (nnU-Net's
+    default is 1000 × 250); ``max_seconds`` stops earlier, after the last epoch
+    that fits, and fits the learning-rate schedule to it. ``final_validation``
+    runs nnU-Net's sliding-window validation of the fold afterwards; ``save_best``
+    also writes nnU-Net's ``checkpoint_best.pth`` (prediction uses the final one).
+    ``num_workers``: data-augmentation processes (default 0 = in-process on a
+    CPU, nnU-Net's choice otherwise). ``threads``: torch CPU threads during
+    training (default: torch's). ``seed`` seeds torch, numpy and random
+    (nnU-Net's augmentation workers stay unseeded).
+    """
+    fold = _check_fold(fold)
+    folders = use_folders(root)
+    raw_dir = find_dataset_dir(dataset_id, root=folders.root)
+    prep_dir = folders.preprocessed / raw_dir.name
+    if not (prep_dir / f"{PLANS_IDENTIFIER}.json").is_file():
+        raise SegmenterError(f"{prep_dir}: no {PLANS_IDENTIFIER}.json (run plan_and_preprocess first)")
+    if fold != "all" and not (prep_dir / "splits_final.json").is_file():
+        n = len(list((raw_dir / "labelsTr").glob("*.nii.gz")))
+        if n < 5:
+            raise SegmenterError(
+                f"fold {fold}: nnU-Net's 5-fold split needs at least 5 cases, {raw_dir} has {n} "
+                "(use fold='all' or add splits_final.json)"
+            )
+
+    import numpy as np
+    import torch
+    from nnunetv2.run.run_training import maybe_load_checkpoint
+    from tqdm.auto import tqdm
+
+    from knee_segmenter.devices import resolve_device, torch_threads
+    from knee_segmenter.trainer import KneeSegmenterTrainer
+
+    dev = resolve_device(device)
+    if num_workers is None and dev.type == "cpu":
+        num_workers = 0
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    n_da = str(int(num_workers)) if num_workers is not None else None
+    with _env(nnUNet_n_proc_DA=n_da), quiet, torch_threads(threads):
+        # the class directly: nnU-Net's lookup by name imports every trainer module it ships first
+        plans = json.loads((prep_dir / f"{PLANS_IDENTIFIER}.json").read_text())
+        plans["continue_training"] = continue_training
+        trainer = KneeSegmenterTrainer(
+            plans=plans,
+            configuration=configuration,
+            fold=fold,  # type: ignore[arg-type]  (nnU-Net takes "all" too)
+            dataset_json=json.loads((prep_dir / "dataset.json").read_text()),
+            device=dev,
+        )
+        trainer.set_schedule(
+            epochs=epochs,
+            iterations_per_epoch=iterations_per_epoch,
+            val_iterations=val_iterations,
+            max_seconds=max_seconds,
+            skip_final_validation=not final_validation,
+            save_best=save_best,
+        )
+        maybe_load_checkpoint(trainer, continue_training, False)
+        with tqdm(total=trainer.num_epochs, initial=trainer.current_epoch, desc="nnU-Net training",
+                  unit="epoch", disable=None) as bar:
+            trainer.progress = bar
+            if trainer.current_epoch < trainer.num_epochs:
+                trainer.run_training()
+            trainer.progress = None
+        if final_validation:
+            trainer.perform_actual_validation(False)
+    if trainer.output_folder_base is None:
+        raise SegmenterError("nnU-Net's results folder is not set (nnUNet_results)")
+    return ModelDir.open(trainer.output_folder_base)
+
+
+def copy_model(model: ModelDir, dest: str | os.PathLike[str]) -> ModelDir:
+    """Copy what prediction needs (plans, dataset.json, final checkpoints, logs) to ``dest``.
+
+    Checkpoints are copied without their optimizer state (half the size; prediction
+    does not need it, continuing the training does). ``dest`` is replaced as a
+    whole, through a temporary sibling folder.
+    """
+    import torch
+
+    dest = Path(dest).absolute()
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    out = tmp / model.path.name
+    out.mkdir(parents=True)
+    for name in ("plans.json", "dataset.json", "dataset_fingerprint.json"):
+        if (model.path / name).is_file():
+            shutil.copy2(model.path / name, out / name)
+    for fold in model.folds:
+        src = model.path / f"fold_{fold}"
+        (out / src.name).mkdir()
+        for f in src.iterdir():
+            if f.name == "checkpoint_final.pth":
+                ckpt = torch.load(f, map_location="cpu", weights_only=False)
+                ckpt["optimizer_state"] = None
+                ckpt["grad_scaler_state"] = None
+                torch.save(ckpt, out / src.name / f.name)
+            elif f.is_file() and (f.name in ("progress.png", "debug.json") or f.name.startswith("training_log")):
+                shutil.copy2(f, out / src.name / f.name)
+    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    if old.exists():
+        shutil.rmtree(old)
+    return ModelDir.open(dest / model.path.name)
+
+
+def train_segmenter(
+    manual_pairs: Iterable[PairLike],
+    out_model_dir: str | os.PathLike[str],
+    *,
+    epochs: int = 1000,
+    iterations: int = 250,
+    val_iterations: int | None = None,
+    max_seconds: float | None = None,
+    device: str = "auto",
+    fold: Fold = "all",
+    configuration: str = "3d_fullres",
+    dataset_id: int = DEFAULT_DATASET_ID,
+    name: str = "KneeRegions",
+    root: str | os.PathLike[str] | None = None,
+    seed: int | None = 0,
+    base_features: int | None = None,
+    max_features: int | None = None,
+    threads: int | None = None,
+    verbose: bool = False,
+) -> ModelDir:
+    """Export ``manual_pairs``, plan, preprocess and train; copy the model to ``out_model_dir``.
+
+    The one call the build and train apps use. ``iterations`` is per epoch;
+    ``val_iterations`` defaults to a fifth of it. Returns the model folder inside
+    ``out_model_dir`` (``KneeSegmenterTrainer__nnUNetPlans__<configuration>``),
+    ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features``:
+    see :func:`knee_segmenter.plan_and_preprocess`; ``threads``: see :func:`train`.
+    """
+    folders = use_folders(root)
+    export_dataset(manual_pairs, dataset_id=dataset_id, name=name, root=folders.root)
+    plan_and_preprocess(
+        dataset_id, root=folders.root, configurations=(configuration,),
+        base_features=base_features, max_features=max_features, verbose=verbose,
+    )
+    model = train(
+        dataset_id,
+        root=folders.root,
+        configuration=configuration,
+        fold=fold,
+        device=device,
+        epochs=epochs,
+        iterations_per_epoch=iterations,
+        val_iterations=val_iterations if val_iterations is not None else max(1, iterations // 5),
+        max_seconds=max_seconds,
+        seed=seed,
+        threads=threads,
+        verbose=verbose,
+    )
+    return copy_model(model, out_model_dir)

@@ -1,0 +1,211 @@
+"""End to end on the CPU: export, plan, train a few iterations, predict, Dice, resume.
+
+One tiny nnU-Net run (module fixture) shared by all assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import knee_segmenter as ks
+import nibabel as nib
+import numpy as np
+import polars as pl
+import pytest
+from knee_segmenter import SegmenterError
+
+pytestmark = pytest.mark.slow
+
+DATASET_ID = 901
+
+
+@dataclass
+class Run:
+    base: Path
+    root: Path
+    model: ks.ModelDir
+    images: list[Path]
+    refs: list[Path]
+    preds: list[Path]
+    table: pl.DataFrame
+    png: Path
+    seconds: dict[str, float]
+
+
+def _phantom_cohort(folder: Path, n: int) -> list[tuple[str, Path, Path]]:
+    """``n`` small phantom knees (knee_volumes.phantom) as NIfTI scans and 25-region maps."""
+    from knee_volumes import write_nifti
+    from knee_volumes.phantom import make_phantom
+
+    out = []
+    for i in range(n):
+        p = make_phantom(i, shape=(32, 48, 48), side=1 + i % 2)
+        ip = write_nifti(p.volume, folder / "nifti" / f"case{i}.nii.gz")
+        lp = write_nifti(p.labels, folder / "labels" / f"case{i}.nii.gz", affine=p.volume.affine)
+        out.append((f"case{i}", ip, lp))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    base = tmp_path_factory.mktemp("segmenter_e2e")
+    cases = _phantom_cohort(base / "cohort", 5)
+    train_pairs, test_cases = cases[:3], cases[3:]
+    seconds = {}
+    t = time.monotonic()
+    model = ks.train_segmenter(
+        train_pairs, base / "model", epochs=1, iterations=4, val_iterations=1, device="cpu",
+        fold="all", dataset_id=DATASET_ID, root=base / "nn", base_features=8, max_features=64, threads=1,
+    )
+    seconds["train_segmenter"] = time.monotonic() - t
+    images = [c[1] for c in test_cases]
+    refs = [c[2] for c in test_cases]
+    t = time.monotonic()
+    preds = ks.predict(images, base / "pred", model_dir=model, device="cpu", mirroring=False, batch=2)
+    seconds["predict"] = time.monotonic() - t
+    table = ks.dice_table(preds, refs)
+    png = ks.dice_barplot(table, base / "dice.png")
+    return Run(base, base / "nn", model, images, refs, preds, table, png, seconds)
+
+
+def test_plans_and_preprocessed_data(run):
+    prep = run.root / "nnUNet_preprocessed" / f"Dataset{DATASET_ID}_KneeRegions"
+    plans = json.loads((prep / "nnUNetPlans.json").read_text())
+    cfg = plans["configurations"]["3d_fullres"]
+    assert len(cfg["patch_size"]) == 3 and cfg["batch_size"] >= 1
+    assert plans["image_reader_writer"] == "NibabelIO"
+    fingerprint = json.loads((prep / "dataset_fingerprint.json").read_text())
+    assert len(fingerprint["spacings"]) == 3
+    assert len(list((prep / cfg["data_identifier"]).glob("*.b2nd"))) >= 3
+
+
+def test_checkpoints_in_results_and_copied_model(run):
+    results = (run.root / "nnUNet_results" / f"Dataset{DATASET_ID}_KneeRegions"
+               / "KneeSegmenterTrainer__nnUNetPlans__3d_fullres")
+    import torch
+
+    full = torch.load(results / "fold_all" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert full["trainer_name"] == "KneeSegmenterTrainer"
+    assert full["current_epoch"] == 1
+    assert full["optimizer_state"] is not None
+    assert not (results / "fold_all" / "checkpoint_best.pth").exists()
+    assert run.model.path == run.base / "model" / results.name
+    assert run.model.folds == ("all",) and run.model.configuration == "3d_fullres"
+    slim = torch.load(run.model.checkpoint("all"), map_location="cpu", weights_only=False)
+    assert slim["optimizer_state"] is None
+    assert slim["network_weights"].keys() == full["network_weights"].keys()
+    labels = json.loads(run.model.dataset_json.read_text())["labels"]
+    assert labels == ks.label_names()
+
+
+def test_predictions_aligned_with_inputs(run):
+    assert [p.name for p in run.preds] == ["case3.nii.gz", "case4.nii.gz"]
+    for pred, image in zip(run.preds, run.images, strict=True):
+        p, i = nib.load(pred), nib.load(image)
+        assert p.shape == i.shape == (32, 48, 48)
+        np.testing.assert_allclose(p.affine, i.affine, atol=1e-5)
+        data = np.asanyarray(p.dataobj)
+        assert data.dtype == np.uint8
+        assert data.min() >= 0 and data.max() <= 25
+        assert ks.is_valid_prediction(pred, image)
+    assert not list(run.preds[0].parent.glob(".*tmp*"))  # no temporary files left
+
+
+def test_dice_table_and_figure(run):
+    t = run.table
+    assert t.columns == list(ks.DICE_COLUMNS)
+    assert t.height == 25 * len(run.preds)
+    dice = t["dice"].drop_nulls()
+    assert dice.len() > 0 and dice.min() >= 0 and dice.max() <= 1
+    assert run.png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prediction_resumes_and_takes_a_manifest(run):
+    before = [p.stat().st_mtime_ns for p in run.preds]
+    again = ks.predict(run.images, run.base / "pred", model_dir=run.model.path, device="cpu", mirroring=False)
+    assert again == run.preds
+    assert [p.stat().st_mtime_ns for p in run.preds] == before  # valid outputs are skipped
+    # a broken output (wrong shape) is redone; the valid one stays; failed manifest rows are left out
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), run.preds[1])
+    manifest = pl.DataFrame({
+        "scan_id": ["case3", "case4", "case9"],
+        "image_path": [str(p) for p in run.images] + ["missing.nii.gz"],
+        "status": ["ok", "ok", "failed"],
+    })
+    out = ks.predict(manifest, run.base / "pred", model_dir=run.model, device="cpu", mirroring=True, batch=1)
+    assert out == run.preds
+    assert run.preds[0].stat().st_mtime_ns == before[0]
+    assert ks.is_valid_prediction(run.preds[1], run.images[1])
+
+
+def test_prediction_to_named_outputs(run):
+    names = ["9000003/00M/20040101_10001234_1.nii.gz"]
+    out = ks.predict(run.images[:1], run.base / "named", model_dir=run.model, device="cpu", mirroring=False,
+                     names=names, progress=False)
+    assert out == [run.base / "named" / names[0]]
+    assert ks.is_valid_prediction(out[0], run.images[0])
+    np.testing.assert_array_equal(np.asanyarray(nib.load(out[0]).dataobj),
+                                  np.asanyarray(nib.load(run.preds[0]).dataobj))  # same model, same input
+    with pytest.raises(SegmenterError, match="relative path"):
+        ks.predict(run.images[:1], run.base / "named", model_dir=run.model, names=["/abs.nii.gz"])
+
+
+def test_trainer_found_by_nnunet_and_schedule_from_environment(run, monkeypatch):
+    from knee_segmenter.trainer import KneeSegmenterTrainer
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    ks.use_folders(run.root)
+    monkeypatch.setenv("KNEE_SEGMENTER_EPOCHS", "3")
+    monkeypatch.setenv("KNEE_SEGMENTER_ITERATIONS", "7")
+    monkeypatch.setenv("KNEE_SEGMENTER_VAL_ITERATIONS", "2")
+    monkeypatch.setenv("KNEE_SEGMENTER_SKIP_VALIDATION", "1")
+    import torch
+
+    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 3, "KneeSegmenterTrainer", device=torch.device("cpu"))
+    assert type(trainer).__name__ == "KneeSegmenterTrainer"
+    assert issubclass(type(trainer), KneeSegmenterTrainer) or type(trainer) is KneeSegmenterTrainer
+    assert (trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch) == (3, 7, 2)
+    assert trainer.skip_final_validation
+
+
+def test_prediction_input_errors(run, tmp_path):
+    with pytest.raises(SegmenterError, match=r"does not exist"):
+        ks.predict([tmp_path / "nope.nii.gz"], tmp_path, model_dir=run.model, device="cpu")
+    with pytest.raises(SegmenterError, match=r"listed twice"):
+        ks.predict([run.images[0], run.images[0]], tmp_path, model_dir=run.model, device="cpu")
+    with pytest.raises(SegmenterError, match=r"missing plans.json"):
+        ks.predict(run.images, tmp_path, model_dir=tmp_path, device="cpu")
+    with pytest.raises(SegmenterError, match=r"fold 0: nnU-Net's 5-fold split needs at least 5 cases"):
+        ks.train(DATASET_ID, root=run.root, fold=0, device="cpu")
+
+
+def test_device_names():
+    assert str(ks.resolve_device("cpu")) == "cpu"
+    with pytest.raises(SegmenterError, match=r"expected 'auto'"):
+        ks.resolve_device("tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(SegmenterError, match=r"CUDA is not available"):
+            ks.resolve_device("cuda")
+
+
+def test_time_budget_stops_training_with_a_custom_split(run):
+    import torch
+
+    prep = run.root / "nnUNet_preprocessed" / f"Dataset{DATASET_ID}_KneeRegions"
+    splits = prep / "splits_final.json"
+    splits.write_text(json.dumps([{"train": ["case0", "case1"], "val": ["case2"]}]))
+    try:
+        model = ks.train(DATASET_ID, root=run.root, fold=0, device="cpu", epochs=50, iterations_per_epoch=1,
+                         val_iterations=1, max_seconds=0.1, threads=1)
+    finally:
+        splits.unlink()
+    assert 0 in model.folds
+    ckpt = torch.load(model.checkpoint(0), map_location="cpu", weights_only=False)
+    assert ckpt["current_epoch"] == 1  # stopped after one epoch, not 50
+    log = next((model.path / "fold_0").glob("training_log*.txt")).read_text()
+    assert "Stopped after 1 epochs" in log

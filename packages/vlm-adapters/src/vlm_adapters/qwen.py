@@ -1,0 +1,324 @@
+"""Qwen2.5-VL through transformers, from a local folder (optionally with a LoRA adapter).
+
+The scan is shown as a video (frames, fps metadata) before the question, in
+the model's own chat template; generation is greedy by default. A scan's
+questions share the video: with ``prefix_reuse`` (default) the prompt is split
+right after ``<|vision_end|>``, the shared prefix (system turn + video) is
+encoded and prefilled once per prepared input, and the questions are decoded
+on top of copies of its KV cache, ``question_batch`` at a time (suffixes
+right-padded, masked, with explicit multimodal-RoPE positions). Without it
+each question pays for the video again through ``model.generate`` (what the
+public scripts do); the two give the same greedy tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlm_adapters.errors import AdapterError
+from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
+
+__all__ = ["VISION_END", "QwenOptions", "QwenVLAdapter"]
+
+VISION_END = "<|vision_end|>"
+
+
+@dataclass(frozen=True, slots=True)
+class QwenOptions:
+    """Options of the Qwen2.5-VL adapter.
+
+    Frames: ``slices`` (``"all"`` = every slice, as the public scripts feed
+    all 160), ``size`` per frame before the processor, intensity ``window``;
+    ``fps`` is the video metadata (public scripts: 4); ``max_pixels`` /
+    ``min_pixels`` bound the processor's per-frame resize (``None`` keeps the
+    checkpoint's). Generation: greedy unless ``do_sample``; ``seed`` seeds
+    sampling. ``prefix_reuse`` and ``question_batch`` as in the module doc.
+    """
+
+    slices: SliceSpec = "all"
+    size: tuple[int, int] | None = None
+    window: tuple[float, float] = (0.0, 400.0)
+    fps: float = 4.0
+    max_pixels: int | None = None
+    min_pixels: int | None = None
+    max_new_tokens: int = 1024
+    do_sample: bool = False
+    temperature: float = 1.0
+    seed: int = 0
+    prefix_reuse: bool = True
+    question_batch: int = 8
+    device: str | None = None
+    dtype: str | None = None
+    attn_implementation: str | None = "sdpa"
+    merge_lora: bool = True
+    system_prompt: str | None = None
+
+
+@dataclass
+class _Prefix:
+    cache: Any
+    length: int
+    next_position: int
+    inputs_s: float
+    prefill_s: float
+    used: bool = False
+
+
+class QwenVLAdapter:
+    """Qwen2.5-VL (transformers) as an :class:`~vlm_adapters.Adapter`.
+
+    Build it with :meth:`load` from a local folder (and optionally a peft LoRA
+    folder), or directly from a loaded model and processor.
+    """
+
+    def __init__(self, model: Any, processor: Any, *, options: QwenOptions | None = None, name: str = "qwen2.5-vl") -> None:
+        import torch
+
+        o = options or QwenOptions()
+        self.options = o
+        self.name = name
+        self.model = model.eval()
+        self.device = next(model.parameters()).device if o.device is None else torch.device(o.device)
+        self.processor = processor
+        if o.max_pixels is not None or o.min_pixels is not None:
+            for proc in (processor.video_processor, processor.image_processor):
+                size = dict(proc.size)
+                if o.max_pixels is not None:
+                    size["longest_edge"] = int(o.max_pixels)
+                if o.min_pixels is not None:
+                    size["shortest_edge"] = int(o.min_pixels)
+                proc.size = size
+        self.tokenizer = processor.tokenizer
+        gen = model.generation_config
+        eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = {int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None}
+        self.eos_ids.add(int(self.tokenizer.convert_tokens_to_ids("<|im_end|>")))
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids)))
+        self.input_spec = InputSpec(kind="frames", slices=o.slices, size=o.size, window=o.window)
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | os.PathLike[str],
+        *,
+        lora: str | os.PathLike[str] | None = None,
+        options: QwenOptions | None = None,
+        name: str | None = None,
+    ) -> QwenVLAdapter:
+        """Load from a local folder (``from_pretrained``; no hub), applying a peft LoRA folder if given."""
+        import torch
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        o = options or QwenOptions()
+        path = Path(model_path)
+        if not (path / "config.json").is_file():
+            raise AdapterError(f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)")
+        device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = getattr(torch, o.dtype) if o.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if o.attn_implementation:
+            kwargs["attn_implementation"] = o.attn_implementation
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
+        if lora is not None:
+            from peft import PeftModel
+
+            lora_dir = Path(lora)
+            if not (lora_dir / "adapter_config.json").is_file():
+                raise AdapterError(f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder")
+            model = PeftModel.from_pretrained(model, lora_dir)
+            if o.merge_lora:
+                model = model.merge_and_unload()
+        model = model.to(device)
+        processor = AutoProcessor.from_pretrained(path)
+        label = name or (f"qwen2.5-vl:{path}" + (f"+lora:{lora}" if lora else ""))
+        return cls(model, processor, options=o, name=label)
+
+    # ----------------------------------------------------------------- prompts
+    def chat_text(self, prompt: str) -> str:
+        """The full templated text of one question (video placeholder + question + generation prompt)."""
+        messages: list[dict[str, Any]] = []
+        if self.options.system_prompt is not None:
+            messages.append({"role": "system", "content": [{"type": "text", "text": self.options.system_prompt}]})
+        messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]})
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def split_prompt(self, prompt: str) -> tuple[str, str]:
+        """(shared prefix ending with ``<|vision_end|>``, the question's suffix)."""
+        text = self.chat_text(prompt)
+        idx = text.find(VISION_END)
+        if idx < 0:
+            raise AdapterError(f"{self.name}: the chat template did not place a video ({VISION_END} missing)")
+        cut = idx + len(VISION_END)
+        return text[:cut], text[cut:]
+
+    def _video_inputs(self, text: str, scan: ScanInput) -> Any:
+        if scan.frames is None:
+            raise AdapterError(f"scan {scan.scan_id}: the Qwen adapter needs frames (InputSpec kind 'frames')")
+        import numpy as np
+
+        frames = scan.frames if scan.frames.flags.writeable else np.array(scan.frames)
+        meta = [{"fps": float(self.options.fps), "total_num_frames": int(frames.shape[0])}]
+        inputs = self.processor(text=[text], videos=[frames], video_metadata=meta, return_tensors="pt")
+        return inputs.to(self.device)
+
+    # ----------------------------------------------------------------- running
+    def run(self, batches: Iterable[Batch]) -> Iterator[Reply]:
+        for batch in batches:
+            if not batch.queries:
+                continue
+            if self.options.prefix_reuse:
+                yield from self._run_reuse(batch)
+            else:
+                for q in batch.queries:
+                    yield self._run_plain(batch.scan, q)
+
+    def close(self) -> None:
+        import gc
+
+        self.model = None  # type: ignore[assignment]
+        gc.collect()
+
+    def _run_plain(self, scan: ScanInput, q: Query) -> Reply:
+        import torch
+
+        t0 = time.perf_counter()
+        inputs = self._video_inputs(self.chat_text(q.prompt), scan)
+        n_prompt = int(inputs["input_ids"].shape[1])
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": self.options.max_new_tokens,
+            "do_sample": self.options.do_sample,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": sorted(self.eos_ids),
+        }
+        if self.options.do_sample:
+            torch.manual_seed(self.options.seed)
+            gen_kwargs["temperature"] = self.options.temperature
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **gen_kwargs)
+        new = out[0, n_prompt:].tolist()
+        new = _until_eos(new, self.eos_ids)
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        usage = Usage(n_prompt, len(new), n_prompt + len(new), 0, n_prompt)
+        return Reply(q.record_id, text, usage, time.perf_counter() - t0)
+
+    def prefill_prefix(self, scan: ScanInput, prefix_text: str) -> _Prefix:
+        """Encode the video and prefill the shared prefix once; returns its KV cache and positions."""
+        import torch
+
+        t0 = time.perf_counter()
+        inputs = self._video_inputs(prefix_text, scan)
+        t1 = time.perf_counter()
+        ids = inputs["input_ids"]
+        rope_kwargs = {
+            k: inputs[k] for k in ("video_grid_thw", "second_per_grid_ts", "mm_token_type_ids", "attention_mask")
+            if k in inputs
+        }
+        with torch.inference_mode():
+            core = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            position_ids, _ = core.model.get_rope_index(ids, **rope_kwargs)
+            out = self.model(**inputs, position_ids=position_ids, use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None)
+        if cache is None:
+            cache = out.past_key_values
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return _Prefix(cache, int(ids.shape[1]), int(position_ids[0, 0, -1].item()) + 1, t1 - t0, time.perf_counter() - t1)
+
+    def _run_reuse(self, batch: Batch) -> Iterator[Reply]:
+        prefix_text = None
+        suffixes: list[str] = []
+        for q in batch.queries:
+            p, s = self.split_prompt(q.prompt)
+            if prefix_text is None:
+                prefix_text = p
+            elif p != prefix_text:
+                raise AdapterError(f"scan {batch.scan.scan_id}: questions of one batch must share the video prefix")
+            suffixes.append(s)
+        assert prefix_text is not None
+        prefix = self.prefill_prefix(batch.scan, prefix_text)
+        share = (prefix.inputs_s + prefix.prefill_s) / len(batch.queries)
+        k = max(1, int(self.options.question_batch))
+        for start in range(0, len(batch.queries), k):
+            qs = batch.queries[start : start + k]
+            t0 = time.perf_counter()
+            outs = self.decode_on_prefix(prefix, suffixes[start : start + k])
+            dt = (time.perf_counter() - t0) / len(qs)
+            for q, (text, n_suffix, n_new) in zip(qs, outs, strict=True):
+                prefill = n_suffix + (0 if prefix.used else prefix.length)
+                prefix.used = True
+                usage = Usage(prefix.length + n_suffix, n_new, prefix.length + n_suffix + n_new, 0, prefill)
+                yield Reply(q.record_id, text, usage, share + dt)
+
+    def decode_on_prefix(self, prefix: _Prefix, suffixes: Sequence[str]) -> list[tuple[str, int, int]]:
+        """Greedy (or sampled) decoding of several suffixes on copies of the prefix cache.
+
+        Returns ``(text, suffix_tokens, new_tokens)`` per suffix.
+        """
+        import torch
+
+        o = self.options
+        dev = self.device
+        enc = [self.tokenizer(s, add_special_tokens=False)["input_ids"] for s in suffixes]
+        n = len(enc)
+        lens = torch.tensor([len(e) for e in enc], device=dev)
+        width = int(lens.max().item())
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=dev)
+        for i, e in enumerate(enc):
+            ids[i, : len(e)] = torch.tensor(e, dtype=torch.long, device=dev)
+        suffix_mask = (torch.arange(width, device=dev)[None, :] < lens[:, None]).long()
+        attn = torch.cat([torch.ones((n, prefix.length), dtype=torch.long, device=dev), suffix_mask], dim=1)
+        pos = (prefix.next_position + torch.arange(width, device=dev))[None, None, :].expand(3, n, width)
+        cache = copy.deepcopy(prefix.cache)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        gen = torch.Generator(device="cpu").manual_seed(o.seed) if o.do_sample else None
+        produced: list[list[int]] = [[] for _ in range(n)]
+        finished = torch.zeros(n, dtype=torch.bool, device=dev)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, cache=cache, use_cache=True)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            logits = out.logits[torch.arange(n, device=dev), lens - 1]
+            step = 0
+            while True:
+                nxt = self._pick(logits, gen)
+                nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
+                for i, t in enumerate(nxt.tolist()):
+                    if not finished[i]:
+                        produced[i].append(int(t))
+                finished |= torch.tensor([t in self.eos_ids for t in nxt.tolist()], device=dev)
+                step += 1
+                if bool(finished.all()) or step >= o.max_new_tokens:
+                    break
+                attn = torch.cat([attn, torch.ones((n, 1), dtype=torch.long, device=dev)], dim=1)
+                p = (prefix.next_position + lens + step - 1)[None, :, None].expand(3, n, 1)
+                out = self.model(input_ids=nxt[:, None], attention_mask=attn, position_ids=p, cache=cache, use_cache=True)
+                cache = getattr(out, "cache", None) or out.past_key_values
+                logits = out.logits[:, -1]
+        results = []
+        for i in range(n):
+            toks = _until_eos(produced[i], self.eos_ids)
+            results.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(enc[i]), len(toks)))
+        return results
+
+    def _pick(self, logits: Any, gen: Any) -> Any:
+        import torch
+
+        if not self.options.do_sample:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / max(self.options.temperature, 1e-5), dim=-1).cpu()
+        return torch.multinomial(probs, 1, generator=gen)[:, 0].to(logits.device)
+
+
+def _until_eos(tokens: list[int], eos: set[int]) -> list[int]:
+    """Tokens up to and including the first end-of-sequence token."""
+    for i, t in enumerate(tokens):
+        if t in eos:
+            return tokens[: i + 1]
+    return tokens

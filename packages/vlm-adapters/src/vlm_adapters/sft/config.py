@@ -1,0 +1,190 @@
+"""`SftConfig`: every option of one LoRA fine-tuning run, validated at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from vlm_adapters.errors import AdapterError
+from vlm_adapters.protocol import SETTINGS
+
+__all__ = ["SftConfig"]
+
+#: Fields that change what is trained; a resumed run must match them exactly.
+_FINGERPRINT_FIELDS: tuple[str, ...] = (
+    "dataset",
+    "base",
+    "cot",
+    "setting",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "epochs",
+    "lr",
+    "weight_decay",
+    "warmup_ratio",
+    "batch",
+    "grad_accum",
+    "max_frames",
+    "frame_size",
+    "window",
+    "seed",
+    "train_limit",
+    "max_steps",
+    "dtype",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SftConfig:
+    """Options of :func:`vlm_adapters.sft.train_lora`.
+
+    The target is ``answer`` (box + reasoning + MOAKS JSON) with ``cot=True`` and
+    ``answer_no_cot`` (box + MOAKS JSON) without; the prompt is the
+    ``prompt_<setting>`` column of ``quintuples.parquet``. Frames: ``max_frames``
+    evenly spaced sagittal slices (``None``: all, as the paper), each resized to
+    ``frame_size`` (rows, cols; ``None``: native, 384 x 384 for OAI DESS) after
+    windowing to ``window``; ``gt-region`` crops the volume to the question's
+    box first. ``dtype="auto"`` trains in bf16 where the device has it.
+
+    >>> SftConfig(dataset=Path("d"), base=Path("b"), out=Path("o")).setting
+    'instruction'
+    """
+
+    dataset: Path
+    base: Path
+    out: Path
+    cot: bool = True
+    setting: str = "instruction"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    epochs: int = 3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    batch: int = 1
+    grad_accum: int = 8
+    max_frames: int | None = None
+    frame_size: tuple[int, int] | None = None
+    window: tuple[float, float] = (0.0, 400.0)
+    device: str = "auto"
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    max_new_tokens: int = 1024
+    eval_limit: int | None = None
+    train_limit: int | None = None
+    max_steps: int | None = None
+    checkpoint_every: int = 50
+    frame_cache: int = 4
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("dataset", "base", "out"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        if self.frame_size is not None:
+            object.__setattr__(self, "frame_size", tuple(int(v) for v in self.frame_size))
+        object.__setattr__(self, "window", tuple(float(v) for v in self.window))
+        if self.setting not in SETTINGS:
+            raise AdapterError(
+                f"SftConfig.setting: expected one of {SETTINGS}, got {self.setting!r}"
+            )
+        positive = (
+            "lora_r",
+            "epochs",
+            "batch",
+            "grad_accum",
+            "max_new_tokens",
+            "checkpoint_every",
+            "frame_cache",
+        )
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise AdapterError(
+                    f"SftConfig.{name}: expected an integer >= 1, got {getattr(self, name)!r}"
+                )
+        for name in ("max_frames", "eval_limit", "train_limit", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and int(value) < (0 if name == "eval_limit" else 1):
+                raise AdapterError(
+                    f"SftConfig.{name}: expected None or a positive integer, got {value!r}"
+                )
+        if self.lora_alpha <= 0 or self.lr <= 0:
+            raise AdapterError(
+                f"SftConfig.lora_alpha / lr: expected > 0, got {self.lora_alpha!r} / {self.lr!r}"
+            )
+        if not 0.0 <= self.lora_dropout < 1.0 or not 0.0 <= self.warmup_ratio < 1.0:
+            raise AdapterError("SftConfig.lora_dropout / warmup_ratio: expected values in [0, 1)")
+        if self.frame_size is not None and (len(self.frame_size) != 2 or min(self.frame_size) < 1):
+            raise AdapterError(
+                f"SftConfig.frame_size: expected (rows, cols) >= 1, got {self.frame_size!r}"
+            )
+        if len(self.window) != 2 or self.window[0] >= self.window[1]:
+            raise AdapterError(
+                f"SftConfig.window: expected (low, high) with low < high, got {self.window!r}"
+            )
+        if self.dtype not in ("auto", "bf16", "fp32"):
+            raise AdapterError(
+                f"SftConfig.dtype: expected 'auto', 'bf16' or 'fp32', got {self.dtype!r}"
+            )
+        if not self.target_modules:
+            raise AdapterError("SftConfig.target_modules: expected at least one module name")
+
+    @property
+    def target_column(self) -> str:
+        """The quintuples.parquet column trained as the answer."""
+        return "answer" if self.cot else "answer_no_cot"
+
+    def input_spec(self) -> Any:
+        """The :class:`vlm_adapters.protocol.InputSpec` of the frames (the same at inference)."""
+        from vlm_adapters.protocol import InputSpec
+
+        slices = "all" if self.max_frames is None else self.max_frames
+        return InputSpec(kind="frames", slices=slices, size=self.frame_size, window=self.window)
+
+    def qwen_options(self) -> Any:
+        """:class:`vlm_adapters.qwen.QwenOptions` that show the model what training showed it."""
+        from vlm_adapters.qwen import QwenOptions
+        from vlm_adapters.sft.encoding import VIDEO_FPS
+
+        spec = self.input_spec()
+        return QwenOptions(
+            slices=spec.slices,
+            size=spec.size,
+            window=spec.window,
+            fps=VIDEO_FPS,
+            max_new_tokens=self.max_new_tokens,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (paths as strings, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options a resumed run must share with the run it continues."""
+        data = self.to_dict()
+        fp = {name: data[name] for name in _FINGERPRINT_FIELDS}
+        fp["dataset"] = str(Path(fp["dataset"]).resolve())
+        fp["base"] = str(Path(fp["base"]).resolve())
+        return fp
+
+    def fingerprint_hash(self) -> str:
+        """sha256 of :meth:`fingerprint` (canonical JSON)."""
+        blob = json.dumps(self.fingerprint(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
