@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from reasonknee_baseline.cli import baseline, parse_ids, parse_options
+from reasonknee_baseline.cli import baseline, parse_options
 from vlm_adapters import read_records
 from vlm_adapters.tiny import write_tiny_dataset
 
@@ -64,6 +64,5 @@ def test_bad_input_is_a_clear_error(dataset: Path, tmp_path: Path) -> None:
 
 
 def test_parsers() -> None:
-    assert parse_ids("3,1-2") == [1, 2, 3] and parse_ids(None) is None
     assert parse_options(("prefix_reuse=false", "size=[224,224]", "base=x")) == {
         "prefix_reuse": False, "size": (224, 224), "base": "x"}

@@ -9,7 +9,7 @@ import moaks_schema as ms
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from reasonknee_score.cli import parse_question_ids, score
+from reasonknee_score.cli import score
 
 QUESTIONS = (4, 30, 42, 62, 65)
 
@@ -51,11 +51,6 @@ def _predictions(path: Path, dataset: Path, *, all_zero: bool) -> Path:
                                  "setting": "instruction", "model": "zeros" if all_zero else "oracle",
                                  "raw_text": text, "view": None, "error": None}) + "\n")
     return path
-
-
-def test_question_ids() -> None:
-    assert parse_question_ids("1-3, 42") == [1, 2, 3, 42]
-    assert parse_question_ids(None) is None
 
 
 def test_score_prints_the_headline_and_writes_the_report(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import importlib
 import numpy as np
 import pytest
 
-MODULES = ["box", "overlap", "view_geometry", "label_boxes"]
+MODULES = ["box", "overlap", "public_form", "view_geometry", "label_boxes"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -161,51 +161,60 @@ def test_empty_train_split_is_an_error(tiny, dataset, tmp_path):
         train_lora(_config(data, tiny, tmp_path / "run"))
 
 
-def test_train_save_load_baseline_score(tiny, dataset, tmp_path):
-    """The adapter kept in best/ loads in the Qwen adapter, answers as it did in training, and scores."""
-    from bench_metrics.inputs import load_predictions
-    from bench_metrics.scoring import score_predictions
-    from bench_metrics.truth import load_truth
+def test_validation_needs_an_evaluator(tiny, dataset, tmp_path):
+    with pytest.raises(AdapterError, match="evaluate"):
+        train_lora(_config(dataset, tiny, tmp_path / "run", eval_limit=None))
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_best_val_accuracy_keeps_the_adapter_and_loads_with_its_frames(tiny, dataset, tmp_path):
+    """The evaluator's accuracy picks best/ (ties: the first epoch); best/ then loads with the
+    frames it was trained on, unless the user says otherwise."""
+    from vlm_adapters.qwen import lora_frame_defaults
     from vlm_adapters.records import read_records
-    from vlm_adapters.runner import run_baseline
+    from vlm_adapters.spec import make_adapter
+
+    accuracies = iter([0.25, 0.75, 0.75])
+    seen: list[tuple[str, int]] = []
+
+    def evaluate(ds, split, records):
+        assert ds == dataset and split == "val"
+        assert all(r.setting == "zero-shot" and r.error is None for r in records)
+        seen.append((split, len(records)))
+        return {"accuracy": next(accuracies), "n_records": len(records)}
 
     out = tmp_path / "run"
     result = train_lora(
-        _config(dataset, tiny, out, train_limit=2, epochs=2, eval_limit=None, max_new_tokens=12)
+        _config(dataset, tiny, out, train_limit=1, epochs=3, eval_limit=1, max_new_tokens=3),
+        evaluate=evaluate,
     )
-    assert [h.epoch for h in result.history] == [1, 2]
-    assert all(h.val_accuracy is not None and 0.0 <= h.val_accuracy <= 1.0 for h in result.history)
-    accs = [h.val_accuracy for h in result.history]
-    assert result.best_epoch == 1 + accs.index(max(accs)) and result.best_accuracy == max(accs)
+    assert seen == [("val", 1)] * 3
+    assert [h.val_accuracy for h in result.history] == [0.25, 0.75, 0.75]
+    assert result.best_epoch == 2 and result.best_accuracy == 0.75
     info = json.loads((out / "best" / "sft_run.json").read_text())
-    assert info["epoch"] == result.best_epoch and info["config"]["max_frames"] == 4
-    in_training = {
-        r.record_id: r.raw_text
-        for r in read_records(out / "eval" / f"epoch-{result.best_epoch:03d}.predictions.jsonl")
-    }
-    assert len(in_training) == 2  # the val split's two questions
+    assert info["epoch"] == 2 and info["val_metrics"] == {"accuracy": 0.75, "n_records": 1}
+    assert json.loads((out / "eval" / "epoch-003.metrics.json").read_text())["accuracy"] == 0.75
+    (rec,) = read_records(out / "eval" / "epoch-002.predictions.jsonl")
+    assert rec.view is not None and rec.view["view_shape"] == [4, 28, 28]
 
-    preds = tmp_path / "val.jsonl"
-    summary = run_baseline(
-        dataset=dataset,
-        split="val",
-        model=f"qwen2.5-vl:{tiny}+lora:{out / 'best'}",
-        setting="zero-shot",
-        out=preds,
-        options={
-            "slices": 4,
-            "size": (28, 28),
-            "max_new_tokens": 12,
-            "device": "cpu",
-            "dtype": "float32",
-        },
-        progress=False,
-    )
-    assert summary.written == 2
-    loaded = {r.record_id: r.raw_text for r in read_records(preds)}
-    assert loaded == in_training
-    scores = score_predictions(load_predictions(preds), load_truth(dataset, "val"), n_boot=0)
-    assert scores.overall_micro == pytest.approx(result.best_accuracy)
+    frames = lora_frame_defaults(out / "best")
+    assert frames == {"slices": 4, "size": (28, 28), "window": (0.0, 400.0), "fps": 4.0}
+    assert lora_frame_defaults(tmp_path) == {}
+    spec = f"qwen2.5-vl:{tiny}+lora:{out / 'best'}"
+    adapter = make_adapter(spec, options={"device": "cpu", "dtype": "float32"})
+    assert (adapter.input_spec.slices, adapter.input_spec.size) == (4, (28, 28))
+    adapter.close()
+    adapter = make_adapter(spec, options={"device": "cpu", "dtype": "float32", "slices": 2})
+    assert (adapter.input_spec.slices, adapter.input_spec.size) == (2, (28, 28))
+    adapter.close()
+
+
+def test_an_evaluator_without_accuracy_is_an_error(tiny, dataset, tmp_path):
+    with pytest.raises(AdapterError, match="accuracy"):
+        train_lora(
+            _config(dataset, tiny, tmp_path / "run", train_limit=1, eval_limit=1, max_new_tokens=2),
+            evaluate=lambda ds, split, records: {"acc": 1.0},
+        )
 
 
 def test_answer_loss_equals_the_models_own_masked_loss(tiny):

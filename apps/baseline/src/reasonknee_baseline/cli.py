@@ -16,33 +16,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from vlm_adapters import RunSummary
 
-__all__ = ["baseline", "parse_ids", "parse_options"]
+__all__ = ["baseline", "parse_options"]
 
 _SETTINGS = ("zero-shot", "instruction", "gt-region")
-
-
-def parse_ids(text: str | None) -> list[int] | None:
-    """``"1-15,42"`` -> ``[1, ..., 15, 42]``; empty -> ``None`` (every question).
-
-    >>> parse_ids("4,1-3")
-    [1, 2, 3, 4]
-    """
-    if text is None or not text.strip():
-        return None
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                a, b = (int(x) for x in part.split("-", 1))
-                out.update(range(a, b + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise click.BadParameter(f"{part!r}: expected ids like '1-15,42'", param_hint="--questions") from None
-    if not out or min(out) < 1 or max(out) > 69:
-        raise click.BadParameter("question ids must lie in 1..69", param_hint="--questions")
-    return sorted(out)
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, object]:
@@ -106,6 +82,7 @@ def baseline(dataset: Path, split: str, model: str, setting: str, out: Path, que
              max_concurrency: int | None, seed: int,
              options: tuple[str, ...], retry_errors: bool) -> None:
     """Run a model or reference baseline on a dataset split, writing predictions JSONL (resumable)."""
+    from moaks_schema import MoaksSchemaError, parse_question_ids
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -125,7 +102,10 @@ def baseline(dataset: Path, split: str, model: str, setting: str, out: Path, que
             return Text("–" if speed is None else f"{speed:.2f} q/s")
 
     console = Console(stderr=True)
-    qids = parse_ids(questions)
+    try:
+        qids = parse_question_ids(questions) if questions else None
+    except MoaksSchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--questions") from None
     opts = parse_options(options)
     common = dict(dataset=dataset, split=split, model=model, setting=setting, questions=qids, limit=limit,
                   max_concurrency=max_concurrency, seed=seed, options=opts, retry_errors=retry_errors)

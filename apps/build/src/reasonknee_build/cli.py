@@ -28,18 +28,12 @@ def _shape(value: str) -> tuple[int, int, int]:
 
 
 def _question_ids(value: str | None) -> list[int] | None:
-    if not value:
-        return None
-    out: list[int] = []
+    from moaks_schema import MoaksSchemaError, parse_question_ids
+
     try:
-        for part in value.split(","):
-            lo, _, hi = part.strip().partition("-")
-            out += list(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected ids and ranges, e.g. 1-15,42") from None
-    if not out or min(out) < 1 or max(out) > 69:
-        raise click.BadParameter(f"{value!r}: question ids must lie in 1..69")
-    return sorted(set(out))
+        return list(parse_question_ids(value)) if value else None
+    except MoaksSchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--questions") from None
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,31 +12,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["parse_question_ids", "score"]
-
-
-def parse_question_ids(text: str | None) -> list[int] | None:
-    """``"1-15,42"`` -> ``[1, ..., 15, 42]``; ``None`` -> ``None`` (every question).
-
-    >>> parse_question_ids("1-3,42")
-    [1, 2, 3, 42]
-    """
-    if text is None or not text.strip():
-        return None
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                a, b = (int(x) for x in part.split("-", 1))
-                out.update(range(a, b + 1))
-            else:
-                out.add(int(part))
-        except ValueError:
-            raise click.BadParameter(f"{part!r}: expected ids like '1-15,42'", param_hint="--questions") from None
-    if not out or min(out) < 1 or max(out) > 69:
-        raise click.BadParameter("question ids must lie in 1..69", param_hint="--questions")
-    return sorted(out)
+__all__ = ["score"]
 
 
 def _pct(v: float | None) -> str:
@@ -102,6 +78,7 @@ def score(
 ) -> None:
     """Score PREDICTIONS (predictions JSONL, or a public results JSON) on a dataset split."""
     import bench_metrics as bm
+    import moaks_schema as ms
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -114,7 +91,10 @@ def score(
     console = Console()
     if not console.is_terminal:  # files and pipes: do not wrap the tables at 80 columns
         console = Console(width=120)
-    qids = parse_question_ids(questions)
+    try:
+        qids = ms.parse_question_ids(questions) if questions else None
+    except ms.MoaksSchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--questions") from None
     try:
         truth = bm.load_truth(dataset, split)
         try:

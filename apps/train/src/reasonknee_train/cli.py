@@ -1,8 +1,10 @@
 """`reasonknee train`: nnU-Net training of the region segmenter, LoRA fine-tuning of Qwen2.5-VL.
 
 Both subcommands parse arguments and call one library function
-(:func:`knee_segmenter.train_segmenter`, :func:`vlm_adapters.sft.train_lora`);
-torch, nnunetv2 and transformers are imported only when a subcommand runs.
+(:func:`knee_segmenter.train_segmenter`, :func:`vlm_adapters.sft.train_lora`,
+the latter with bench-metrics' scorer as its evaluator,
+:func:`reasonknee_train.evaluation.bench_evaluator`); torch, nnunetv2 and
+transformers are imported only when a subcommand runs.
 """
 
 from __future__ import annotations
@@ -27,25 +29,20 @@ def _parse_fold(value: str) -> int | str:
     return "all" if value == "all" else int(value)
 
 
-def _manual_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
-    """(case id, image, label) for every ``images/**.nii.gz`` with a ``labels/`` twin of the same relative path."""
+def _manual_pairs(folder: Path) -> list:
+    """The scans of ``images/`` and their label maps in ``labels/``, matched by case name."""
+    from knee_segmenter import SegmenterError, pairs_from_folder
+
     images, labels = folder / "images", folder / "labels"
     if not images.is_dir() or not labels.is_dir():
         raise click.BadParameter(
-            f"{folder}: expected images/ and labels/ sub-folders (same relative paths)",
+            f"{folder}: expected images/ and labels/ sub-folders (label maps named as their scans)",
             param_hint="--manual",
         )
-    pairs = []
-    for img in sorted(images.rglob("*.nii*")):
-        lab = labels / img.relative_to(images)
-        if lab.is_file():
-            case = img.name.split(".nii")[0]
-            pairs.append((case, img, lab))
-    if not pairs:
-        raise click.BadParameter(
-            f"{folder}: no image in images/ has a label map in labels/", param_hint="--manual"
-        )
-    return pairs
+    try:
+        return pairs_from_folder(images, labels)
+    except SegmenterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--manual") from None
 
 
 def _dataset_pairs(folder: Path) -> list:
@@ -70,21 +67,11 @@ def _dataset_pairs(folder: Path) -> list:
     return pairs
 
 
-def _latest_checkpoint(work: Path, fold: int | str) -> Path | None:
-    """nnU-Net's newest checkpoint of ``fold`` under the work folder (latest, else final), if any."""
-    from knee_segmenter import nnunet_folders
-
-    results = nnunet_folders(work).results
-    for name in ("checkpoint_latest.pth", "checkpoint_final.pth"):
-        found = sorted(results.glob(f"Dataset*/*/fold_{fold}/{name}")) if results.is_dir() else []
-        if found:
-            return found[0]
-    return None
-
-
 @train.command("segmenter")
 @click.option(
-    "--manual", type=_EXISTING_DIR, help="Folder with images/ and labels/ (same relative paths)."
+    "--manual",
+    type=_EXISTING_DIR,
+    help="Folder with images/ and labels/ (a label map per scan, same file name).",
 )
 @click.option("--dataset", type=_EXISTING_DIR, help="Dataset folder: its manually labelled scans.")
 @click.option(
@@ -131,38 +118,26 @@ def segmenter(
     console = Console(stderr=True)
     import knee_segmenter as ks
 
-    checkpoint = _latest_checkpoint(work, fold_v)
+    pairs = _manual_pairs(manual) if manual is not None else _dataset_pairs(dataset)  # type: ignore[arg-type]
+    checkpoint = ks.latest_checkpoint(ks.DEFAULT_DATASET_ID, root=work, fold=fold_v)
     if checkpoint is not None:
         console.print(f"[bold]resuming[/] from {checkpoint}")
-        model = ks.train(
-            ks.DEFAULT_DATASET_ID,
-            root=work,
-            fold=fold_v,
-            device=device,
-            epochs=epochs,
-            iterations_per_epoch=iterations,
-            val_iterations=max(1, iterations // 5),
-            max_seconds=max_seconds,
-            continue_training=True,
-            seed=seed,
-        )
-        model = ks.copy_model(model, out_dir)
     else:
-        pairs = _manual_pairs(manual) if manual is not None else _dataset_pairs(dataset)  # type: ignore[arg-type]
         console.print(
             f"training nnU-Net on {len(pairs)} labelled scans, {epochs} x {iterations} iterations"
         )
-        model = ks.train_segmenter(
-            pairs,
-            out_dir,
-            epochs=epochs,
-            iterations=iterations,
-            device=device,
-            fold=fold_v,
-            root=work,
-            max_seconds=max_seconds,
-            seed=seed,
-        )
+    model = ks.train_segmenter(
+        pairs,
+        out_dir,
+        epochs=epochs,
+        iterations=iterations,
+        device=device,
+        fold=fold_v,
+        root=work,
+        max_seconds=max_seconds,
+        seed=seed,
+        continue_training=True,
+    )
     console.print(f"[green]model[/] {model.path}")
     click.echo(str(model.path))
 
@@ -331,7 +306,9 @@ def vlm(
             f"epoch {record.epoch}: step {record.global_step}, train loss {loss}, val accuracy {acc}"
         )
 
-    result = train_lora(config, on_epoch=on_epoch)
+    from reasonknee_train.evaluation import bench_evaluator
+
+    result = train_lora(config, evaluate=bench_evaluator, on_epoch=on_epoch)
     table = Table(title="LoRA fine-tuning" + (" (resumed)" if result.resumed else ""))
     for col in ("epoch", "steps", "train loss", "val accuracy", "kept"):
         table.add_column(col, justify="right")

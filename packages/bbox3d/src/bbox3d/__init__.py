@@ -10,6 +10,7 @@ from .box import Box, Rounding
 from .errors import Bbox3dError
 from .label_boxes import LabelBoxes, RegionBox, boxes_from_labels, enclosing_box
 from .overlap import boxes_to_array, hit_rates, iou, iou_many
+from .public_form import boxes_from_public
 from .view_geometry import ViewGeometry
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "ViewGeometry",
     "__version__",
     "boxes_from_labels",
+    "boxes_from_public",
     "boxes_to_array",
     "enclosing_box",
     "hit_rates",

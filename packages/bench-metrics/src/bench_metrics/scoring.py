@@ -20,11 +20,10 @@ from typing import Any
 import moaks_schema as ms
 import numpy as np
 import polars as pl
-from bbox3d import ViewGeometry, iou_many
+from bbox3d import ViewGeometry, boxes_from_public, iou_many
 
 from bench_metrics.agreement import balanced_accuracy, macro_f1, pearson, spearman, weighted_kappa
 from bench_metrics.bootstrap import interval, patient_sums, patient_weights, ratio_replicates
-from bench_metrics.boxes import public_to_halfopen
 from bench_metrics.errors import BenchMetricsError
 from bench_metrics.failures import FailureKind
 from bench_metrics.inputs import PREDICTION_SCHEMA, predictions_frame
@@ -276,10 +275,10 @@ def score_predictions(
             mapped[i] = p.box.as_tuple() if view is None else view.box_to_source(p.box).as_tuple()  # type: ignore[union-attr]
         except Exception:  # the box lies wholly outside what the model saw
             box_fail[i] = _FAIL_CODE[FailureKind.BOX_MALFORMED]
-    pb = public_to_halfopen(pub_p)
+    pb = boxes_from_public(pub_p, name="predicted boxes")
     for i, row in mapped.items():
         pb[i] = row
-    tb = public_to_halfopen(pub_t)
+    tb = boxes_from_public(pub_t, name="truth boxes")
     iou = np.zeros(n_rec, dtype=np.float64)
     ok = scored & (box_fail == 0)
     if ok.any():

@@ -23,6 +23,7 @@ from moaks_schema.oai import (
     split_prefix,
     visit,
 )
+from moaks_schema.question_ids import parse_question_ids
 from moaks_schema.questions import (
     ATTRIBUTES,
     QUESTIONS,
@@ -84,6 +85,7 @@ __all__ = [
     "catalogue",
     "default_variable_map",
     "is_valid_grade",
+    "parse_question_ids",
     "question",
     "questions_for",
     "region",

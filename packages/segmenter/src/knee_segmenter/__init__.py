@@ -25,6 +25,7 @@ from knee_segmenter.export import (
     export_dataset,
     find_dataset_dir,
     label_names,
+    pairs_from_folder,
     pairs_from_manifest,
 )
 from knee_segmenter.folders import (
@@ -42,7 +43,14 @@ from knee_segmenter.prediction import (
     predict,
     scan_inputs,
 )
-from knee_segmenter.training import DEFAULT_DATASET_ID, ModelDir, copy_model, train, train_segmenter
+from knee_segmenter.training import (
+    DEFAULT_DATASET_ID,
+    ModelDir,
+    copy_model,
+    latest_checkpoint,
+    train,
+    train_segmenter,
+)
 
 __version__ = "0.1.0"
 __all__: list[str] = [
@@ -69,7 +77,9 @@ __all__: list[str] = [
     "find_dataset_dir",
     "is_valid_prediction",
     "label_names",
+    "latest_checkpoint",
     "nnunet_folders",
+    "pairs_from_folder",
     "pairs_from_manifest",
     "plan_and_preprocess",
     "predict",

@@ -35,6 +35,7 @@ __all__ = [
     "export_dataset",
     "find_dataset_dir",
     "label_names",
+    "pairs_from_folder",
     "pairs_from_manifest",
 ]
 
@@ -111,6 +112,68 @@ def pairs_from_manifest(manifest: pl.DataFrame, *, base_dir: str | os.PathLike[s
             img, lab = base / img, base / lab
         out.append(CasePair(str(row["scan_id"]), img, lab))
     return out
+
+
+def _nifti_by_case(folder: Path, what: str) -> dict[str, Path]:
+    """``case id -> path`` of every NIfTI under ``folder`` (recursively); a case id twice is an error."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*.nii*")):
+        if not path.is_file() or not path.name.endswith((".nii", ".nii.gz")):
+            continue
+        case = case_id_from_path(path)
+        if case in found:
+            raise SegmenterError(
+                f"{what} folder {folder}: case {case!r} twice ({found[case]} and {path}); "
+                "expected one file per case name"
+            )
+        found[case] = path
+    return found
+
+
+def pairs_from_folder(images_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str]) -> list[CasePair]:
+    """Training pairs from two folders, an image and its label map matched by case name.
+
+    A case's name is its file name without ``.nii.gz`` / ``.nii``
+    (:func:`case_id_from_path`), looked for anywhere below each folder; an
+    image named as nnU-Net names channels (``<case>_0000.nii.gz``) matches the
+    label map ``<case>.nii.gz``. Every image needs a label map and every label
+    map an image: the unmatched ones are listed in a :class:`SegmenterError`,
+    as are names found twice and folders with no NIfTI at all. Sorted by case.
+
+    >>> pairs_from_folder("no/images", "no/labels")
+    Traceback (most recent call last):
+    ...
+    knee_segmenter.errors.SegmenterError: images folder no/images: not a folder; expected NIfTI scans (*.nii.gz)
+    """
+    folders = {"images": Path(images_dir), "labels": Path(labels_dir)}
+    for what, folder in folders.items():
+        if not folder.is_dir():
+            raise SegmenterError(f"{what} folder {folder}: not a folder; expected NIfTI scans (*.nii.gz)")
+    images = _nifti_by_case(folders["images"], "images")
+    labels = _nifti_by_case(folders["labels"], "labels")
+    if not images:
+        raise SegmenterError(f"images folder {folders['images']}: no NIfTI scan (*.nii.gz, *.nii)")
+    pairs: list[CasePair] = []
+    unlabelled: list[str] = []
+    for case, image in images.items():
+        name = case if case in labels else case.removesuffix("_0000")
+        if name in labels:
+            pairs.append(CasePair(name, image, labels.pop(name)))
+        else:
+            unlabelled.append(image.name)
+    if unlabelled or labels:
+        detail = []
+        if unlabelled:
+            detail.append(f"{len(unlabelled)} image(s) without a label map in {folders['labels']}: "
+                          + ", ".join(unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else ""))
+        if labels:
+            orphans = [p.name for p in labels.values()]
+            detail.append(f"{len(orphans)} label map(s) without an image in {folders['images']}: "
+                          + ", ".join(orphans[:5]) + (" ..." if len(orphans) > 5 else ""))
+        raise SegmenterError(
+            "; ".join(detail) + "; expected every image and label map to share a case name (<case>.nii.gz)"
+        )
+    return sorted(pairs, key=lambda pair: pair.case_id)
 
 
 def _as_pair(item: Any, index: int) -> CasePair:

@@ -14,10 +14,18 @@ from pathlib import Path
 
 from knee_segmenter.errors import SegmenterError
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
-from knee_segmenter.folders import use_folders
+from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
 
-__all__ = ["DEFAULT_DATASET_ID", "Fold", "ModelDir", "copy_model", "train", "train_segmenter"]
+__all__ = [
+    "DEFAULT_DATASET_ID",
+    "Fold",
+    "ModelDir",
+    "copy_model",
+    "latest_checkpoint",
+    "train",
+    "train_segmenter",
+]
 
 #: Dataset id used by :func:`train_segmenter` unless told otherwise.
 DEFAULT_DATASET_ID = 501
@@ -196,6 +204,33 @@ def train(
     return ModelDir.open(trainer.output_folder_base)
 
 
+def latest_checkpoint(
+    dataset_id: int = DEFAULT_DATASET_ID,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    fold: Fold = "all",
+    configuration: str = "3d_fullres",
+) -> Path | None:
+    """nnU-Net's newest checkpoint of a training under ``root`` (latest, else final), or ``None``.
+
+    What :func:`train` with ``continue_training=True`` (and :func:`train_segmenter`
+    with ``continue_training=True``) would continue from.
+    """
+    from knee_segmenter import TRAINER_NAME  # the name only: the trainer module imports torch
+
+    fold = _check_fold(fold)
+    folders = nnunet_folders(root)
+    datasets = sorted(folders.raw.glob(f"Dataset{int(dataset_id):03d}_*")) if folders.raw.is_dir() else []
+    if len(datasets) != 1:
+        return None
+    run = folders.results / datasets[0].name / f"{TRAINER_NAME}__{PLANS_IDENTIFIER}__{configuration}"
+    for name in ("checkpoint_latest.pth", "checkpoint_final.pth"):
+        path = run / f"fold_{fold}" / name
+        if path.is_file():
+            return path
+    return None
+
+
 def copy_model(model: ModelDir, dest: str | os.PathLike[str]) -> ModelDir:
     """Copy what prediction needs (plans, dataset.json, final checkpoints, logs) to ``dest``.
 
@@ -252,22 +287,31 @@ def train_segmenter(
     base_features: int | None = None,
     max_features: int | None = None,
     threads: int | None = None,
+    continue_training: bool = False,
     verbose: bool = False,
 ) -> ModelDir:
     """Export ``manual_pairs``, plan, preprocess and train; copy the model to ``out_model_dir``.
 
-    The one call the build and train apps use. ``iterations`` is per epoch;
+    The one call the build and train apps use. ``continue_training``: when
+    ``root`` holds a checkpoint of this dataset, fold and configuration
+    (:func:`latest_checkpoint`), training continues from it on the data it was
+    preprocessed from (``manual_pairs`` are not exported or planned again);
+    without one, training starts from scratch. ``iterations`` is per epoch;
     ``val_iterations`` defaults to a fifth of it. Returns the model folder inside
     ``out_model_dir`` (``KneeSegmenterTrainer__nnUNetPlans__<configuration>``),
     ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features``:
     see :func:`knee_segmenter.plan_and_preprocess`; ``threads``: see :func:`train`.
     """
     folders = use_folders(root)
-    export_dataset(manual_pairs, dataset_id=dataset_id, name=name, root=folders.root)
-    plan_and_preprocess(
-        dataset_id, root=folders.root, configurations=(configuration,),
-        base_features=base_features, max_features=max_features, verbose=verbose,
-    )
+    resume = continue_training and latest_checkpoint(
+        dataset_id, root=folders.root, fold=fold, configuration=configuration
+    ) is not None
+    if not resume:
+        export_dataset(manual_pairs, dataset_id=dataset_id, name=name, root=folders.root)
+        plan_and_preprocess(
+            dataset_id, root=folders.root, configurations=(configuration,),
+            base_features=base_features, max_features=max_features, verbose=verbose,
+        )
     model = train(
         dataset_id,
         root=folders.root,
@@ -280,6 +324,7 @@ def train_segmenter(
         max_seconds=max_seconds,
         seed=seed,
         threads=threads,
+        continue_training=resume,
         verbose=verbose,
     )
     return copy_model(model, out_model_dir)

@@ -4,7 +4,10 @@
   by all of the scan's questions.
 - ``gt-region``: the volume cropped to the question's ground-truth box, then
   frames; questions with the same box share one input, questions without a
-  box (effusion, periarticular) see the whole volume.
+  box (effusion, periarticular) see the whole volume. The slice spec counts
+  inside the crop: ``N`` (or the count of a ``(start, stop[, N])`` range,
+  whose volume positions mean nothing in a crop) evenly spaced slices of the
+  crop, fewer when the crop is thinner (every slice of it).
 
 Boxes: the prompt asks for the public form ``[start_slice, end_slice, x_min,
 x_max, y_min, y_max]`` (inclusive, x = column, y = row). When what the model
@@ -23,9 +26,9 @@ import numpy as np
 
 from vlm_adapters.dataset import ScanItems
 from vlm_adapters.errors import AdapterError
-from vlm_adapters.protocol import SETTINGS, Batch, InputSpec, Query, ScanInput
+from vlm_adapters.protocol import SETTINGS, Batch, InputSpec, Query, ScanInput, SliceSpec
 
-__all__ = ["iter_batches", "prepare_scan_input", "view_note"]
+__all__ = ["crop_slices", "iter_batches", "prepare_scan_input", "view_note"]
 
 
 def view_note(frames_shape: tuple[int, ...], *, cropped: bool) -> str:
@@ -44,6 +47,21 @@ def view_note(frames_shape: tuple[int, ...], *, cropped: bool) -> str:
     )
 
 
+def crop_slices(slices: SliceSpec) -> SliceSpec:
+    """The slice spec applied inside a ``gt-region`` crop: ``"all"`` or a count.
+
+    A ``(start, stop[, N])`` range names volume slices, which a crop does not
+    keep; its count (``N``, or ``stop - start``) is used instead. A count larger
+    than the crop is deep is clipped to the crop by ``prepare_frames``.
+
+    >>> crop_slices(32), crop_slices("all"), crop_slices((32, 128, 16)), crop_slices((10, 20))
+    (32, 'all', 16, 10)
+    """
+    if isinstance(slices, tuple | list) and len(slices) in (2, 3):
+        return int(slices[2]) if len(slices) == 3 else int(slices[1]) - int(slices[0])
+    return slices
+
+
 def prepare_scan_input(
     scan: ScanItems,
     volume: Any,
@@ -51,16 +69,22 @@ def prepare_scan_input(
     spec: InputSpec,
     box_public: tuple[int, ...] | None = None,
 ) -> ScanInput:
-    """Frames (or a volume tensor) of ``volume`` for ``spec``, cropped to ``box_public`` if given."""
+    """Frames (or a volume tensor) of ``volume`` for ``spec``, cropped to ``box_public`` if given.
+
+    In a crop the slice spec is a count (:func:`crop_slices`); ``knee_volumes.prepare_frames``
+    takes at most as many slices as the crop has.
+    """
     from knee_volumes import prepare_frames
 
     t0 = time.perf_counter()
     crop = None
+    slices = spec.slices
     if box_public is not None:
         from bbox3d import Box
 
         crop = Box.from_public(list(box_public))
-    frames = prepare_frames(volume, window=spec.window, slices=spec.slices, size=spec.size, crop=crop)
+        slices = crop_slices(spec.slices)
+    frames = prepare_frames(volume, window=spec.window, slices=slices, size=spec.size, crop=crop)
     arr = np.asarray(frames.array)
     key = "full" if box_public is None else "box:" + ",".join(str(int(v)) for v in box_public)
     common = dict(

@@ -24,9 +24,13 @@ from typing import Any
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
-__all__ = ["VISION_END", "QwenOptions", "QwenVLAdapter"]
+__all__ = ["FRAME_OPTIONS", "VISION_END", "QwenOptions", "QwenVLAdapter", "lora_frame_defaults"]
 
 VISION_END = "<|vision_end|>"
+
+#: The :class:`QwenOptions` that decide what the model sees; a LoRA folder written by
+#: :func:`vlm_adapters.sft.train_lora` records them (``sft_run.json``).
+FRAME_OPTIONS: tuple[str, ...] = ("slices", "size", "window", "fps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ class QwenVLAdapter:
     """Qwen2.5-VL (transformers) as an :class:`~vlm_adapters.Adapter`.
 
     Build it with :meth:`load` from a local folder (and optionally a peft LoRA
-    folder), or directly from a loaded model and processor.
+    folder), or with :meth:`from_loaded` around a model already in memory.
     """
 
     def __init__(self, model: Any, processor: Any, *, options: QwenOptions | None = None, name: str = "qwen2.5-vl") -> None:
@@ -104,6 +108,18 @@ class QwenVLAdapter:
         self.input_spec = InputSpec(kind="frames", slices=o.slices, size=o.size, window=o.window)
 
     @classmethod
+    def from_loaded(
+        cls, model: Any, processor: Any, *, options: QwenOptions | None = None, name: str = "qwen2.5-vl"
+    ) -> QwenVLAdapter:
+        """Wrap a model already in memory: a ``Qwen2_5_VLForConditionalGeneration`` or a peft model
+        around one (LoRA layers active, unmerged, e.g. the model being fine-tuned).
+
+        The model is switched to eval mode and stays the caller's: :meth:`close`
+        only drops the adapter's reference to it.
+        """
+        return cls(model, processor, options=options, name=name)
+
+    @classmethod
     def load(
         cls,
         model_path: str | os.PathLike[str],
@@ -112,11 +128,17 @@ class QwenVLAdapter:
         options: QwenOptions | None = None,
         name: str | None = None,
     ) -> QwenVLAdapter:
-        """Load from a local folder (``from_pretrained``; no hub), applying a peft LoRA folder if given."""
+        """Load from a local folder (``from_pretrained``; no hub), applying a peft LoRA folder if given.
+
+        Without ``options``, a LoRA folder written by fine-tuning shows the model
+        its training frames (:func:`lora_frame_defaults`).
+        """
         import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-        o = options or QwenOptions()
+        if options is None:
+            options = QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
+        o = options
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise AdapterError(f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)")
@@ -185,6 +207,10 @@ class QwenVLAdapter:
         self.model = None  # type: ignore[assignment]
         gc.collect()
 
+    def _core(self) -> Any:
+        """The transformers model itself (inside a peft wrapper when LoRA is not merged)."""
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
     def _run_plain(self, scan: ScanInput, q: Query) -> Reply:
         import torch
 
@@ -221,8 +247,7 @@ class QwenVLAdapter:
             if k in inputs
         }
         with torch.inference_mode():
-            core = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-            position_ids, _ = core.model.get_rope_index(ids, **rope_kwargs)
+            position_ids, _ = self._core().model.get_rope_index(ids, **rope_kwargs)
             out = self.model(**inputs, position_ids=position_ids, use_cache=True, logits_to_keep=1)
         cache = getattr(out, "cache", None)
         if cache is None:
@@ -314,6 +339,42 @@ class QwenVLAdapter:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.float() / max(self.options.temperature, 1e-5), dim=-1).cpu()
         return torch.multinomial(probs, 1, generator=gen)[:, 0].to(logits.device)
+
+
+def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
+    """The frame options (:data:`FRAME_OPTIONS`) a fine-tuned LoRA folder was trained with.
+
+    Read from ``<lora>/sft_run.json`` (written by :func:`vlm_adapters.sft.train_lora`):
+    its ``frames`` entry, or, for older files, its ``config``. A folder without
+    the file (any other peft adapter) gives ``{}``. Options a user passes win
+    over these (:func:`vlm_adapters.make_adapter` only fills in missing ones).
+    """
+    import json
+
+    from vlm_adapters.sft.encoding import VIDEO_FPS
+    from vlm_adapters.sft.state import RUN_INFO_FILE
+
+    path = Path(lora) / RUN_INFO_FILE
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+        frames = info.get("frames")
+        if frames is None:
+            config = info["config"]
+            frames = {
+                "slices": "all" if config.get("max_frames") is None else config["max_frames"],
+                "size": config.get("frame_size"),
+                "window": config.get("window", (0.0, 400.0)),
+                "fps": VIDEO_FPS,
+            }
+        out = {k: frames[k] for k in FRAME_OPTIONS if k in frames}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AdapterError(f"{path}: expected the JSON sft_run.json of a fine-tuning run ({exc})") from exc
+    for key in ("size", "window", "slices"):
+        if isinstance(out.get(key), list):
+            out[key] = tuple(out[key])
+    return out
 
 
 def _until_eos(tokens: list[int], eos: set[int]) -> list[int]:

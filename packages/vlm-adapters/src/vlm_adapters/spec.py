@@ -83,7 +83,10 @@ def make_adapter(
 
     ``dataset`` is needed by the reference baselines (their train split);
     ``options`` are keyword options of :class:`~vlm_adapters.QwenOptions` or
-    :class:`~vlm_adapters.OpenAIOptions` (unknown names are an error).
+    :class:`~vlm_adapters.OpenAIOptions` (unknown names are an error). For
+    ``qwen2.5-vl:BASE+lora:DIR`` with a ``DIR/sft_run.json`` (a fine-tuning
+    run's ``best/``), the frame options not given default to the ones it was
+    trained with (:func:`vlm_adapters.qwen.lora_frame_defaults`).
     """
     ms = parse_model_spec(spec) if isinstance(spec, str) else spec
     opts = dict(options or {})
@@ -94,9 +97,12 @@ def make_adapter(
             raise AdapterError(f"model {ms.kind!r}: needs the dataset folder (its train split)")
         return fit_reference(ms.kind, dataset or "", seed=seed)
     if ms.kind == "qwen2.5-vl":
-        from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
+        from vlm_adapters.qwen import QwenOptions, QwenVLAdapter, lora_frame_defaults
 
         opts.setdefault("seed", seed)
+        if ms.lora:  # a fine-tuned adapter sees the frames it was trained on, unless told otherwise
+            for key, value in lora_frame_defaults(ms.lora).items():
+                opts.setdefault(key, value)
         return QwenVLAdapter.load(ms.path or "", lora=ms.lora, options=_options(QwenOptions, opts), name=ms.text)
     from vlm_adapters.openai_api import OpenAIAdapter, OpenAIOptions
 

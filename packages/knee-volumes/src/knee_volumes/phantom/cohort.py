@@ -32,6 +32,7 @@ from moaks_schema import ATTRIBUTES, visit
 
 from knee_volumes._atomic import atomic_folder
 from knee_volumes.errors import VolumeError
+from knee_volumes.manifest import _CONTENTS_COLUMNS
 from knee_volumes.phantom.lesions import stream
 from knee_volumes.phantom.moaks_table import (
     PHANTOM_STEMS,
@@ -346,16 +347,7 @@ def write_cohort(
             for release, rows in contents.items():
                 buf = io.StringIO()
                 w = csv.writer(buf, lineterminator="\n")
-                w.writerow(
-                    [
-                        "Folder",
-                        "ParticipantID",
-                        "StudyDate",
-                        "Barcode",
-                        "StudyDescription",
-                        "SeriesDescription",
-                    ]
-                )
+                w.writerow(_CONTENTS_COLUMNS)
                 w.writerows(sorted(rows))
                 path = layout.contents_path(release)
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from moaks_schema import BONE_SUBREGIONS, CARTILAGE_SUBREGIONS
 from scipy import ndimage
 
 from knee_volumes.phantom.anatomy import (
@@ -89,41 +90,10 @@ def plant_lesions(
     overlays: list[Overlay] = []
     _osteophytes(canvas, knee, grades, rng_for, masks)
     objects = ndimage.find_objects(canvas.labels, max_label=25)
-    for sr in (
-        "PM",
-        "PL",
-        "FMA",
-        "FMC",
-        "FMP",
-        "FLA",
-        "FLC",
-        "FLP",
-        "TMA",
-        "TMC",
-        "TMP",
-        "TLA",
-        "TLC",
-        "TLP",
-        "SS",
-    ):
+    for sr in BONE_SUBREGIONS:
         if grades[f"bml.{sr}.size"]:
             _bml(canvas, sr, grades, rng_for(f"bml.{sr}"), objects[L[sr] - 1], masks, overlays)
-    for sr in (
-        "PM",
-        "PL",
-        "FMA",
-        "FMC",
-        "FMP",
-        "FLA",
-        "FLC",
-        "FLP",
-        "TMA",
-        "TMC",
-        "TMP",
-        "TLA",
-        "TLC",
-        "TLP",
-    ):
+    for sr in CARTILAGE_SUBREGIONS:
         if grades[f"cartilage.{sr}.size"]:
             _cartilage_defect(canvas, sr, grades, rng_for(f"cartilage.{sr}"), masks)
     _menisci(canvas, knee, grades, rng_for, masks, overlays)

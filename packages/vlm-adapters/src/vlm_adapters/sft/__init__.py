@@ -2,9 +2,12 @@
 
 The loss covers the answer only (box + reasoning + MOAKS JSON with ``cot``,
 box + MOAKS JSON without, then the end-of-turn token); the val split is
-answered and scored with bench-metrics after every epoch and the best adapter
-is kept in ``<out>/best``, which the Qwen adapter loads as
-``qwen2.5-vl:BASE+lora:<out>/best``. Runs resume from ``<out>/checkpoint``.
+answered after every epoch and scored by the evaluator the caller passes
+(``train_lora(config, evaluate=...)``; ``reasonknee train vlm`` passes
+bench-metrics' scorer), and the adapter with the best accuracy is kept in
+``<out>/best``, which the Qwen adapter loads as
+``qwen2.5-vl:BASE+lora:<out>/best`` (with its training frame options, from
+``sft_run.json``). Runs resume from ``<out>/checkpoint``.
 
 >>> from pathlib import Path
 >>> cfg = SftConfig(dataset=Path("data"), base=Path("qwen"), out=Path("runs/a"), cot=False)
@@ -23,7 +26,7 @@ from vlm_adapters.sft.encoding import (
     encode_prompt,
     user_messages,
 )
-from vlm_adapters.sft.evaluation import generate_predictions, score_predictions
+from vlm_adapters.sft.evaluation import Evaluator, generate_predictions, group_by_scan
 from vlm_adapters.sft.examples import (
     ExampleInputs,
     PreparedExample,
@@ -47,6 +50,7 @@ __all__ = [
     "VIDEO_FPS",
     "EncodedExample",
     "EpochRecord",
+    "Evaluator",
     "ExampleInputs",
     "PreparedExample",
     "SftConfig",
@@ -59,9 +63,9 @@ __all__ = [
     "encode_example",
     "encode_prompt",
     "generate_predictions",
+    "group_by_scan",
     "load_examples",
     "resolve_device",
-    "score_predictions",
     "target_in_view",
     "train_lora",
     "user_messages",

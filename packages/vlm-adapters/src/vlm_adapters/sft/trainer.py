@@ -14,7 +14,7 @@ from vlm_adapters.errors import AdapterError
 from vlm_adapters.sft import state as st
 from vlm_adapters.sft.config import SftConfig
 from vlm_adapters.sft.encoding import collate, encode_example
-from vlm_adapters.sft.evaluation import generate_predictions, score_predictions
+from vlm_adapters.sft.evaluation import Evaluator, generate_predictions
 from vlm_adapters.sft.examples import ExampleInputs, SftExample, load_examples
 from vlm_adapters.sft.loss import answer_loss
 
@@ -132,15 +132,19 @@ def _save_adapter(model: Any, processor: Any | None, folder: Path) -> None:
 def train_lora(
     config: SftConfig,
     *,
+    evaluate: Evaluator | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.base`` with LoRA on the train split of ``config.dataset``.
 
     The loss covers the answer tokens only (see :mod:`vlm_adapters.sft.encoding`).
     After each epoch the model answers the val split (greedy, up to
-    ``eval_limit`` questions), bench-metrics scores the replies, and the adapter
-    with the best overall accuracy so far is written to ``<out>/best`` (the
-    first epoch wins ties; without a val split the last epoch is kept). A
+    ``eval_limit`` questions), ``evaluate(dataset, "val", records)`` scores the
+    replies (``reasonknee train vlm`` passes bench-metrics' scorer), and the
+    adapter with the best ``metrics["accuracy"]`` so far is written to
+    ``<out>/best`` (the first epoch wins ties; with ``eval_limit=0`` or no val
+    split the last epoch is kept). Validation needs ``evaluate``: without
+    one, ``eval_limit`` must be 0 (an :class:`AdapterError` otherwise). A
     resumable checkpoint (adapter, optimizer, scheduler, RNG, position in the
     epoch) is written every ``checkpoint_every`` optimizer steps and after each
     epoch; calling again with the same options continues from it, and returns
@@ -164,6 +168,12 @@ def train_lora(
                 st.read_json(out / st.RESULT_FILE, what="result"), resumed=True
             )
 
+    if evaluate is None and config.eval_limit != 0:
+        raise AdapterError(
+            "train_lora: validation after each epoch (eval_limit="
+            f"{config.eval_limit!r}) needs an evaluator: pass evaluate=... "
+            "(e.g. reasonknee_train.evaluation.bench_evaluator) or set eval_limit=0"
+        )
     if not config.base.is_dir():
         raise AdapterError(
             f"{config.base}: expected a Qwen2.5-VL model folder (config.json, weights, processor)"
@@ -311,6 +321,7 @@ def train_lora(
             processor,
             val,
             inputs,
+            evaluate=evaluate,
             epoch=epoch + 1,
             global_step=global_step,
             train_loss=_mean(step_losses[epoch * steps_per_epoch :]),
@@ -327,6 +338,7 @@ def train_lora(
                     tmp / st.RUN_INFO_FILE,
                     {
                         "config": config.to_dict(),
+                        "frames": _frame_options(config),
                         "epoch": record.epoch,
                         "global_step": global_step,
                         "val_accuracy": record.val_accuracy,
@@ -494,6 +506,18 @@ def _load_checkpoint(
         torch.cuda.set_rng_state_all([s.cpu() for s in saved["cuda_rng"]])
 
 
+def _frame_options(config: SftConfig) -> dict[str, Any]:
+    """The frame options of the Qwen adapter that show the model what training showed it."""
+    from vlm_adapters.qwen import FRAME_OPTIONS
+
+    options = config.qwen_options()
+    out: dict[str, Any] = {}
+    for key in FRAME_OPTIONS:
+        value = getattr(options, key)
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def _evaluate_epoch(
     config: SftConfig,
     model: Any,
@@ -501,11 +525,12 @@ def _evaluate_epoch(
     val: list[SftExample],
     inputs: ExampleInputs,
     *,
+    evaluate: Evaluator | None,
     epoch: int,
     global_step: int,
     train_loss: float | None,
 ) -> EpochRecord:
-    if not val:
+    if not val or evaluate is None:
         return EpochRecord(
             epoch=epoch, global_step=global_step, train_loss=train_loss, val_accuracy=None
         )
@@ -523,7 +548,18 @@ def _evaluate_epoch(
     eval_dir = config.out / st.EVAL_DIR
     pred_path = eval_dir / f"epoch-{epoch:03d}.predictions.jsonl"
     st.write_lines(pred_path, [r.to_json() for r in records])
-    metrics = score_predictions(config.dataset, "val", records)
+    metrics = dict(evaluate(config.dataset, "val", records))
+    accuracy = metrics.get("accuracy")
+    if (
+        isinstance(accuracy, bool)
+        or not isinstance(accuracy, int | float)
+        or not 0.0 <= float(accuracy) <= 1.0
+    ):
+        raise AdapterError(
+            f"evaluate({config.dataset}, 'val', ...): expected a dict with 'accuracy' "
+            f"a number in [0, 1], got {accuracy!r}"
+        )
+    metrics["accuracy"] = float(accuracy)
     st.write_json(eval_dir / f"epoch-{epoch:03d}.metrics.json", metrics)
     return EpochRecord(
         epoch=epoch,
