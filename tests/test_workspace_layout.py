@@ -59,7 +59,7 @@ def _imported_modules(src: Path) -> set[str]:
 
 @pytest.mark.parametrize("member", [m[1].name for m in _members()])
 def test_import_direction(member: str) -> None:
-    (dist, path, meta) = next(m for m in _members() if m[1].name == member)
+    (dist, path, _meta) = next(m for m in _members() if m[1].name == member)
     name = _import_name(path)
     imported = _imported_modules(path / "src") & (LIBRARIES | APPS | {"reasonknee"})
     imported.discard(name)
@@ -107,7 +107,6 @@ def test_cli_help_is_light() -> None:
 
 def test_schema_json_lists_69_questions() -> None:
     from click.testing import CliRunner
-
     from reasonknee.cli import main
 
     result = CliRunner().invoke(main, ["schema", "--json"])

@@ -7,9 +7,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 import moaks_schema as ms
+import pytest
 
 
 def test_totals() -> None:

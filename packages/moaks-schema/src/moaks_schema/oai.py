@@ -13,7 +13,7 @@ import csv
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from moaks_schema.errors import MoaksSchemaError
@@ -107,7 +107,7 @@ def split_prefix(column: str) -> tuple[str | None, str]:
     return f"V{m.group(1)}", m.group(2).upper()
 
 
-class Decoder(str, Enum):
+class Decoder(StrEnum):
     """How a variable's numeric code becomes grades."""
 
     PLAIN = "plain"  # the code is the grade

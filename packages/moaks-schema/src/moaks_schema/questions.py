@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from moaks_schema import grades as G
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-class Feature(str, Enum):
+class Feature(StrEnum):
     """A MOAKS feature family (one question template each)."""
 
     BML = "bml"
@@ -58,7 +58,7 @@ class Feature(str, Enum):
     PERIARTICULAR = "periarticular"
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """The paper's seven benchmark categories."""
 
     BML = "BML"
@@ -70,7 +70,7 @@ class Category(str, Enum):
     PERIARTICULAR = "Periarticular"
 
 
-class Column(str, Enum):
+class Column(StrEnum):
     """The five columns of the paper's Table 2 ("Others" = the last three categories)."""
 
     BML = "BML"
@@ -91,7 +91,7 @@ _COLUMN_OF = {
 }
 
 
-class AnswerShape(str, Enum):
+class AnswerShape(StrEnum):
     """How the public release shapes a question's answer value."""
 
     OBJECT = "object"  # {"<answer key>": {"<attribute key>": n, ...}}

@@ -9,7 +9,7 @@ Label values of the segmenter's label map are fixed here and nowhere else:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from moaks_schema.errors import MoaksSchemaError
 
@@ -76,7 +76,7 @@ MENISCAL_SEGMENTS: dict[str, str] = {
 }
 
 
-class RegionKind(str, Enum):
+class RegionKind(StrEnum):
     """What kind of tissue a labelled region is."""
 
     BONE = "bone"
@@ -86,7 +86,7 @@ class RegionKind(str, Enum):
     FAT_PAD = "fat pad"
 
 
-class Structure(str, Enum):
+class Structure(StrEnum):
     """The structures of the paper's Table 3 (mean IoU), plus the patellar tendon."""
 
     PATELLA = "Patella"

@@ -126,7 +126,7 @@ def run_adapter(
                     usage=reply.usage.to_dict(),
                     latency_s=reply.latency_s,
                     error=reply.error,
-                    prep_s=batch.scan.prep_s,
+                    prep_s=batch.scan.prep_s / len(batch.queries),
                 )
                 log.append(rec)
                 written += 1
