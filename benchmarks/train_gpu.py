@@ -34,39 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-#: Qwen/Qwen2.5-VL-3B-Instruct config.json (text part), as published.
-QWEN25_VL_3B_TEXT = {
-    "vocab_size": 151936,
-    "hidden_size": 2048,
-    "intermediate_size": 11008,
-    "num_hidden_layers": 36,
-    "num_attention_heads": 16,
-    "num_key_value_heads": 2,
-    "hidden_act": "silu",
-    "max_position_embeddings": 128000,
-    "rms_norm_eps": 1e-6,
-    "rope_parameters": {
-        "rope_type": "default",
-        "rope_theta": 1_000_000.0,
-        "mrope_section": [16, 24, 24],
-    },
-    "tie_word_embeddings": True,
-}
-#: ... and its vision_config.
-QWEN25_VL_3B_VISION = {
-    "depth": 32,
-    "hidden_size": 1280,
-    "intermediate_size": 3420,
-    "num_heads": 16,
-    "out_hidden_size": 2048,
-    "hidden_act": "silu",
-    "patch_size": 14,
-    "spatial_merge_size": 2,
-    "temporal_patch_size": 2,
-    "window_size": 112,
-    "fullatt_block_indexes": [7, 15, 23, 31],
-    "tokens_per_second": 2,
-}
+from qwen25_vl_3b import QWEN25_VL_3B_TEXT, QWEN25_VL_3B_VISION  # benchmarks/ is on sys.path
+
 #: preprocessor_config.json pixel bounds (min_pixels, max_pixels) of the published checkpoint.
 QWEN25_VL_PIXELS = (3136, 12845056)
 

@@ -15,9 +15,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vlm_adapters.errors import AdapterError
+
+if TYPE_CHECKING:
+    from vlm_adapters.protocol import Batch, Query, Reply
 
 __all__ = [
     "PredictionRecord",
@@ -54,6 +57,28 @@ class PredictionRecord:
     latency_s: float = 0.0
     error: str | None = None
     prep_s: float = 0.0
+
+    @classmethod
+    def from_reply(
+        cls, batch: Batch, query: Query, reply: Reply, *, patient_id: str, setting: str, model: str
+    ) -> PredictionRecord:
+        """The record of ``reply`` to ``query`` of ``batch`` (its scan's preparation time shared evenly)."""
+        view = batch.scan.view.to_dict() if batch.scan.view is not None else None
+        return cls(
+            record_id=query.record_id,
+            scan_id=query.scan_id,
+            patient_id=patient_id,
+            question_id=query.question_id,
+            setting=setting,
+            model=model,
+            prompt_hash=prompt_hash(query.prompt),
+            raw_text=reply.raw_text,
+            view=view,
+            usage=reply.usage.to_dict(),
+            latency_s=reply.latency_s,
+            error=reply.error,
+            prep_s=batch.scan.prep_s / len(batch.queries),
+        )
 
     def to_json(self) -> str:
         return json.dumps(

@@ -20,7 +20,7 @@ from vlm_adapters.dataset import ScanItems, load_split
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.inputs import iter_batches
 from vlm_adapters.protocol import SETTINGS, Adapter, Batch
-from vlm_adapters.records import PredictionRecord, RecordLog, prompt_hash, read_records, repair_log
+from vlm_adapters.records import PredictionRecord, RecordLog, read_records, repair_log
 
 __all__ = ["RunSummary", "run_adapter", "run_baseline"]
 
@@ -112,22 +112,8 @@ def run_adapter(
             for reply in adapter.run(batches()):
                 batch, i = pending.pop(reply.record_id)
                 q = batch.queries[i]
-                view = batch.scan.view.to_dict() if batch.scan.view is not None else None
-                rec = PredictionRecord(
-                    record_id=q.record_id,
-                    scan_id=q.scan_id,
-                    patient_id=patient[q.record_id],
-                    question_id=q.question_id,
-                    setting=setting,
-                    model=adapter.name,
-                    prompt_hash=prompt_hash(q.prompt),
-                    raw_text=reply.raw_text,
-                    view=view,
-                    usage=reply.usage.to_dict(),
-                    latency_s=reply.latency_s,
-                    error=reply.error,
-                    prep_s=batch.scan.prep_s / len(batch.queries),
-                )
+                rec = PredictionRecord.from_reply(batch, q, reply, patient_id=patient[q.record_id],
+                                                  setting=setting, model=adapter.name)
                 log.append(rec)
                 written += 1
                 errors += reply.error is not None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
-from vlm_adapters.records import PredictionRecord, prompt_hash
+from vlm_adapters.records import PredictionRecord
 from vlm_adapters.sft.examples import SftExample
 
 __all__ = ["Evaluator", "generate_predictions", "group_by_scan"]
@@ -71,26 +71,10 @@ def generate_predictions(
             scans, setting=setting, spec=adapter.input_spec, read_volume=read_volume
         ):
             queries = {q.record_id: q for q in batch.queries}
-            view = batch.scan.view.to_dict() if batch.scan.view is not None else None
             for reply in adapter.run([batch]):
                 q = queries[reply.record_id]
-                records.append(
-                    PredictionRecord(
-                        record_id=q.record_id,
-                        scan_id=q.scan_id,
-                        patient_id=patients[q.record_id],
-                        question_id=q.question_id,
-                        setting=setting,
-                        model=model_name,
-                        prompt_hash=prompt_hash(q.prompt),
-                        raw_text=reply.raw_text,
-                        view=view,
-                        usage=reply.usage.to_dict(),
-                        latency_s=reply.latency_s,
-                        error=reply.error,
-                        prep_s=batch.scan.prep_s / len(batch.queries),
-                    )
-                )
+                records.append(PredictionRecord.from_reply(batch, q, reply, patient_id=patients[q.record_id],
+                                                           setting=setting, model=model_name))
                 bar.update(1)
         bar.close()
     finally:
