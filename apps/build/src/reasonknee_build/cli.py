@@ -60,6 +60,8 @@ def _question_ids(value: str | None) -> list[int] | None:
 @click.option("--visits", default="00M", show_default=True, help="Phantom visits, comma-separated.")
 @click.option("--questions", default=None, help="Subset of question ids, e.g. 1-15,42 (default all 69).")
 @click.option("--device", default="auto", show_default=True, help="Device for nnU-Net prediction.")
+@click.option("--mirroring/--no-mirroring", default=True, show_default=True,
+              help="nnU-Net test-time mirroring (several times slower, slightly better).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -78,6 +80,7 @@ def build(
     visits: str,
     questions: str | None,
     device: str,
+    mirroring: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -115,7 +118,7 @@ def build(
         moaks=tuple(moaks), codebook=codebook, label_kind=kind, label_where=Path(where) if where else None,
         executor=executor, workers=workers, keep_going=keep_going, seed=seed,
         shape=_shape(shape), visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
-        question_ids=_question_ids(questions), device=device, overwrite=overwrite, progress=not quiet,
+        question_ids=_question_ids(questions), device=device, mirroring=mirroring, overwrite=overwrite, progress=not quiet,
     )
     ok = run_build(inputs, console=console)
     sys.exit(0 if ok else 1)

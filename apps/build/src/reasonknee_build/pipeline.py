@@ -35,6 +35,7 @@ class BuildInputs:
     visits: tuple[str, ...] = ("00M",)
     question_ids: list[int] | None = None
     device: str = "auto"
+    mirroring: bool = True
     overwrite: bool = False
     progress: bool = True
 
@@ -97,7 +98,7 @@ def nnunet_labels(scans: pl.DataFrame, inputs: BuildInputs) -> pl.DataFrame:
     ok = scans.filter(pl.col("status") == "ok")
     pred_dir = inputs.work / "predictions"
     predict(ok.select("scan_id", "image_path"), pred_dir, model_dir=inputs.label_where, device=inputs.device,
-            progress=inputs.progress)
+            mirroring=inputs.mirroring, progress=inputs.progress)
     return _labels_from_folder(scans, pred_dir)
 
 

@@ -85,7 +85,7 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
                   f"about {config.segmenter_seconds:.0f} s of training")
     model = ks.train_segmenter(pairs, work / "segmenter-model", epochs=1000, iterations=5, val_iterations=1,
                                max_seconds=config.segmenter_seconds, device=config.device,
-                               root=work / "nnunet", threads=1)
+                               root=work / "nnunet", base_features=16, max_features=128)
     return Path(model.path if hasattr(model, "path") else model)
 
 
@@ -125,7 +125,7 @@ def _build(config: DemoConfig, console: Console, report: Path) -> Path:
         oai_root, moaks, codebook, _ = phantom_inputs(seed_inputs)
         model = _train_segmenter(config, work, console)
         inputs = BuildInputs(phantom=None, oai_root=oai_root, moaks=moaks, codebook=codebook,
-                             label_kind="nnunet", label_where=model, keep_going=True,
+                             label_kind="nnunet", label_where=model, keep_going=True, mirroring=False,
                              **common)  # type: ignore[arg-type]
     ok = run_build(inputs, console=console)
     if config.train_segmenter:
