@@ -86,7 +86,7 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
     model = ks.train_segmenter(pairs, work / "segmenter-model", epochs=1000, iterations=5, val_iterations=1,
                                max_seconds=config.segmenter_seconds, device=config.device,
                                root=work / "nnunet", base_features=16, max_features=128)
-    return Path(model.path if hasattr(model, "path") else model)
+    return model.path
 
 
 def _dice_report(work: Path, console: Console, report: Path) -> None:
