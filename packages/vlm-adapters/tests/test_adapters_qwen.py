@@ -14,23 +14,10 @@ from vlm_adapters import (
     read_records,
     run_baseline,
 )
-from vlm_adapters.tiny import build_tiny_qwen, write_tiny_dataset
+from vlm_adapters.tiny import build_tiny_qwen
 
 QUESTIONS = [1, 44, 54, 60, 63]
 OPTIONS = {"slices": 8, "max_new_tokens": 6, "question_batch": 3}
-
-
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's small dataset folder (built once, shared by the test modules)."""
-    root = tmp_path_factory.getbasetemp() / "vlm-adapters-tiny-dataset"
-    if not (root / "manifest.json").exists():
-        write_tiny_dataset(root, n_patients=8, seed=0)
-    return root
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from vlm_adapters import AdapterError, fit_reference, load_split, read_records, run_baseline
-from vlm_adapters.tiny import write_tiny_dataset
-
-
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's small dataset folder (built once, shared by the test modules)."""
-    root = tmp_path_factory.getbasetemp() / "vlm-adapters-tiny-dataset"
-    if not (root / "manifest.json").exists():
-        write_tiny_dataset(root, n_patients=8, seed=0)
-    return root
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_dataset(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

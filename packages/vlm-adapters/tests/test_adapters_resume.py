@@ -22,7 +22,6 @@ from vlm_adapters import (
     repair_log,
     run_baseline,
 )
-from vlm_adapters.tiny import write_tiny_dataset
 
 DRIVER = (
     "import sys\n"
@@ -30,14 +29,6 @@ DRIVER = (
     "run_baseline(dataset=sys.argv[1], split='train', model='random', setting='gt-region', out=sys.argv[2],"
     " seed=3, progress=False)\n"
 )
-
-
-def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's small dataset folder (built once, shared by the test modules)."""
-    root = tmp_path_factory.getbasetemp() / "vlm-adapters-tiny-dataset"
-    if not (root / "manifest.json").exists():
-        write_tiny_dataset(root, n_patients=8, seed=0)
-    return root
 
 
 def _lines(path: Path) -> int:
@@ -55,8 +46,7 @@ def _comparable(path: Path) -> dict[str, tuple]:
             for r in records}
 
 
-def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path_factory, tmp_path):
-    dataset = tiny_dataset(tmp_path_factory)
+def test_sigkill_at_random_points_then_resume_equals_uninterrupted(dataset, tmp_path):
     reference = tmp_path / "uninterrupted.jsonl"
     run_baseline(dataset=dataset, split="train", model="random", setting="gt-region", out=reference, seed=3,
                  progress=False)
@@ -125,8 +115,7 @@ def test_malformed_complete_line_is_an_error_naming_the_line(tmp_path):
         read_records(path)
 
 
-def test_resume_refuses_another_model_and_retries_errors(tmp_path_factory, tmp_path):
-    dataset = tiny_dataset(tmp_path_factory)
+def test_resume_refuses_another_model_and_retries_errors(dataset, tmp_path):
     out = tmp_path / "p.jsonl"
     run_baseline(dataset=dataset, split="test", limit=1, model="majority", setting="instruction", out=out,
                  questions=[1, 2, 3], progress=False)
