@@ -160,3 +160,15 @@ def test_moaks_schema_wheel_installs_alone(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     )
     assert out.stdout.split() == ["69", "118", "0.1.0"]
+
+
+def test_every_members_tests_are_collected() -> None:
+    """pytest skips folders matching `norecursedirs` (by default `build`): no member may match."""
+    import fnmatch
+
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    patterns = opts.get("norecursedirs")
+    assert patterns is not None, "set norecursedirs: pytest's default skips apps/build"
+    for _, path, _ in _members():
+        for part in (path.name, "tests"):
+            assert not any(fnmatch.fnmatch(part, p) for p in patterns), f"{path}/tests would not be collected"
