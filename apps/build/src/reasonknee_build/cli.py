@@ -18,13 +18,12 @@ __all__ = ["build"]
 
 
 def _shape(value: str) -> tuple[int, int, int]:
+    from knee_volumes import VolumeError, parse_size
+
     try:
-        parts = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or min(parts) < 8:
-        raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64")
-    return parts  # type: ignore[return-value]
+        return parse_size(value, n=3, minimum=8)  # type: ignore[return-value]
+    except VolumeError:
+        raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64") from None
 
 
 def _question_ids(value: str | None) -> list[int] | None:

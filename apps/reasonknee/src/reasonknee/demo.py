@@ -30,16 +30,15 @@ __all__ = ["demo"]
 def demo(*, out: Path, patients: int, shape: str, train_segmenter: bool, segmenter_seconds: float,
          models: tuple[str, ...], setting: str, n_boot: int, seed: int, device: str, quiet: bool) -> None:
     """Phantom cohort → build → baselines → scores → report, with nothing to set up."""
+    from knee_volumes import VolumeError, parse_size
     from rich.console import Console
     from rich.table import Table
 
     from reasonknee.demo_pipeline import DemoConfig, run_demo
 
     try:
-        dims = tuple(int(x) for x in shape.split(","))
-        if len(dims) != 3 or min(dims) < 16:
-            raise ValueError
-    except ValueError:
+        dims = parse_size(shape, n=3, minimum=16)
+    except VolumeError:
         raise click.BadParameter("expected three integers >= 16, e.g. 32,64,64", param_hint="--shape") from None
     console = Console()
     config = DemoConfig(out=out, patients=patients, shape=dims, seed=seed, setting=setting, models=models,  # type: ignore[arg-type]

@@ -144,20 +144,17 @@ def segmenter(
 
 # --------------------------------------------------------------------------- vlm
 def _size(value: str | None) -> tuple[int, int] | None:
+    from knee_volumes import VolumeError, parse_size
+
     if value is None or value == "native":
         return None
     try:
-        parts = [int(v) for v in value.lower().replace("x", ",").split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or min(parts) < 1:
+        return parse_size(value, n=2)  # type: ignore[return-value]
+    except VolumeError:
         raise click.BadParameter(
             f"{value!r}: expected HxW (e.g. 384x384), one number, or 'native'",
             param_hint="--frame-size",
-        )
-    return parts[0], parts[1]
+        ) from None
 
 
 @train.command("vlm")

@@ -34,6 +34,7 @@ from knee_volumes.nifti import read_label_map, read_nifti, write_nifti
 from knee_volumes.orientation import CANONICAL_AXCODES, axcodes, canonical_geometry, to_canonical
 from knee_volumes.pictures import BOX_COLOURS, montage_png, preview_png
 from knee_volumes.reading import read_volume
+from knee_volumes.sizes import parse_size
 from knee_volumes.volume import (
     STANDARD_SHAPE,
     STANDARD_SPACING,
@@ -63,6 +64,7 @@ __all__ = [
     "axcodes",
     "canonical_geometry",
     "montage_png",
+    "parse_size",
     "plan_slices",
     "prepare_frames",
     "preview_png",

@@ -66,26 +66,24 @@ def _check(df, path: Path, needed: Iterable[str]) -> None:
         raise AdapterError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
-def load_quintuples(dataset: str | os.PathLike[str], *, split: str | None = None):
-    """The quintuples table (polars), optionally one split only (read with the builder's reader)."""
+def _load_table(dataset: str | os.PathLike[str], table: str, split: str | None, needed: Iterable[str]):
     ds = _open(dataset)
     try:
-        df = ds.quintuples(split=split)
+        df = ds.quintuples(split=split) if table == "quintuples" else ds.scans(split=split)
     except ValueError as exc:
         raise AdapterError(str(exc)) from exc
-    _check(df, ds.root / "quintuples.parquet", _Q_COLUMNS)
+    _check(df, ds.root / f"{table}.parquet", needed)
     return df
+
+
+def load_quintuples(dataset: str | os.PathLike[str], *, split: str | None = None):
+    """The quintuples table (polars), optionally one split only (read with the builder's reader)."""
+    return _load_table(dataset, "quintuples", split, _Q_COLUMNS)
 
 
 def load_scans(dataset: str | os.PathLike[str], *, split: str | None = None):
     """The scans table (polars), optionally one split only."""
-    ds = _open(dataset)
-    try:
-        df = ds.scans(split=split)
-    except ValueError as exc:
-        raise AdapterError(str(exc)) from exc
-    _check(df, ds.root / "scans.parquet", _SCAN_COLUMNS)
-    return df
+    return _load_table(dataset, "scans", split, _SCAN_COLUMNS)
 
 
 def load_split(
