@@ -146,11 +146,9 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
 
     ds = Dataset.open(dataset)
     quints = ds.quintuples(split="test").filter(pl.col("box_public").is_not_null())
-    records = {}
-    with predictions.open(encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            records[(rec["scan_id"], rec["question_id"])] = rec
+    from vlm_adapters import read_records
+
+    records = {(r.scan_id, r.question_id): r for r in read_records(predictions)}
     out: list[Path] = []
     wanted = [42, 4, 60, 50, 19]  # Hoffa, femur BML, ACL, meniscus, cartilage
     picked = quints.filter(pl.col("question_id").is_in(wanted)).unique(
@@ -162,12 +160,11 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
         boxes = {"truth": Box.from_public(row["box_public"])}
         rec = records.get((row["scan_id"], row["question_id"]))
         if rec is not None:
-            parsed = parse_answer(rec.get("raw_text") or "", q.id)
+            parsed = parse_answer(rec.raw_text or "", q.id)
             if parsed.box is not None:
                 box = parsed.box
-                if rec.get("view"):
-                    view = rec["view"] if isinstance(rec["view"], dict) else json.loads(rec["view"])
-                    box = ViewGeometry.from_dict(view).box_to_source(box)
+                if rec.view:
+                    box = ViewGeometry.from_dict(rec.view).box_to_source(box)
                 boxes["predicted"] = box
         volume = read_volume(ds.image_path(row["scan_id"]))
         path = pdir / f"{row['scan_id']}_q{q.id}.png"
