@@ -8,7 +8,8 @@ in the same run: a voxel-wise majority-vote atlas of the training label maps
 (what a model that ignores the image would get). Also reports seconds per
 scan of inference.
 
-    uv run --frozen python benchmarks/segmenter_quality.py --minutes 6
+    uv run --frozen python benchmarks/segmenter_quality.py --minutes 6 --threads 2
+    uv run --frozen python benchmarks/segmenter_quality.py --minutes 6 --threads 2 --optimizer sgd  # nnU-Net's
     uv run --frozen python benchmarks/segmenter_quality.py --shape 160 384 384 --train 16 --test 4 \\
         --minutes 4 --device cuda --full-width --num-processes 8      # a GPU machine
 
@@ -82,6 +83,10 @@ def main() -> None:
     ap.add_argument("--base-features", type=int, default=16)
     ap.add_argument("--max-features", type=int, default=128)
     ap.add_argument("--mirroring", action="store_true", help="test-time mirroring when predicting")
+    ap.add_argument("--train-mirroring", default="left-right", choices=("left-right", "none", "all"),
+                    help="augmentation mirror axes (all = nnU-Net's default)")
+    ap.add_argument("--optimizer", default="adam", choices=("sgd", "adam"),
+                    help="sgd = nnU-Net's default; adam = AdamW (nnUNetTrainerAdam1en3)")
     ap.add_argument("--out", type=Path, default=Path("runs/segmenter_quality"))
     a = ap.parse_args()
 
@@ -105,7 +110,8 @@ def main() -> None:
         root=out / "nnunet",
         base_features=None if a.full_width else a.base_features,
         max_features=None if a.full_width else a.max_features,
-        threads=a.threads,
+        threads=a.threads, mirroring=a.train_mirroring,
+        optimizer=a.optimizer,
     )
     t_total_train = time.monotonic() - t0
     ckpt_epochs = _epochs(model)
@@ -133,7 +139,7 @@ def main() -> None:
     joined = m.join(b, on=["label", "region"], suffix="_atlas")
     print(f"\ncohort {a.train}+{a.test} phantoms {shape}: built in {t_cohort:.1f} s")
     print(f"train_segmenter (export+plan+train, budget {a.minutes:g} min): {t_total_train:.1f} s, "
-          f"{ckpt_epochs} epochs x {a.iterations} iterations")
+          f"{ckpt_epochs} epochs x {a.iterations} iterations, mirroring {a.train_mirroring}, optimizer {a.optimizer}")
     print(f"\n{'region':8s} {'nnU-Net':>8s} {'atlas':>8s} {'ratio':>7s}   (median Dice over {a.test} test phantoms)")
     for r in joined.iter_rows(named=True):
         ratio = r["median"] / r["median_atlas"] if r["median_atlas"] else float("nan")
@@ -149,7 +155,8 @@ def main() -> None:
           f"device={a.device})")
     summary = {
         "shape": shape, "train": a.train, "test": a.test, "minutes": a.minutes, "epochs": ckpt_epochs,
-        "iterations_per_epoch": a.iterations, "median_dice": med, "median_dice_atlas": med_b,
+        "iterations_per_epoch": a.iterations, "train_mirroring": a.train_mirroring, "optimizer": a.optimizer,
+        "median_dice": med, "median_dice_atlas": med_b,
         "mean_dice": mean, "mean_dice_atlas": mean_b, "seconds_per_scan": per_scan,
         "first_call_seconds": first, "train_segmenter_seconds": t_total_train, "device": a.device,
         "per_region_median": {r["region"]: r["median"] for r in joined.iter_rows(named=True)},

@@ -204,3 +204,7 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
     again = CliRunner().invoke(train, args)
     assert again.exit_code == 0, again.output
     assert "resuming" in again.output
+    # the checkpoint holds SGD's state: resuming with AdamW is refused, naming both
+    other = CliRunner().invoke(train, [*args, "--optimizer", "adam"])
+    assert other.exit_code == 1
+    assert "trained with optimizer 'sgd', asked to continue with 'adam'" in other.output

@@ -91,6 +91,10 @@ def test_checkpoints_in_results_and_copied_model(run):
     assert full["trainer_name"] == "KneeSegmenterTrainer"
     assert full["current_epoch"] == 1
     assert full["optimizer_state"] is not None
+    # phantoms are canonical (left-right = NIfTI axis 0): mirrored along it only, in training and prediction
+    assert full["inference_allowed_mirroring_axes"] == (0,)
+    log = next((results / "fold_all").glob("training_log_*.txt")).read_text()
+    assert "mirroring: left-right -> mirror axes (0,) (left-right voxel axis 0)" in log
     assert not (results / "fold_all" / "checkpoint_best.pth").exists()
     assert run.model.path == run.base / "model" / results.name
     assert run.model.folds == ("all",) and run.model.configuration == "3d_fullres"
@@ -162,6 +166,7 @@ def test_trainer_found_by_nnunet_and_schedule_from_environment(run, monkeypatch)
     monkeypatch.setenv("KNEE_SEGMENTER_ITERATIONS", "7")
     monkeypatch.setenv("KNEE_SEGMENTER_VAL_ITERATIONS", "2")
     monkeypatch.setenv("KNEE_SEGMENTER_SKIP_VALIDATION", "1")
+    monkeypatch.setenv("KNEE_SEGMENTER_MIRRORING", "all")
     import torch
 
     trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 3, "KneeSegmenterTrainer", device=torch.device("cpu"))
@@ -169,6 +174,33 @@ def test_trainer_found_by_nnunet_and_schedule_from_environment(run, monkeypatch)
     assert issubclass(type(trainer), KneeSegmenterTrainer) or type(trainer) is KneeSegmenterTrainer
     assert (trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch) == (3, 7, 2)
     assert trainer.skip_final_validation
+    assert trainer.mirroring == "all"
+    assert (trainer.optimizer_name, trainer.initial_lr) == ("sgd", 1e-2)
+    *_, axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+    assert axes == (0, 1, 2) == trainer.inference_allowed_mirroring_axes
+    with pytest.raises(ValueError, match="mirroring: expected one of"):
+        trainer.set_schedule(mirroring="sideways")
+
+
+def test_adam_optimizer_from_environment_and_resume_check(run, monkeypatch):
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    ks.use_folders(run.root)
+    monkeypatch.setenv("KNEE_SEGMENTER_OPTIMIZER", "adam")
+    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", "all", "KneeSegmenterTrainer",
+                                    device=torch.device("cpu"))
+    assert (trainer.optimizer_name, trainer.initial_lr) == ("adam", 1e-3)
+    trainer.initialize()
+    assert type(trainer.optimizer) is torch.optim.AdamW
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-3 and trainer.optimizer.param_groups[0]["amsgrad"]
+    trainer.set_schedule(optimizer="sgd", learning_rate=0.005)
+    assert (trainer.optimizer_name, trainer.initial_lr) == ("sgd", 0.005)
+    with pytest.raises(ValueError, match="optimizer: expected one of sgd, adam"):
+        trainer.set_schedule(optimizer="lion")
+    # the run's checkpoint holds SGD state: continuing it with AdamW is refused before anything trains
+    with pytest.raises(SegmenterError, match="trained with optimizer 'sgd', asked to continue with 'adam'"):
+        ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="adam", continue_training=True)
 
 
 def test_prediction_input_errors(run, tmp_path):
@@ -180,6 +212,10 @@ def test_prediction_input_errors(run, tmp_path):
         ks.predict(run.images, tmp_path, model_dir=tmp_path, device="cpu")
     with pytest.raises(SegmenterError, match=r"fold 0: nnU-Net's 5-fold split needs at least 5 cases"):
         ks.train(DATASET_ID, root=run.root, fold=0, device="cpu")
+    with pytest.raises(SegmenterError, match=r"mirroring: expected one of left-right, none, all, got 'xy'"):
+        ks.train(DATASET_ID, root=run.root, device="cpu", mirroring="xy")
+    with pytest.raises(SegmenterError, match=r"optimizer: expected one of sgd, adam, got 'lion'"):
+        ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="lion")
 
 
 def test_device_names():

@@ -152,3 +152,16 @@ def test_pairs_from_manifest(tmp_path, make_pair):
     assert pairs == [ks.CasePair("9000099_00M_1", ip, lp)]
     with pytest.raises(SegmenterError, match=r"label_path"):
         ks.pairs_from_manifest(manifest.drop("label_path"))
+
+
+def test_dataset_json_records_the_left_right_axis(tmp_path, make_pair, affine):
+    out = _export([make_pair("a", seed=1), make_pair("b", seed=2)], tmp_path / "nn")
+    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {"left_right_axis": 0}
+    assert ks.left_right_axis(affine) == 0
+    # a scan stored with its voxel axes reversed: left-right is its last axis
+    rotated = affine[:, [2, 1, 0, 3]]
+    assert ks.left_right_axis(rotated) == 2
+    odd = make_pair("c", seed=3, affine=rotated)
+    out = _export([make_pair("a", seed=1), odd], tmp_path / "nn2")
+    # mixed orientations: no single axis, so the trainer mirrors nothing
+    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {"left_right_axis": None}

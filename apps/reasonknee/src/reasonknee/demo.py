@@ -17,7 +17,7 @@ __all__ = ["demo"]
 @click.option("--shape", default="48,96,96", show_default=True, help="Phantom volume size: slices,rows,cols.")
 @click.option("--train-segmenter", is_flag=True,
               help="Train nnU-Net briefly on the manual subset and label every scan with it (adds minutes).")
-@click.option("--segmenter-seconds", type=float, default=90.0, show_default=True,
+@click.option("--segmenter-seconds", type=float, default=180.0, show_default=True,
               help="Training budget for --train-segmenter.")
 @click.option("--model", "models", multiple=True,
               help="Also run this model: qwen2.5-vl:PATH, qwen2.5-vl:BASE+lora:DIR, openai:MODEL[@BASE_URL].")

@@ -25,6 +25,7 @@ from knee_segmenter.export import (
     export_dataset,
     find_dataset_dir,
     label_names,
+    left_right_axis,
     pairs_from_folder,
     pairs_from_manifest,
 )
@@ -51,11 +52,14 @@ from knee_segmenter.training import (
     train,
     train_segmenter,
 )
+from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
 
 __version__ = "0.1.0"
 __all__: list[str] = [
     "DEFAULT_DATASET_ID",
     "DICE_COLUMNS",
+    "MIRRORING_MODES",
+    "OPTIMIZERS",
     "PLANS_IDENTIFIER",
     "TRAINER_NAME",
     "CasePair",
@@ -78,6 +82,8 @@ __all__: list[str] = [
     "is_valid_prediction",
     "label_names",
     "latest_checkpoint",
+    "left_right_axis",
+    "mirror_axes_for",
     "nnunet_folders",
     "pairs_from_folder",
     "pairs_from_manifest",

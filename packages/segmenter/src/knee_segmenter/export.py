@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHANNEL_NAME",
+    "DATASET_JSON_KEY",
     "CasePair",
     "PairLike",
     "case_id_from_path",
@@ -35,6 +36,7 @@ __all__ = [
     "export_dataset",
     "find_dataset_dir",
     "label_names",
+    "left_right_axis",
     "pairs_from_folder",
     "pairs_from_manifest",
 ]
@@ -81,8 +83,30 @@ def label_names() -> dict[str, int]:
     return {"background": 0, **{r.code: r.label for r in REGIONS}}
 
 
-def dataset_json(num_training: int, *, name: str, description: str = "") -> dict[str, Any]:
-    """The ``dataset.json`` of an exported dataset."""
+#: The ``dataset.json`` key holding what knee-segmenter knows about the images (nnU-Net ignores it).
+DATASET_JSON_KEY = "knee_segmenter"
+
+
+def left_right_axis(affine: np.ndarray) -> int:
+    """The voxel axis (0, 1 or 2 of the NIfTI array) that runs most nearly along the patient's left-right.
+
+    >>> left_right_axis(np.diag([0.7, 0.365, 0.365, 1.0]))
+    0
+    >>> left_right_axis(np.array([[0, 0, -0.7, 0], [0, 0.4, 0, 0], [-0.4, 0, 0, 0], [0, 0, 0, 1.0]]))
+    2
+    """
+    return int(np.argmax(np.abs(np.asarray(affine, dtype=float)[0, :3])))
+
+
+def dataset_json(
+    num_training: int, *, name: str, description: str = "", lr_axis: int | None = None
+) -> dict[str, Any]:
+    """The ``dataset.json`` of an exported dataset.
+
+    ``lr_axis``: the images' left-right voxel axis (:func:`left_right_axis`) when
+    every case shares it, stored under :data:`DATASET_JSON_KEY` for
+    ``KneeSegmenterTrainer``'s left-right mirroring.
+    """
     return {
         "name": name,
         "description": description or "Knee MRI, 25 MOAKS regions (moaks_schema.REGIONS), exported by knee-segmenter",
@@ -91,6 +115,7 @@ def dataset_json(num_training: int, *, name: str, description: str = "") -> dict
         "numTraining": int(num_training),
         "file_ending": ".nii.gz",
         "overwrite_image_reader_writer": "NibabelIO",
+        DATASET_JSON_KEY: {"left_right_axis": lr_axis},
     }
 
 
@@ -346,6 +371,9 @@ def export_dataset(
         for stale in folder.glob("*.nii.gz"):
             if stale.name not in wanted:
                 stale.unlink()
-    meta = json.dumps(dataset_json(len(items), name=name, description=description), indent=2) + "\n"
+    lr_axes = {left_right_axis(image.affine) for _, image, _ in labels}
+    lr_axis = lr_axes.pop() if len(lr_axes) == 1 else None  # mixed orientations: no left-right mirroring
+    meta = json.dumps(dataset_json(len(items), name=name, description=description, lr_axis=lr_axis), indent=2)
+    meta += "\n"
     _write_if_changed(out / "dataset.json", meta.encode())
     return out

@@ -29,6 +29,7 @@ def plan_and_preprocess(
     gpu_memory_target_gb: float | None = None,
     base_features: int | None = None,
     max_features: int | None = None,
+    spacing_factor: float = 1.0,
     verbose: bool = False,
 ) -> Path:
     """Fingerprint, plan and preprocess an exported dataset; return the plans file.
@@ -39,8 +40,13 @@ def plan_and_preprocess(
     :func:`knee_segmenter.folders.use_folders`). ``base_features`` /
     ``max_features`` override the planner's U-Net width (32 / 320 features per
     stage): narrower networks train much faster on a CPU, for smoke tests and
-    demos. Rerunning redoes all three steps (the raw dataset may have changed).
+    demos. ``spacing_factor``: train and predict on a grid this many times
+    coarser than nnU-Net's target spacing (2 = 1/8 of the voxels); nnU-Net
+    resamples each scan to it and the predictions back to the scan's grid.
+    Rerunning redoes all three steps (the raw dataset may have changed).
     """
+    if not float(spacing_factor) > 0:
+        raise SegmenterError(f"spacing_factor: expected a positive number, got {spacing_factor!r}")
     folders = use_folders(root)
     n = configure_nnunet(num_processes=num_processes)
     raw_dir = find_dataset_dir(dataset_id, root=folders.root)
@@ -74,7 +80,7 @@ def plan_and_preprocess(
         )
         _, plans_identifier = plan_experiment_dataset(
             int(dataset_id),
-            _planner_class(ExperimentPlanner, base_features, max_features),
+            _planner_class(ExperimentPlanner, base_features, max_features, float(spacing_factor)),
             gpu_memory_target_in_gb=gpu_memory_target_gb,  # type: ignore[arg-type]  (None = nnU-Net's default)
         )
         preprocess_dataset(
@@ -90,9 +96,11 @@ def plan_and_preprocess(
     return plans
 
 
-def _planner_class(base: type, base_features: int | None, max_features: int | None) -> type:
-    """``base`` (nnU-Net's ExperimentPlanner) with the U-Net width overridden, if asked."""
-    if base_features is None and max_features is None:
+def _planner_class(
+    base: type, base_features: int | None, max_features: int | None, spacing_factor: float = 1.0
+) -> type:
+    """``base`` (nnU-Net's ExperimentPlanner) with the U-Net width and target spacing overridden, if asked."""
+    if base_features is None and max_features is None and spacing_factor == 1.0:
         return base
     for name, value in (("base_features", base_features), ("max_features", max_features)):
         if value is not None and int(value) < 1:
@@ -106,7 +114,12 @@ def _planner_class(base: type, base_features: int | None, max_features: int | No
             self.UNet_max_features_3d = int(max_features)
             self.UNet_max_features_2d = int(max_features)
 
-    return type(f"Knee{base.__name__}", (base,), {"__init__": __init__})
+    def determine_fullres_target_spacing(self):  # type: ignore[no-untyped-def]
+        return base.determine_fullres_target_spacing(self) * spacing_factor
+
+    return type(f"Knee{base.__name__}", (base,), {
+        "__init__": __init__, "determine_fullres_target_spacing": determine_fullres_target_spacing,
+    })
 
 
 class _ThreadContext:

@@ -8,7 +8,17 @@ KneeSegmenterTrainer``, from environment variables:
 
 ``KNEE_SEGMENTER_EPOCHS``, ``KNEE_SEGMENTER_ITERATIONS``,
 ``KNEE_SEGMENTER_VAL_ITERATIONS``, ``KNEE_SEGMENTER_MAX_SECONDS``,
-``KNEE_SEGMENTER_SKIP_VALIDATION`` (1/0), ``KNEE_SEGMENTER_SAVE_BEST`` (1/0).
+``KNEE_SEGMENTER_SKIP_VALIDATION`` (1/0), ``KNEE_SEGMENTER_SAVE_BEST`` (1/0),
+``KNEE_SEGMENTER_MIRRORING`` (left-right/none/all), ``KNEE_SEGMENTER_OPTIMIZER``
+(sgd/adam), ``KNEE_SEGMENTER_LR``.
+
+Mirroring: nnU-Net mirrors training patches along every axis; this trainer
+mirrors only along the patient's left-right axis by default, and offers AdamW
+beside nnU-Net's SGD (:mod:`knee_segmenter.training_options` says why). The
+axis comes from the export's ``dataset.json``
+(:data:`knee_segmenter.export.DATASET_JSON_KEY`); where it is unknown, nothing
+is mirrored. The axes are stored in the checkpoint, so test-time mirroring
+uses the same ones.
 
 nnU-Net finds the class by name through ``nnUNet_extTrainer``
 (:func:`knee_segmenter.folders.trainer_search_path`), for training and for
@@ -22,14 +32,16 @@ import time
 from typing import Any
 
 import torch
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from knee_segmenter.export import DATASET_JSON_KEY
+from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
 
 __all__ = ["TRAINER_NAME", "KneeSegmenterTrainer"]
 
 #: The class name nnU-Net stores in checkpoints and results folder names.
 TRAINER_NAME = "KneeSegmenterTrainer"
-
-
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else None
@@ -63,6 +75,9 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         self.skip_final_validation: bool = _env("KNEE_SEGMENTER_SKIP_VALIDATION") in ("1", "true", "True")
         #: write ``checkpoint_best.pth`` (by EMA pseudo Dice) as nnU-Net does; prediction uses the final one
         self.save_best: bool = _env("KNEE_SEGMENTER_SAVE_BEST") not in ("0", "false", "False")
+        self.mirroring: str = _env("KNEE_SEGMENTER_MIRRORING") or "left-right"
+        self.optimizer_name: str = "sgd"
+        self._set_optimizer(_env("KNEE_SEGMENTER_OPTIMIZER") or "sgd", _env("KNEE_SEGMENTER_LR"))
         self._started_at: float | None = None
         self._first_epoch = 0
         self._requested_epochs = self.num_epochs
@@ -78,6 +93,9 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         max_seconds: float | None = None,
         skip_final_validation: bool | None = None,
         save_best: bool | None = None,
+        mirroring: str | None = None,
+        optimizer: str | None = None,
+        learning_rate: float | None = None,
     ) -> None:
         """Set the schedule; call before training starts (the LR schedule is built from ``epochs``)."""
         if epochs is not None:
@@ -93,6 +111,53 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             self.skip_final_validation = bool(skip_final_validation)
         if save_best is not None:
             self.save_best = bool(save_best)
+        if mirroring is not None:
+            if mirroring not in MIRRORING_MODES:
+                raise ValueError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mirroring!r}")
+            self.mirroring = mirroring
+        if optimizer is not None or learning_rate is not None:
+            self._set_optimizer(optimizer or self.optimizer_name, learning_rate)
+
+    def _set_optimizer(self, name: str, learning_rate: float | str | None) -> None:
+        if name not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {name!r}")
+        self.optimizer_name = name
+        self.initial_lr = float(learning_rate) if learning_rate is not None else OPTIMIZERS[name]
+
+    def configure_optimizers(self):
+        self.print_to_log_file(f"optimizer: {self.optimizer_name}, initial learning rate {self.initial_lr:g}")
+        if self.optimizer_name == "sgd":
+            return super().configure_optimizers()
+        optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay, amsgrad=True
+        )
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+
+    def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
+        """nnU-Net's, after checking the checkpoint's optimizer is this trainer's (its state would not fit)."""
+        ckpt = filename_or_checkpoint
+        if isinstance(ckpt, str):
+            ckpt = torch.load(ckpt, map_location="cpu", weights_only=False)
+        groups = (ckpt.get("optimizer_state") or {}).get("param_groups") or [{}]
+        saved = "adam" if "betas" in groups[0] else "sgd" if "momentum" in groups[0] else None
+        if saved is not None and saved != self.optimizer_name:
+            raise ValueError(
+                f"checkpoint {filename_or_checkpoint if isinstance(filename_or_checkpoint, str) else ''}: trained "
+                f"with optimizer {saved!r}, asked to continue with {self.optimizer_name!r} (continue with "
+                f"optimizer={saved!r}, or start afresh)"
+            )
+        super().load_checkpoint(filename_or_checkpoint)
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation, dummy_2d, initial_patch_size, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        lr_axis = (self.dataset_json.get(DATASET_JSON_KEY) or {}).get("left_right_axis")
+        axes = mirror_axes_for(
+            self.mirroring, lr_axis=lr_axis, transpose_forward=list(self.plans_manager.transpose_forward),
+            dim=len(self.configuration_manager.patch_size),
+        )
+        self.print_to_log_file(f"mirroring: {self.mirroring} -> mirror axes {axes} (left-right voxel axis {lr_axis})")
+        self.inference_allowed_mirroring_axes = axes
+        return rotation, dummy_2d, initial_patch_size, axes
 
     def save_checkpoint(self, filename: str) -> None:
         if not self.save_best and os.path.basename(filename) == "checkpoint_best.pth":

@@ -16,6 +16,7 @@ from knee_segmenter.errors import SegmenterError
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
 from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
+from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS
 
 __all__ = [
     "DEFAULT_DATASET_ID",
@@ -120,6 +121,9 @@ def train(
     max_seconds: float | None = None,
     final_validation: bool = False,
     save_best: bool = False,
+    mirroring: str = "left-right",
+    optimizer: str = "sgd",
+    learning_rate: float | None = None,
     num_workers: int | None = None,
     continue_training: bool = False,
     seed: int | None = 0,
@@ -134,12 +138,21 @@ def train(
     that fits, and fits the learning-rate schedule to it. ``final_validation``
     runs nnU-Net's sliding-window validation of the fold afterwards; ``save_best``
     also writes nnU-Net's ``checkpoint_best.pth`` (prediction uses the final one).
+    ``mirroring``: the augmentation's (and test-time) mirror axes, ``"left-right"``
+    (default: only along the patient's left-right axis, see
+    :mod:`knee_segmenter.trainer`), ``"none"`` or ``"all"`` (nnU-Net's default).
+    ``optimizer``: ``"sgd"`` (nnU-Net's) or ``"adam"`` (AdamW, for short
+    schedules); ``learning_rate`` defaults to 1e-2 and 1e-3 respectively.
     ``num_workers``: data-augmentation processes (default 0 = in-process on a
     CPU, nnU-Net's choice otherwise). ``threads``: torch CPU threads during
     training (default: torch's). ``seed`` seeds torch, numpy and random
     (nnU-Net's augmentation workers stay unseeded).
     """
     fold = _check_fold(fold)
+    if mirroring not in MIRRORING_MODES:
+        raise SegmenterError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mirroring!r}")
+    if optimizer not in OPTIMIZERS:
+        raise SegmenterError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     folders = use_folders(root)
     raw_dir = find_dataset_dir(dataset_id, root=folders.root)
     prep_dir = folders.preprocessed / raw_dir.name
@@ -189,8 +202,14 @@ def train(
             max_seconds=max_seconds,
             skip_final_validation=not final_validation,
             save_best=save_best,
+            mirroring=mirroring,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
         )
-        maybe_load_checkpoint(trainer, continue_training, False)
+        try:
+            maybe_load_checkpoint(trainer, continue_training, False)
+        except ValueError as e:
+            raise SegmenterError(str(e)) from e
         with tqdm(total=trainer.num_epochs, initial=trainer.current_epoch, desc="nnU-Net training",
                   unit="epoch", disable=None) as bar:
             trainer.progress = bar
@@ -286,7 +305,11 @@ def train_segmenter(
     seed: int | None = 0,
     base_features: int | None = None,
     max_features: int | None = None,
+    spacing_factor: float = 1.0,
     threads: int | None = None,
+    mirroring: str = "left-right",
+    optimizer: str = "sgd",
+    learning_rate: float | None = None,
     continue_training: bool = False,
     verbose: bool = False,
 ) -> ModelDir:
@@ -299,8 +322,9 @@ def train_segmenter(
     without one, training starts from scratch. ``iterations`` is per epoch;
     ``val_iterations`` defaults to a fifth of it. Returns the model folder inside
     ``out_model_dir`` (``KneeSegmenterTrainer__nnUNetPlans__<configuration>``),
-    ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features``:
-    see :func:`knee_segmenter.plan_and_preprocess`; ``threads``: see :func:`train`.
+    ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features`` / ``spacing_factor``:
+    see :func:`knee_segmenter.plan_and_preprocess`; ``threads``, ``mirroring``, ``optimizer``,
+    ``learning_rate``: see :func:`train`.
     """
     folders = use_folders(root)
     resume = continue_training and latest_checkpoint(
@@ -310,7 +334,8 @@ def train_segmenter(
         export_dataset(manual_pairs, dataset_id=dataset_id, name=name, root=folders.root)
         plan_and_preprocess(
             dataset_id, root=folders.root, configurations=(configuration,),
-            base_features=base_features, max_features=max_features, verbose=verbose,
+            base_features=base_features, max_features=max_features, spacing_factor=spacing_factor,
+            verbose=verbose,
         )
     model = train(
         dataset_id,
@@ -324,6 +349,9 @@ def train_segmenter(
         max_seconds=max_seconds,
         seed=seed,
         threads=threads,
+        mirroring=mirroring,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
         continue_training=resume,
         verbose=verbose,
     )

@@ -1,0 +1,57 @@
+"""The choices ``KneeSegmenterTrainer`` offers beyond nnU-Net's: mirror axes and optimizer.
+
+Mirroring: the 25 regions are defined by position (anterior/central/posterior,
+medial/lateral, femur above tibia). A knee flipped superior-inferior or
+anterior-posterior is no knee, while a right knee mirrored left-right is a left
+knee with its labels still in place; so by default only the patient's
+left-right axis is mirrored.
+
+Optimizer: ``sgd`` is nnU-Net's (SGD, Nesterov momentum 0.99, learning rate
+1e-2, made for 1000 × 250 iterations); ``adam`` is the AdamW (amsgrad) of
+nnU-Net's own ``nnUNetTrainerAdam1en3`` (learning rate 1e-3). Both decay
+polynomially. On the phantoms, SGD stays for thousands of iterations at
+labelling all foreground as one region, while AdamW learns the regions within
+a few hundred (docs/segmentation.md): short schedules should use ``adam``.
+
+Standard library only, so callers can check options without importing torch.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIRRORING_MODES", "OPTIMIZERS", "mirror_axes_for"]
+
+#: optimizer name -> default initial learning rate
+OPTIMIZERS: dict[str, float] = {"sgd": 1e-2, "adam": 1e-3}
+
+#: ``left-right``: along the patient's left-right axis only (default); ``none``; ``all``: nnU-Net's default.
+MIRRORING_MODES = ("left-right", "none", "all")
+
+
+def mirror_axes_for(
+    mode: str, *, lr_axis: int | None, transpose_forward: list[int], dim: int
+) -> tuple[int, ...] | None:
+    """nnU-Net's ``mirror_axes`` (axes of the patch, after nnU-Net's transpose) for a mirroring mode.
+
+    ``lr_axis``: the NIfTI voxel axis running left-right. nnU-Net's readers
+    reverse the NIfTI axes, then preprocessing transposes them by
+    ``transpose_forward``; a 2D configuration's patches span the last two.
+
+    >>> mirror_axes_for("left-right", lr_axis=0, transpose_forward=[2, 0, 1], dim=3)
+    (0,)
+    >>> mirror_axes_for("left-right", lr_axis=0, transpose_forward=[0, 1, 2], dim=3)
+    (2,)
+    >>> mirror_axes_for("left-right", lr_axis=0, transpose_forward=[2, 0, 1], dim=2) is None
+    True
+    >>> mirror_axes_for("all", lr_axis=None, transpose_forward=[0, 1, 2], dim=2)
+    (0, 1)
+    """
+    if mode not in MIRRORING_MODES:
+        raise ValueError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mode!r}")
+    if mode == "all":
+        return tuple(range(dim))
+    if mode == "none" or lr_axis is None:
+        return None
+    axis = list(transpose_forward).index(2 - int(lr_axis))
+    if dim == 2:
+        return (axis - 1,) if axis > 0 else None
+    return (axis,)

@@ -1,0 +1,50 @@
+"""Training options: mirror axes (only the patient's left-right axis, mapped through nnU-Net's reader and transpose) and optimizers."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from knee_segmenter import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
+
+
+def _nnunet_array(nifti: np.ndarray, transpose_forward: tuple[int, ...]) -> np.ndarray:
+    """What nnU-Net trains on: its readers reverse the NIfTI axes, preprocessing transposes them."""
+    return nifti.transpose(2, 1, 0).transpose(transpose_forward)
+
+
+@pytest.mark.parametrize("transpose_forward", list(itertools.permutations(range(3))))
+@pytest.mark.parametrize("lr_axis", [0, 1, 2])
+def test_left_right_mirror_of_the_patch_is_left_right_mirror_of_the_scan(transpose_forward, lr_axis):
+    nifti = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    (axis,) = mirror_axes_for("left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=3)
+    mirrored_patch = np.flip(_nnunet_array(nifti, transpose_forward), axis)
+    np.testing.assert_array_equal(mirrored_patch, _nnunet_array(np.flip(nifti, lr_axis), transpose_forward))
+
+
+@pytest.mark.parametrize("transpose_forward", list(itertools.permutations(range(3))))
+@pytest.mark.parametrize("lr_axis", [0, 1, 2])
+def test_2d_patches_mirror_left_right_only_when_it_lies_in_the_slice(transpose_forward, lr_axis):
+    nifti = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    volume = _nnunet_array(nifti, transpose_forward)  # 2D patches are volume[i]
+    axes = mirror_axes_for("left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=2)
+    flipped = _nnunet_array(np.flip(nifti, lr_axis), transpose_forward)
+    if axes is None:  # left-right runs across slices: no 2D flip can do it
+        np.testing.assert_array_equal(flipped, volume[::-1])
+    else:
+        (axis,) = axes
+        np.testing.assert_array_equal(np.flip(volume[0], axis), flipped[0])
+
+
+def test_other_modes():
+    assert mirror_axes_for("all", lr_axis=0, transpose_forward=[2, 0, 1], dim=3) == (0, 1, 2)
+    assert mirror_axes_for("none", lr_axis=0, transpose_forward=[2, 0, 1], dim=3) is None
+    assert mirror_axes_for("left-right", lr_axis=None, transpose_forward=[2, 0, 1], dim=3) is None
+    assert MIRRORING_MODES == ("left-right", "none", "all")
+    with pytest.raises(ValueError, match="expected one of left-right, none, all"):
+        mirror_axes_for("sideways", lr_axis=0, transpose_forward=[0, 1, 2], dim=3)
+
+
+def test_optimizers_and_their_default_learning_rates():
+    assert OPTIMIZERS == {"sgd": 1e-2, "adam": 1e-3}  # nnU-Net's SGD; AdamW as nnUNetTrainerAdam1en3
