@@ -198,6 +198,34 @@ def test_bootstrap_matches_a_naive_patient_resampling(scores) -> None:
     assert g(scores, OVERALL_MICRO, "ci_low") <= 13 / 18 <= g(scores, OVERALL_MICRO, "ci_high")
 
 
+def test_agreement_intervals_match_a_naive_patient_resampling(scores) -> None:
+    from bench_metrics import balanced_accuracy, confusion, macro_f1, weighted_kappa
+
+    items = scores.items.filter(pl.col("attribute") == "hoffa.grade")
+    n_grades = next(len(a.grades.meanings) for a in ms.ATTRIBUTES if a.key == "hoffa.grade")
+    w = patient_weights(3, n_boot=200, seed=3)
+    reps = []
+    for row in w:
+        truth_g, pred_g = [], []
+        for pi, count in enumerate(row):
+            sub = items.filter(pl.col("patient_id") == P[pi])
+            truth_g += sub["truth"].to_list() * int(count)
+            pred_g += [-1 if p is None else p for p in sub["pred"].to_list()] * int(count)
+        c = confusion(truth_g, pred_g, n_grades)
+        reps.append((weighted_kappa(c), balanced_accuracy(c), macro_f1(c)))
+    a = scores.attributes.filter(pl.col("attribute") == "hoffa.grade").row(0, named=True)
+    for j, name in enumerate(("kappa", "balanced_accuracy", "macro_f1")):
+        lo, hi = np.nanpercentile([r[j] for r in reps], [2.5, 97.5])
+        assert (a[f"{name}_low"], a[f"{name}_high"]) == pytest.approx((lo, hi))
+        # its category scores that one attribute (effusion has no reading): its interval is the attribute's
+        cat = "Synovitis & Effusion"
+        assert (g(scores, cat, f"{name}_low"), g(scores, cat, f"{name}_high")) == pytest.approx((lo, hi))
+    assert g(scores, OVERALL_MICRO, "kappa_low") <= g(scores, OVERALL_MICRO, "kappa_high")
+    none = score_predictions(predictions(), truth(), reference=REFERENCE, n_boot=0)
+    assert none.groups["kappa_low"].is_null().all() and none.attributes["macro_f1_high"].is_null().all()
+    assert none.groups["kappa"].equals(scores.groups["kappa"])  # point values do not depend on the bootstrap
+
+
 def test_bootstrap_is_seeded() -> None:
     a = score_predictions(predictions(), truth(), reference=REFERENCE, n_boot=100, seed=7)
     b = score_predictions(predictions(), truth(), reference=REFERENCE, n_boot=100, seed=7)

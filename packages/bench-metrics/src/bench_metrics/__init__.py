@@ -9,11 +9,14 @@ paper tables and reports. No torch: a user who only scores installs this package
 
 from bench_metrics.agreement import (
     balanced_accuracy,
+    balanced_accuracy_many,
     confusion,
     macro_f1,
+    macro_f1_many,
     pearson,
     spearman,
     weighted_kappa,
+    weighted_kappa_many,
 )
 from bench_metrics.bootstrap import interval, patient_weights
 from bench_metrics.compare import compare_runs
@@ -59,6 +62,7 @@ __all__ = [
     "Scores",
     "__version__",
     "balanced_accuracy",
+    "balanced_accuracy_many",
     "compare_runs",
     "confusion",
     "feature_families",
@@ -68,6 +72,7 @@ __all__ = [
     "load_scans",
     "load_truth",
     "macro_f1",
+    "macro_f1_many",
     "majority_grades",
     "normalise_key",
     "paper_table2",
@@ -86,6 +91,7 @@ __all__ = [
     "to_markdown",
     "truth_from_rows",
     "weighted_kappa",
+    "weighted_kappa_many",
     "write_report",
     "write_tables",
 ]

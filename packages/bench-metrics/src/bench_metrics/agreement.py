@@ -16,7 +16,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["balanced_accuracy", "confusion", "macro_f1", "pearson", "rankdata", "spearman", "weighted_kappa"]
+__all__ = [
+    "balanced_accuracy",
+    "balanced_accuracy_many",
+    "confusion",
+    "macro_f1",
+    "macro_f1_many",
+    "pearson",
+    "rankdata",
+    "spearman",
+    "weighted_kappa",
+    "weighted_kappa_many",
+]
 
 
 def confusion(truth: ArrayLike, pred: ArrayLike, n_grades: int) -> NDArray[np.int64]:
@@ -33,46 +44,64 @@ def confusion(truth: ArrayLike, pred: ArrayLike, n_grades: int) -> NDArray[np.in
     )
 
 
-def weighted_kappa(conf: ArrayLike, *, ordinal: bool = True) -> float:
-    """Cohen's kappa, quadratic-weighted when ``ordinal`` (else unweighted). NaN when undefined."""
+def weighted_kappa_many(conf: ArrayLike, *, ordinal: bool = True) -> NDArray[np.float64]:
+    """:func:`weighted_kappa` of every ``K x (K + 1)`` matrix in a ``(..., K, K + 1)`` stack."""
     c = np.asarray(conf, dtype=np.float64)
-    k = c.shape[0]
-    n = c.sum()
-    if n == 0:
-        return float("nan")
+    k = c.shape[-2]
+    n = c.sum(axis=(-2, -1))
     i = np.arange(k)[:, None]
     j = np.arange(k + 1)[None, :]
     w = (i - j) ** 2 / float((k - 1) ** 2) if ordinal and k > 1 else (i != j).astype(np.float64)
     w[:, k] = 1.0
-    expected = np.outer(c.sum(axis=1), c.sum(axis=0)) / n
-    den = float((w * expected).sum())
-    if den == 0.0:
-        return float("nan")
-    return float(1.0 - (w * c).sum() / den)
+    safe_n = np.where(n > 0, n, 1.0)[..., None, None]
+    expected = c.sum(axis=-1)[..., :, None] * c.sum(axis=-2)[..., None, :] / safe_n
+    den = (w * expected).sum(axis=(-2, -1))
+    ok = (n > 0) & (den != 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, 1.0 - (w * c).sum(axis=(-2, -1)) / np.where(ok, den, 1.0), np.nan)
+
+
+def balanced_accuracy_many(conf: ArrayLike) -> NDArray[np.float64]:
+    """:func:`balanced_accuracy` of every matrix in a ``(..., K, K + 1)`` stack."""
+    c = np.asarray(conf, dtype=np.float64)
+    k = c.shape[-2]
+    rows = c.sum(axis=-1)
+    present = rows > 0
+    recall = np.diagonal(c[..., :, :k], axis1=-2, axis2=-1) / np.where(present, rows, 1.0)
+    return _mean_where(recall, present)
+
+
+def macro_f1_many(conf: ArrayLike) -> NDArray[np.float64]:
+    """:func:`macro_f1` of every matrix in a ``(..., K, K + 1)`` stack."""
+    c = np.asarray(conf, dtype=np.float64)
+    k = c.shape[-2]
+    support = c.sum(axis=-1) + c[..., :, :k].sum(axis=-2)
+    used = support > 0
+    f1 = 2.0 * np.diagonal(c[..., :, :k], axis1=-2, axis2=-1) / np.where(used, support, 1.0)
+    return _mean_where(f1, used)
+
+
+def _mean_where(x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Mean of ``x`` over the last axis where ``mask``; NaN where nothing is masked in."""
+    count = mask.sum(axis=-1)
+    total = np.where(mask, x, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def weighted_kappa(conf: ArrayLike, *, ordinal: bool = True) -> float:
+    """Cohen's kappa, quadratic-weighted when ``ordinal`` (else unweighted). NaN when undefined."""
+    return float(weighted_kappa_many(np.asarray(conf)[None], ordinal=ordinal)[0])
 
 
 def balanced_accuracy(conf: ArrayLike) -> float:
     """Mean recall over the true grades that occur. NaN when nothing was scored."""
-    c = np.asarray(conf, dtype=np.float64)
-    rows = c.sum(axis=1)
-    present = rows > 0
-    if not present.any():
-        return float("nan")
-    k = c.shape[0]
-    return float(np.mean(np.diag(c[:, :k])[present] / rows[present]))
+    return float(balanced_accuracy_many(np.asarray(conf)[None])[0])
 
 
 def macro_f1(conf: ArrayLike) -> float:
     """Mean F1 over the grades that occur in the truth or among the readable predictions."""
-    c = np.asarray(conf, dtype=np.float64)
-    k = c.shape[0]
-    rows = c.sum(axis=1)
-    cols = c[:, :k].sum(axis=0)
-    used = (rows + cols) > 0
-    if not used.any():
-        return float("nan")
-    tp = np.diag(c[:, :k])
-    return float(np.mean((2 * tp[used]) / (rows[used] + cols[used])))
+    return float(macro_f1_many(np.asarray(conf)[None])[0])
 
 
 def rankdata(x: ArrayLike) -> NDArray[np.float64]:

@@ -165,7 +165,7 @@ def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | N
     m = scores.meta
     conf = int(m["confidence"] * 100)
     g = scores.groups.select("level", "group", "n_items", "accuracy", "ci_low", "ci_high", "majority",
-                             "kappa", "balanced_accuracy", "macro_f1", "failure_rate")
+                             "kappa", "kappa_low", "kappa_high", "balanced_accuracy", "macro_f1", "failure_rate")
     t2 = table2([scores] + ([other] if other is not None else []))
     t2 = t2.with_columns(pl.when(pl.col("source") == "paper").then(pl.lit("paper (as published)"))
                          .otherwise(pl.col("source")).alias("source"))

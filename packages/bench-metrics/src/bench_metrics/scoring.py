@@ -22,7 +22,13 @@ import numpy as np
 import polars as pl
 from bbox3d import ViewGeometry, boxes_from_public, iou_many
 
-from bench_metrics.agreement import balanced_accuracy, macro_f1, pearson, spearman, weighted_kappa
+from bench_metrics.agreement import (
+    balanced_accuracy_many,
+    macro_f1_many,
+    pearson,
+    spearman,
+    weighted_kappa_many,
+)
 from bench_metrics.bootstrap import interval, patient_sums, patient_weights, ratio_replicates
 from bench_metrics.errors import BenchMetricsError
 from bench_metrics.failures import FailureKind
@@ -53,7 +59,17 @@ _Q_STRUCT = np.array(
 )
 _FAILS = tuple(FailureKind)
 _FAIL_CODE = {k: i + 1 for i, k in enumerate(_FAILS)}  # 0 = read
-_KMAX = int(_ATTR_K.max())
+
+
+def _agreement_spaces() -> dict[tuple[int, bool], np.ndarray]:
+    """(number of grades, ordinal) -> the attributes with that grade space (agreement is computed per space)."""
+    spaces: dict[tuple[int, bool], list[int]] = {}
+    for i, a in enumerate(_ATTRS):
+        spaces.setdefault((len(a.grades.meanings), bool(a.grades.ordinal)), []).append(i)
+    return {key: np.array(v, dtype=np.int64) for key, v in spaces.items()}
+
+
+_AGREEMENT_SPACES = _agreement_spaces()
 
 
 def _predictions(predictions: pl.DataFrame | Iterable[Mapping[str, Any]]) -> pl.DataFrame:
@@ -125,17 +141,58 @@ def _view(cache: dict[str, ViewGeometry | None], text: str | None) -> ViewGeomet
     return cache[text]
 
 
+
+
+#: the interval columns of kappa, balanced accuracy and macro-F1, in that order
+AGREEMENT_CI_COLUMNS = ("kappa_low", "kappa_high", "balanced_accuracy_low", "balanced_accuracy_high",
+                        "macro_f1_low", "macro_f1_high")
+
+
+def _agreement_bounds(low: np.ndarray, high: np.ndarray) -> dict[str, float | None]:
+    """``{kappa_low: .., kappa_high: .., ...}`` from (3,) lower and upper bounds."""
+    return {name: _nan(float(v)) for name, v in zip(AGREEMENT_CI_COLUMNS, np.column_stack([low, high]).ravel(),
+                                                     strict=True)}
+
+
 def _nan(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
-def _agreement(conf: np.ndarray, attr_idx: int) -> tuple[float, float, float]:
-    k = int(_ATTR_K[attr_idx])
-    c = np.concatenate([conf[:k, :k], conf[:k, _KMAX:_KMAX + 1]], axis=1)
-    if c.sum() == 0:
-        return math.nan, math.nan, math.nan
-    ordinal = _ATTRS[attr_idx].grades.ordinal
-    return weighted_kappa(c, ordinal=ordinal), balanced_accuracy(c), macro_f1(c)
+def _agreement_replicates(
+    weights: np.ndarray, pat: np.ndarray, a_idx: np.ndarray, t_grade: np.ndarray, pred: np.ndarray
+) -> np.ndarray:
+    """``(B, n_attributes, 3)``: kappa, balanced accuracy and macro-F1 per attribute for each row of
+    patient ``weights`` (NaN where an attribute has no item). A row of ones gives the point estimates.
+
+    Per-patient confusion matrices, one grade space at a time, weighted by each row: B replicates are
+    one matrix product per grade space.
+    """
+    n_b, n_pat = weights.shape
+    out = np.full((n_b, len(_ATTRS), 3), np.nan)
+    for (k, ordinal), attrs in _AGREEMENT_SPACES.items():
+        local = np.full(len(_ATTRS), -1, dtype=np.int64)
+        local[attrs] = np.arange(attrs.size)
+        sel = local[a_idx] >= 0
+        if not sel.any():
+            continue
+        p = pred[sel]
+        p = np.where((p < 0) | (p >= k), k, p)  # a failure is its own class, the last column
+        cells = ((pat[sel] * attrs.size + local[a_idx[sel]]) * k + t_grade[sel]) * (k + 1) + p
+        per_patient = np.bincount(cells, minlength=n_pat * attrs.size * k * (k + 1)).reshape(n_pat, -1)
+        reps = (weights @ per_patient.astype(np.float64)).reshape(n_b, attrs.size, k, k + 1)
+        out[:, attrs, 0] = weighted_kappa_many(reps, ordinal=ordinal)
+        out[:, attrs, 1] = balanced_accuracy_many(reps)
+        out[:, attrs, 2] = macro_f1_many(reps)
+    return out
+
+
+def _mean_over_attributes(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(B, n_attributes, 3) -> (B, 3)``: the mean over the masked attributes, NaNs left out."""
+    sub = values[:, mask, :]
+    count = (~np.isnan(sub)).sum(axis=1)
+    total = np.nansum(sub, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
 def score_predictions(
@@ -307,18 +364,12 @@ def score_predictions(
         maj_acc = np.where(maj_n > 0, maj_c / np.where(maj_n > 0, maj_n, 1), np.nan)
         fail_rate = np.where(n_per > 0, fail_c / np.where(n_per > 0, n_per, 1), np.nan)
 
-    conf = np.bincount(
-        a_idx * (_KMAX + 1) * (_KMAX + 1) + t_grade * (_KMAX + 1) + np.where(pred < 0, _KMAX, pred),
-        minlength=n_att * (_KMAX + 1) * (_KMAX + 1),
-    ).reshape(n_att, _KMAX + 1, _KMAX + 1)
-    agree = np.array([_agreement(conf[a], a) for a in range(n_att)])  # (n_att, 3)
+    point = _agreement_replicates(np.ones((1, n_pat)), pat, a_idx, t_grade, pred)  # (1, n_att, 3)
+    agree = point[0]
+    scored_attr = n_per[g_att:] > 0
 
     def mean_over(mask: np.ndarray) -> np.ndarray:
-        sub = agree[mask & (n_per[g_att:] > 0)]
-        if sub.shape[0] == 0:
-            return np.full(3, np.nan)
-        with np.errstate(invalid="ignore"):
-            return np.array([np.nan if np.isnan(sub[:, j]).all() else np.nanmean(sub[:, j]) for j in range(3)])
+        return _mean_over_attributes(point, mask & scored_attr)[0]
 
     cat_of_attr = _ATTR_CAT
     col_of_attr = _ATTR_COL
@@ -352,10 +403,19 @@ def score_predictions(
         iou_lo, iou_hi = interval(ratio_replicates(weights, iou_num, s_den), confidence=confidence)
         h25_lo, h25_hi = interval(ratio_replicates(weights, h25, s_den), confidence=confidence)
         h50_lo, h50_hi = interval(ratio_replicates(weights, h50, s_den), confidence=confidence)
+        agree_boot = _agreement_replicates(weights, pat, a_idx, t_grade, pred)  # (B, n_att, 3)
     else:
         lo = hi = np.full(n_g, np.nan)
         mlo = mhi = np.full(1, np.nan)
         iou_lo = iou_hi = h25_lo = h25_hi = h50_lo = h50_hi = np.full(n_s, np.nan)
+        agree_boot = np.full((0, n_att, 3), np.nan)
+    # per attribute: (n_att, 3) bounds; per group of attributes: the replicates' means over them
+    agree_lo = np.stack([interval(agree_boot[:, :, j], confidence=confidence)[0] for j in range(3)], axis=1)
+    agree_hi = np.stack([interval(agree_boot[:, :, j], confidence=confidence)[1] for j in range(3)], axis=1)
+
+    def agreement_ci(mask: np.ndarray) -> dict[str, float | None]:
+        low, high = interval(_mean_over_attributes(agree_boot, mask & scored_attr), confidence=confidence)
+        return _agreement_bounds(low, high)
 
     # ---------------------------------------------------------------- tables
     group_rows: list[dict[str, Any]] = []
@@ -366,7 +426,7 @@ def score_predictions(
             "level": level, "group": name, "n_items": int(n_per[gi]),
             "accuracy": _nan(acc[gi]), "ci_low": _nan(lo[gi]), "ci_high": _nan(hi[gi]),
             "majority": _nan(maj_acc[gi]), "kappa": _nan(k), "balanced_accuracy": _nan(b),
-            "macro_f1": _nan(f), "failure_rate": _nan(fail_rate[gi]),
+            "macro_f1": _nan(f), "failure_rate": _nan(fail_rate[gi]), **agreement_ci(attr_mask),
         })
 
     for ci, c in enumerate(CATEGORIES):
@@ -384,10 +444,11 @@ def score_predictions(
         "ci_low": _nan(float(mlo[0])), "ci_high": _nan(float(mhi[0])),
         "majority": _nan(float(np.nanmean(cat_maj))) if cat_maj.size and not np.isnan(cat_maj).all() else None,
         "kappa": _nan(k), "balanced_accuracy": _nan(b), "macro_f1": _nan(f),
-        "failure_rate": _nan(fail_rate[g_all]),
+        "failure_rate": _nan(fail_rate[g_all]), **agreement_ci(np.ones(n_att, dtype=bool)),
     })
-    groups = pl.DataFrame(group_rows, schema_overrides={c: pl.Float64 for c in (
-        "accuracy", "ci_low", "ci_high", "majority", "kappa", "balanced_accuracy", "macro_f1", "failure_rate")})
+    float_cols = {c: pl.Float64 for c in ("accuracy", "ci_low", "ci_high", "majority", "kappa",
+                                           "balanced_accuracy", "macro_f1", "failure_rate", *AGREEMENT_CI_COLUMNS)}
+    groups = pl.DataFrame(group_rows, schema_overrides=float_cols)
 
     attr_rows = []
     for ai, a in enumerate(_ATTRS):
@@ -402,10 +463,8 @@ def score_predictions(
             "majority_grade": int(majority[ai]) if majority[ai] >= 0 else None,
             "majority": _nan(maj_acc[gi]), "kappa": _nan(agree[ai, 0]),
             "balanced_accuracy": _nan(agree[ai, 1]), "macro_f1": _nan(agree[ai, 2]),
-            "failure_rate": _nan(fail_rate[gi]),
+            "failure_rate": _nan(fail_rate[gi]), **_agreement_bounds(agree_lo[ai], agree_hi[ai]),
         })
-    float_cols = {c: pl.Float64 for c in ("accuracy", "ci_low", "ci_high", "majority", "kappa",
-                                           "balanced_accuracy", "macro_f1", "failure_rate")}
     attributes = pl.DataFrame(attr_rows, schema_overrides={**float_cols, "majority_grade": pl.Int64})
 
     struct_rows = []
