@@ -51,6 +51,22 @@ def test_local_shards_merge_to_the_single_run(dataset: Path, tmp_path: Path) -> 
     assert (tmp_path / "sharded.shard2of3.jsonl").exists()
 
 
+@pytest.mark.slow
+def test_ray_shards_merge_to_the_single_run(dataset: Path, tmp_path: Path) -> None:
+    """The shards as Ray tasks on a local instance started for the run (and shut down after)."""
+    ray = pytest.importorskip("ray", reason="the baseline app's ray extra is not installed")
+    common = ["--dataset", str(dataset), "--split", "train", "--model", "random", "--setting", "gt-region",
+              "--questions", "1,42", "--seed", "5"]
+    assert _run(*common, "--out", str(tmp_path / "one.jsonl")).exit_code == 0
+    r = _run(*common, "--out", str(tmp_path / "ray.jsonl"), "--shards", "2", "--executor", "ray")
+    assert r.exit_code == 0, r.output
+    one = {x.record_id: x.raw_text for x in read_records(tmp_path / "one.jsonl")}
+    sharded = {x.record_id: x.raw_text for x in read_records(tmp_path / "ray.jsonl")}
+    assert one == sharded and len(one) > 3
+    assert {p.name for p in tmp_path.glob("ray.shard*")} == {"ray.shard0of2.jsonl", "ray.shard1of2.jsonl"}
+    assert not ray.is_initialized()
+
+
 def test_bad_input_is_a_clear_error(dataset: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(baseline, ["--dataset", str(dataset), "--model", "llama:7b", "--setting", "instruction",
                                       "--out", str(tmp_path / "x.jsonl")])
