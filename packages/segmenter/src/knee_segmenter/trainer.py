@@ -42,6 +42,8 @@ __all__ = ["TRAINER_NAME", "KneeSegmenterTrainer"]
 
 #: The class name nnU-Net stores in checkpoints and results folder names.
 TRAINER_NAME = "KneeSegmenterTrainer"
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else None
@@ -53,7 +55,8 @@ class _TimeBudgetReached(Exception):
 
 class KneeSegmenterTrainer(nnUNetTrainer):
     """nnUNetTrainer with settable ``num_epochs``, ``num_iterations_per_epoch``,
-    ``num_val_iterations_per_epoch``, ``max_seconds``, ``skip_final_validation`` and ``save_best``."""
+    ``num_val_iterations_per_epoch``, ``max_seconds``, ``skip_final_validation``, ``save_best``,
+    ``mirroring`` and optimizer (``optimizer_name``, ``initial_lr``)."""
 
     def __init__(
         self,
