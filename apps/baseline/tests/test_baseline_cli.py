@@ -39,31 +39,29 @@ def test_majority_run_then_resume(dataset: Path, tmp_path: Path) -> None:
     assert len(read_records(out)) == 6
 
 
-def test_local_shards_merge_to_the_single_run(dataset: Path, tmp_path: Path) -> None:
+def _sharded_equals_single_run(dataset: Path, tmp_path: Path, executor: str, shards: int) -> None:
+    """Run the random baseline once and in ``shards`` shards on ``executor``; the records must agree."""
     common = ["--dataset", str(dataset), "--split", "train", "--model", "random", "--setting", "gt-region",
               "--questions", "1,42,60", "--seed", "5"]
     assert _run(*common, "--out", str(tmp_path / "one.jsonl")).exit_code == 0
-    r = _run(*common, "--out", str(tmp_path / "sharded.jsonl"), "--shards", "3", "--executor", "local")
+    r = _run(*common, "--out", str(tmp_path / "sharded.jsonl"), "--shards", str(shards), "--executor", executor)
     assert r.exit_code == 0, r.output
     one = {x.record_id: x.raw_text for x in read_records(tmp_path / "one.jsonl")}
     sharded = {x.record_id: x.raw_text for x in read_records(tmp_path / "sharded.jsonl")}
     assert one == sharded and len(one) > 3
-    assert (tmp_path / "sharded.shard2of3.jsonl").exists()
+    assert {p.name for p in tmp_path.glob("sharded.shard*")} == {f"sharded.shard{i}of{shards}.jsonl"
+                                                                for i in range(shards)}
+
+
+def test_local_shards_merge_to_the_single_run(dataset: Path, tmp_path: Path) -> None:
+    _sharded_equals_single_run(dataset, tmp_path, "local", 3)
 
 
 @pytest.mark.slow
 def test_ray_shards_merge_to_the_single_run(dataset: Path, tmp_path: Path) -> None:
     """The shards as Ray tasks on a local instance started for the run (and shut down after)."""
     ray = pytest.importorskip("ray", reason="the baseline app's ray extra is not installed")
-    common = ["--dataset", str(dataset), "--split", "train", "--model", "random", "--setting", "gt-region",
-              "--questions", "1,42", "--seed", "5"]
-    assert _run(*common, "--out", str(tmp_path / "one.jsonl")).exit_code == 0
-    r = _run(*common, "--out", str(tmp_path / "ray.jsonl"), "--shards", "2", "--executor", "ray")
-    assert r.exit_code == 0, r.output
-    one = {x.record_id: x.raw_text for x in read_records(tmp_path / "one.jsonl")}
-    sharded = {x.record_id: x.raw_text for x in read_records(tmp_path / "ray.jsonl")}
-    assert one == sharded and len(one) > 3
-    assert {p.name for p in tmp_path.glob("ray.shard*")} == {"ray.shard0of2.jsonl", "ray.shard1of2.jsonl"}
+    _sharded_equals_single_run(dataset, tmp_path, "ray", 2)
     assert not ray.is_initialized()
 
 
