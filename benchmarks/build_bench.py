@@ -28,13 +28,14 @@ def make_inputs(n_scans: int, seed: int = 0):
     """Synthetic precomputed inputs: scans, per-question boxes, MOAKS readings (prior dominated by 0)."""
     import numpy as np
     import polars as pl
+    from knee_volumes import scan_id_of
     from moaks_schema import ATTRIBUTES, QUESTIONS
 
     rng = np.random.default_rng(seed)
     pids = [f"{9000000 + i // 4:07d}" for i in range(n_scans)]
     visits = [("00M", "12M")[(i // 2) % 2] for i in range(n_scans)]
     sides = [1 + i % 2 for i in range(n_scans)]
-    scans = pl.DataFrame({"scan_id": [f"{p}_{v}_{s}" for p, v, s in zip(pids, visits, sides, strict=True)],
+    scans = pl.DataFrame({"scan_id": [scan_id_of(p, v, s) for p, v, s in zip(pids, visits, sides, strict=True)],
                           "patient_id": pids, "visit": visits, "side": sides})
     n_attr = len(ATTRIBUTES)
     top = np.array([len(a.grades.meanings) - 1 for a in ATTRIBUTES])

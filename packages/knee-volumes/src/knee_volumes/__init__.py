@@ -39,6 +39,7 @@ from knee_volumes.volume import (
     STANDARD_SHAPE,
     STANDARD_SPACING,
     Volume,
+    scan_id_of,
     shape_flags,
     side_from_description,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "read_series_header",
     "read_volume",
     "resolve_window",
+    "scan_id_of",
     "scan_oai_release",
     "shape_flags",
     "side_from_description",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import polars as pl
 
 from knee_volumes.errors import VolumeError
-from knee_volumes.volume import side_from_description
+from knee_volumes.volume import scan_id_of, side_from_description
 
 __all__ = [
     "DESS_SERIES",
@@ -64,9 +64,10 @@ def _release_visits() -> dict[str, str]:
     return {r: v.label for v in VISITS for r in v.releases}
 
 
-def _row(**values: object) -> dict[str, Any]:
+def _row(*, patient_id: str, visit: str, side: int, **values: object) -> dict[str, Any]:
+    """A manifest row; its ``scan_id`` follows from the patient, visit and side."""
     row = dict.fromkeys(MANIFEST_SCHEMA)
-    row.update(values)
+    row.update(values, scan_id=scan_id_of(patient_id, visit, side), patient_id=patient_id, visit=visit, side=side)
     return row
 
 
@@ -228,7 +229,6 @@ def scan_oai_release(
             problems.append(f"{index}: ParticipantID {patient!r} is not 7 digits")
         rows.append(
             _row(
-                scan_id=f"{patient}_{visit}_{side}",
                 patient_id=patient,
                 visit=visit,
                 side=side,
@@ -356,7 +356,6 @@ def read_public_splits(
 
             rows.append(
                 _row(
-                    scan_id=f"{patient}_{visit}_{side}",
                     patient_id=patient,
                     visit=visit,
                     side=side,

@@ -14,9 +14,19 @@ __all__ = [
     "STANDARD_SHAPE",
     "STANDARD_SPACING",
     "Volume",
+    "scan_id_of",
     "shape_flags",
     "side_from_description",
 ]
+
+def scan_id_of(patient_id: str, visit: str, side: int | str) -> str:
+    """The scan id every table uses: ``"{patient_id}_{visit}_{side}"``.
+
+    >>> scan_id_of("9000099", "00M", 1)
+    '9000099_00M_1'
+    """
+    return f"{patient_id}_{visit}_{side}"
+
 
 #: Shape of a standard OAI sagittal 3D DESS scan in the canonical layout.
 STANDARD_SHAPE: tuple[int, int, int] = (160, 384, 384)
@@ -137,7 +147,7 @@ class Volume:
         """``"{patient_id}_{visit}_{side}"`` when all three are known, else None."""
         if self.patient_id is None or self.visit is None or self.side is None:
             return None
-        return f"{self.patient_id}_{self.visit}_{self.side}"
+        return scan_id_of(self.patient_id, self.visit, self.side)
 
     def with_array(self, array: np.ndarray) -> Volume:
         """The same scan and geometry with another array of the same shape (e.g. a label map)."""

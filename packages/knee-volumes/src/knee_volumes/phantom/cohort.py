@@ -43,6 +43,7 @@ from knee_volumes.phantom.moaks_table import (
 )
 from knee_volumes.phantom.model import SMALL_SHAPE, make_phantom
 from knee_volumes.phantom.prior import GradePrior, complete_grades
+from knee_volumes.volume import scan_id_of
 
 __all__ = ["COHORT_FORMAT", "CohortLayout", "write_cohort"]
 
@@ -197,7 +198,7 @@ def write_cohort(
     scans: list[tuple[int, str, str, int]] = [
         (i, p, v, s) for i, p in enumerate(pids) for v in visit_labels for s in sides
     ]
-    scan_ids = [f"{p}_{v}_{s}" for _, p, v, s in scans]
+    scan_ids = [scan_id_of(p, v, s) for _, p, v, s in scans]
     series_pool = (
         rng.choice(90_000_000, size=len(scans) + 4 * n_patients * len(visit_labels), replace=False)
         + 10_000_000
@@ -220,14 +221,13 @@ def write_cohort(
     manual = sorted(scan_ids[k] for k in rng.permutation(len(scans))[:n_manual])
     # grades: a baseline draw per knee, follow-ups progress from it
     grades: dict[str, dict[str, int]] = {}
-    for _, p, v, s in scans:
-        key = f"{p}_{v}_{s}"
+    for (_, p, v, s), key in zip(scans, scan_ids, strict=True):
         vi = visit_labels.index(v)
         if vi == 0:
             grades[key] = pr.sample(stream(seed, f"grades/{p}/{s}"), visit=v)
         else:
             grades[key] = _progressed(
-                grades[f"{p}_{visit_labels[vi - 1]}_{s}"], stream(seed, f"progress/{key}"), v
+                grades[scan_id_of(p, visit_labels[vi - 1], s)], stream(seed, f"progress/{key}"), v
             )
     # reading rows: the true row (READPRJ 22 or 30, a few missing cells) and some conflicting reads
     stems = stem_attributes()
@@ -235,8 +235,7 @@ def write_cohort(
     moaks_rows: dict[str, list[dict]] = {v: [] for v in visit_labels}
     missing_of: dict[str, set[str]] = {}
     source_of: dict[str, str] = {}
-    for _, p, v, s in scans:
-        key = f"{p}_{v}_{s}"
+    for (_, p, v, s), key in zip(scans, scan_ids, strict=True):
         r = stream(seed, f"reads/{key}")
         true_prj = TRUE_READPRJ[int(r.random() < 0.3)]
         missing = (
@@ -282,8 +281,7 @@ def write_cohort(
         readings = []
         contents: dict[str, list[list[str]]] = {}
         dicom_folders: dict[str, str] = {}
-        for i, p, v, s in _progress(scans, len(scans), progress):
-            key = f"{p}_{v}_{s}"
+        for (i, p, v, s), key in _progress(list(zip(scans, scan_ids, strict=True)), len(scans), progress):
             scan_seed = int(
                 np.random.SeedSequence([seed, i, s, visit(v).months]).generate_state(1)[0]
             )
