@@ -22,6 +22,7 @@ __all__ = [
     "confusion",
     "macro_f1",
     "macro_f1_many",
+    "mean_where",
     "pearson",
     "rankdata",
     "spearman",
@@ -68,7 +69,7 @@ def balanced_accuracy_many(conf: ArrayLike) -> NDArray[np.float64]:
     rows = c.sum(axis=-1)
     present = rows > 0
     recall = np.diagonal(c[..., :, :k], axis1=-2, axis2=-1) / np.where(present, rows, 1.0)
-    return _mean_where(recall, present)
+    return mean_where(recall, present)
 
 
 def macro_f1_many(conf: ArrayLike) -> NDArray[np.float64]:
@@ -78,10 +79,10 @@ def macro_f1_many(conf: ArrayLike) -> NDArray[np.float64]:
     support = c.sum(axis=-1) + c[..., :, :k].sum(axis=-2)
     used = support > 0
     f1 = 2.0 * np.diagonal(c[..., :, :k], axis1=-2, axis2=-1) / np.where(used, support, 1.0)
-    return _mean_where(f1, used)
+    return mean_where(f1, used)
 
 
-def _mean_where(x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+def mean_where(x: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Mean of ``x`` over the last axis where ``mask``; NaN where nothing is masked in."""
     count = mask.sum(axis=-1)
     total = np.where(mask, x, 0.0).sum(axis=-1)

@@ -25,6 +25,7 @@ from bbox3d import ViewGeometry, boxes_from_public, iou_many
 from bench_metrics.agreement import (
     balanced_accuracy_many,
     macro_f1_many,
+    mean_where,
     pearson,
     spearman,
     weighted_kappa_many,
@@ -188,11 +189,8 @@ def _agreement_replicates(
 
 def _mean_over_attributes(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(B, n_attributes, 3) -> (B, 3)``: the mean over the masked attributes, NaNs left out."""
-    sub = values[:, mask, :]
-    count = (~np.isnan(sub)).sum(axis=1)
-    total = np.nansum(sub, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+    sub = np.moveaxis(values[:, mask, :], 1, -1)  # (B, 3, attributes)
+    return mean_where(sub, ~np.isnan(sub))
 
 
 def score_predictions(
@@ -410,8 +408,9 @@ def score_predictions(
         iou_lo = iou_hi = h25_lo = h25_hi = h50_lo = h50_hi = np.full(n_s, np.nan)
         agree_boot = np.full((0, n_att, 3), np.nan)
     # per attribute: (n_att, 3) bounds; per group of attributes: the replicates' means over them
-    agree_lo = np.stack([interval(agree_boot[:, :, j], confidence=confidence)[0] for j in range(3)], axis=1)
-    agree_hi = np.stack([interval(agree_boot[:, :, j], confidence=confidence)[1] for j in range(3)], axis=1)
+    bounds = [interval(agree_boot[:, :, j], confidence=confidence) for j in range(3)]
+    agree_lo = np.stack([b[0] for b in bounds], axis=1)
+    agree_hi = np.stack([b[1] for b in bounds], axis=1)
 
     def agreement_ci(mask: np.ndarray) -> dict[str, float | None]:
         low, high = interval(_mean_over_attributes(agree_boot, mask & scored_attr), confidence=confidence)
