@@ -48,3 +48,12 @@ def test_other_modes():
 
 def test_optimizers_and_their_default_learning_rates():
     assert OPTIMIZERS == {"sgd": 1e-2, "adam": 1e-3}  # nnU-Net's SGD; AdamW as nnUNetTrainerAdam1en3
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    from knee_segmenter import export, training_options
+
+    for module in (training_options, export):
+        assert doctest.testmod(module).failed == 0

@@ -36,7 +36,12 @@ from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from knee_segmenter.export import DATASET_JSON_KEY
-from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
+from knee_segmenter.training_options import (
+    MIRRORING_MODES,
+    OPTIMIZERS,
+    check_choice,
+    mirror_axes_for,
+)
 
 __all__ = ["TRAINER_NAME", "KneeSegmenterTrainer"]
 
@@ -115,16 +120,12 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         if save_best is not None:
             self.save_best = bool(save_best)
         if mirroring is not None:
-            if mirroring not in MIRRORING_MODES:
-                raise ValueError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mirroring!r}")
-            self.mirroring = mirroring
+            self.mirroring = check_choice("mirroring", mirroring, MIRRORING_MODES)
         if optimizer is not None or learning_rate is not None:
             self._set_optimizer(optimizer or self.optimizer_name, learning_rate)
 
     def _set_optimizer(self, name: str, learning_rate: float | str | None) -> None:
-        if name not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {name!r}")
-        self.optimizer_name = name
+        self.optimizer_name = check_choice("optimizer", name, OPTIMIZERS)
         self.initial_lr = float(learning_rate) if learning_rate is not None else OPTIMIZERS[name]
 
     def configure_optimizers(self):
@@ -139,8 +140,8 @@ class KneeSegmenterTrainer(nnUNetTrainer):
     def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
         """nnU-Net's, after checking the checkpoint's optimizer is this trainer's (its state would not fit)."""
         ckpt = filename_or_checkpoint
-        if isinstance(ckpt, str):
-            ckpt = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if isinstance(ckpt, str):  # memory-mapped: only the optimizer's small metadata is read here
+            ckpt = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
         groups = (ckpt.get("optimizer_state") or {}).get("param_groups") or [{}]
         saved = "adam" if "betas" in groups[0] else "sgd" if "momentum" in groups[0] else None
         if saved is not None and saved != self.optimizer_name:

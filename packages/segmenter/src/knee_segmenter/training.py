@@ -16,7 +16,7 @@ from knee_segmenter.errors import SegmenterError
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
 from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
-from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS
+from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, check_choice
 
 __all__ = [
     "DEFAULT_DATASET_ID",
@@ -149,10 +149,11 @@ def train(
     (nnU-Net's augmentation workers stay unseeded).
     """
     fold = _check_fold(fold)
-    if mirroring not in MIRRORING_MODES:
-        raise SegmenterError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mirroring!r}")
-    if optimizer not in OPTIMIZERS:
-        raise SegmenterError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    try:
+        check_choice("mirroring", mirroring, MIRRORING_MODES)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+    except ValueError as e:
+        raise SegmenterError(str(e)) from None
     folders = use_folders(root)
     raw_dir = find_dataset_dir(dataset_id, root=folders.root)
     prep_dir = folders.preprocessed / raw_dir.name

@@ -18,13 +18,26 @@ Standard library only, so callers can check options without importing torch.
 
 from __future__ import annotations
 
-__all__ = ["MIRRORING_MODES", "OPTIMIZERS", "mirror_axes_for"]
+__all__ = ["MIRRORING_MODES", "OPTIMIZERS", "check_choice", "mirror_axes_for"]
 
 #: optimizer name -> default initial learning rate
 OPTIMIZERS: dict[str, float] = {"sgd": 1e-2, "adam": 1e-3}
 
 #: ``left-right``: along the patient's left-right axis only (default); ``none``; ``all``: nnU-Net's default.
 MIRRORING_MODES = ("left-right", "none", "all")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...] | dict[str, float]) -> str:
+    """``value`` if it is one of ``choices``, else a ``ValueError`` naming the option and the choices.
+
+    >>> check_choice("optimizer", "lion", OPTIMIZERS)
+    Traceback (most recent call last):
+    ...
+    ValueError: optimizer: expected one of sgd, adam, got 'lion'
+    """
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def mirror_axes_for(
@@ -45,8 +58,7 @@ def mirror_axes_for(
     >>> mirror_axes_for("all", lr_axis=None, transpose_forward=[0, 1, 2], dim=2)
     (0, 1)
     """
-    if mode not in MIRRORING_MODES:
-        raise ValueError(f"mirroring: expected one of {', '.join(MIRRORING_MODES)}, got {mode!r}")
+    check_choice("mirroring", mode, MIRRORING_MODES)
     if mode == "all":
         return tuple(range(dim))
     if mode == "none" or lr_axis is None:
