@@ -357,6 +357,20 @@ def _osteophytes(canvas: Canvas, knee: Knee, grades, rng_for: RngFor, masks: Mas
 # --- menisci ---------------------------------------------------------------------------------
 
 
+def _spare_outermost(seg: np.ndarray, lesion: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """``lesion`` without the segment's outermost voxel when it would take all of it.
+
+    Only complete maceration (grade 8) removes a meniscal segment; at coarse
+    voxels a tear band can be wider than the segment, which would leave no label.
+    """
+    if not seg.any() or (seg & ~lesion).any():
+        return lesion
+    keep = np.flatnonzero(seg.ravel())[np.argmax(rho[seg])]
+    spared = lesion.copy()
+    spared.flat[keep] = False
+    return spared
+
+
 def _menisci(
     canvas: Canvas, knee: Knee, grades, rng_for: RngFor, masks: Masks, overlays: list[Overlay]
 ) -> None:
@@ -429,6 +443,8 @@ def _menisci(
                 if n_rm:
                     thr = np.partition(vals, n_rm - 1)[n_rm - 1]
                     lesion |= seg & (rho <= thr)
+            if grade != 8:
+                lesion = _spare_outermost(seg, lesion, rho)
             canvas.tissues[sl][lesion] = Tissue.LESION_FLUID
             lab[lesion] = 0
             masks[f"morphology.{code}"] = (sl, lesion)
@@ -436,6 +452,8 @@ def _menisci(
             post = lab == L[m.codes[2]]
             arc_root = np.abs(np.radians(th - (m.opening_deg - 14.0))) * rmm
             cleft = post & (arc_root < max(1.6, 1.2 * vx))
+            if codes[m.codes[2]] != 8:
+                cleft = _spare_outermost(post, cleft, rho)
             canvas.tissues[sl][cleft] = Tissue.LESION_FLUID
             lab[cleft] = 0
             masks[f"root_tear.{side}"] = (sl, cleft)
