@@ -35,22 +35,40 @@ def make_inputs(n_scans: int, seed: int = 0):
     pids = [f"{9000000 + i // 4:07d}" for i in range(n_scans)]
     visits = [("00M", "12M")[(i // 2) % 2] for i in range(n_scans)]
     sides = [1 + i % 2 for i in range(n_scans)]
-    scans = pl.DataFrame({"scan_id": [scan_id_of(p, v, s) for p, v, s in zip(pids, visits, sides, strict=True)],
-                          "patient_id": pids, "visit": visits, "side": sides})
+    scans = pl.DataFrame(
+        {
+            "scan_id": [scan_id_of(p, v, s) for p, v, s in zip(pids, visits, sides, strict=True)],
+            "patient_id": pids,
+            "visit": visits,
+            "side": sides,
+        }
+    )
     n_attr = len(ATTRIBUTES)
     top = np.array([len(a.grades.meanings) - 1 for a in ATTRIBUTES])
     grades = np.minimum(rng.geometric(0.7, size=(n_scans, n_attr)) - 1, top)
-    readings = pl.DataFrame({
-        "patient_id": np.repeat(pids, n_attr), "visit": np.repeat(visits, n_attr),
-        "side": np.repeat(sides, n_attr), "question_id": np.tile([a.question_id for a in ATTRIBUTES], n_scans),
-        "attribute": np.tile([a.key for a in ATTRIBUTES], n_scans), "grade": grades.ravel(), "source": "22"})
+    readings = pl.DataFrame(
+        {
+            "patient_id": np.repeat(pids, n_attr),
+            "visit": np.repeat(visits, n_attr),
+            "side": np.repeat(sides, n_attr),
+            "question_id": np.tile([a.question_id for a in ATTRIBUTES], n_scans),
+            "attribute": np.tile([a.key for a in ATTRIBUTES], n_scans),
+            "grade": grades.ravel(),
+            "source": "22",
+        }
+    )
     boxed = [q.id for q in QUESTIONS if q.has_box]
     lo = rng.integers(0, 150, size=(n_scans * len(boxed), 3))
     hi = lo + rng.integers(5, 100, size=lo.shape)
     box = np.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1], lo[:, 2], hi[:, 2]], axis=1)
-    boxes = pl.DataFrame({"scan_id": np.repeat(scans["scan_id"].to_numpy(), len(boxed)),
-                          "question_id": np.tile(boxed, n_scans), "box_public": box,
-                          "box_source": "nnunet"}).with_columns(pl.col("box_public").arr.to_list())
+    boxes = pl.DataFrame(
+        {
+            "scan_id": np.repeat(scans["scan_id"].to_numpy(), len(boxed)),
+            "question_id": np.tile(boxed, n_scans),
+            "box_public": box,
+            "box_source": "nnunet",
+        }
+    ).with_columns(pl.col("box_public").arr.to_list())
     return scans, boxes, readings
 
 
@@ -66,12 +84,20 @@ def _vectorised(n_scans: int, exports: bool, queue: mp.Queue) -> None:  # type: 
     t_exports = None
     if exports:
         scan_table = scans.with_columns(
-            pl.lit("20050101").alias("study_folder"), pl.lit("10000000").alias("series_folder"),
+            pl.lit("20050101").alias("study_folder"),
+            pl.lit("10000000").alias("series_folder"),
             q.select("scan_id", "split").unique().sort("scan_id")["split"].alias("split"),
-            pl.concat_str(pl.lit("images/"), pl.col("scan_id"), pl.lit(".nii.gz")).alias("image_path"),
-            pl.concat_str(pl.lit("labels/"), pl.col("scan_id"), pl.lit(".nii.gz")).alias("label_path"),
-            pl.lit([160, 384, 384]).alias("shape"), pl.lit([0.7, 0.365, 0.365]).alias("spacing"),
-            pl.lit("nnunet").alias("label_source"), pl.col("scan_id").alias("source_path"))
+            pl.concat_str(pl.lit("images/"), pl.col("scan_id"), pl.lit(".nii.gz")).alias(
+                "image_path"
+            ),
+            pl.concat_str(pl.lit("labels/"), pl.col("scan_id"), pl.lit(".nii.gz")).alias(
+                "label_path"
+            ),
+            pl.lit([160, 384, 384]).alias("shape"),
+            pl.lit([0.7, 0.365, 0.365]).alias("spacing"),
+            pl.lit("nnunet").alias("label_source"),
+            pl.col("scan_id").alias("source_path"),
+        )
         with tempfile.TemporaryDirectory() as d:
             t1 = time.perf_counter()
             for writer in (write_core, write_public, write_sft, write_hf):
@@ -89,9 +115,15 @@ def _per_row_python(n_scans: int) -> tuple[float, int]:
     scans, boxes, readings = make_inputs(n_scans)
     t0 = time.perf_counter()
     prompts = prompt_table()
-    grade = {(p, v, s, a): g for p, v, s, a, g in readings.select(
-        "patient_id", "visit", "side", "attribute", "grade").iter_rows()}
-    box = {(s, q): b for s, q, b in boxes.select("scan_id", "question_id", "box_public").iter_rows()}
+    grade = {
+        (p, v, s, a): g
+        for p, v, s, a, g in readings.select(
+            "patient_id", "visit", "side", "attribute", "grade"
+        ).iter_rows()
+    }
+    box = {
+        (s, q): b for s, q, b in boxes.select("scan_id", "question_id", "box_public").iter_rows()
+    }
     rows = []
     for i, (sid, pid, visit, side) in enumerate(scans.iter_rows()):
         for q in QUESTIONS:
@@ -99,8 +131,16 @@ def _per_row_python(n_scans: int) -> tuple[float, int]:
             b = box.get((sid, q.id))
             text = None if b is None else "[" + ", ".join(map(str, b)) + "]"
             steps = reasoning_chain(q, g, box=text, variant=(i + q.id) % 8, seed=0)
-            rows.append((sid, q.id, prompts[q.id]["instruction"], steps,
-                         format_answer(q, g, box=b, steps=steps), format_answer(q, g, box=b, steps=None)))
+            rows.append(
+                (
+                    sid,
+                    q.id,
+                    prompts[q.id]["instruction"],
+                    steps,
+                    format_answer(q, g, box=b, steps=steps),
+                    format_answer(q, g, box=b, steps=None),
+                )
+            )
     return time.perf_counter() - t0, len(rows)
 
 
@@ -125,11 +165,17 @@ def main() -> None:
     peak = max(r[2] for r in runs)
     base_scaled = t_base / n_base * rows
     print(f"quintuples: {rows:,} ({args.scans:,} scans x 69 questions), complete: {runs[0][4]:,}")
-    print(f"assemble (polars, vectorised): median {med:.2f} s over {args.repeats} runs "
-          f"[{', '.join(f'{r[0]:.2f}' for r in runs)}]; {rows / med:,.0f} rows/s")
-    print(f"peak RSS per run (inputs + assembly{' + exports' if args.exports else ''}): max {peak:.2f} GB")
-    print(f"baseline per-row Python: {t_base:.2f} s for {n_base:,} rows -> {base_scaled:.1f} s scaled to "
-          f"{rows:,} rows; speed-up {base_scaled / med:.1f}x")
+    print(
+        f"assemble (polars, vectorised): median {med:.2f} s over {args.repeats} runs "
+        f"[{', '.join(f'{r[0]:.2f}' for r in runs)}]; {rows / med:,.0f} rows/s"
+    )
+    print(
+        f"peak RSS per run (inputs + assembly{' + exports' if args.exports else ''}): max {peak:.2f} GB"
+    )
+    print(
+        f"baseline per-row Python: {t_base:.2f} s for {n_base:,} rows -> {base_scaled:.1f} s scaled to "
+        f"{rows:,} rows; speed-up {base_scaled / med:.1f}x"
+    )
     if args.exports:
         exp = statistics.median(r[1] for r in runs)
         print(f"exports (parquet + jsonl + public + sft + hf): median {exp:.2f} s")

@@ -38,8 +38,10 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
         print(f"run {i + 1}: {times[-1]:.1f} s")
     med = statistics.median(times)
-    print(f"reasonknee demo {args.extra_args or '(defaults)'}: median {med:.1f} s over {len(times)} runs "
-          f"(min {min(times):.1f}, max {max(times):.1f}); budget {BUDGET_S:.0f} s -> {med / BUDGET_S:.2f}× of budget")
+    print(
+        f"reasonknee demo {args.extra_args or '(defaults)'}: median {med:.1f} s over {len(times)} runs "
+        f"(min {min(times):.1f}, max {max(times):.1f}); budget {BUDGET_S:.0f} s -> {med / BUDGET_S:.2f}× of budget"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ QWEN25_VL_3B_TEXT: dict[str, Any] = {
     "hidden_act": "silu",
     "max_position_embeddings": 128000,
     "rms_norm_eps": 1e-6,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 1000000.0,
+        "mrope_section": [16, 24, 24],
+    },
     "use_sliding_window": False,
     "sliding_window": 32768,
     "max_window_layers": 70,

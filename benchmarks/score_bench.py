@@ -40,7 +40,14 @@ def _grades(rng: random.Random, q: ms.Question) -> dict[str, int]:
 
 def _box(rng: random.Random) -> list[int]:
     s0, x0, y0 = rng.randrange(0, 120), rng.randrange(0, 300), rng.randrange(0, 300)
-    return [s0, s0 + rng.randrange(5, 40), x0, x0 + rng.randrange(10, 80), y0, y0 + rng.randrange(10, 80)]
+    return [
+        s0,
+        s0 + rng.randrange(5, 40),
+        x0,
+        x0 + rng.randrange(10, 80),
+        y0,
+        y0 + rng.randrange(10, 80),
+    ]
 
 
 def _messy(rng: random.Random, q: ms.Question, grades: dict[str, int], box: list[int]) -> str:
@@ -48,7 +55,9 @@ def _messy(rng: random.Random, q: ms.Question, grades: dict[str, int], box: list
     body = json.dumps(obj)
     kind = rng.randrange(9)
     if kind == 0:
-        return f"Bounding box: {box}\nReasoning: the region looks unremarkable.\n```json\n{body}\n```"
+        return (
+            f"Bounding box: {box}\nReasoning: the region looks unremarkable.\n```json\n{body}\n```"
+        )
     if kind == 1:
         return f"<think>Let me look at slice {box[0]}.</think>\nThe answer is {body} as requested. bbox {box}"
     if kind == 2:
@@ -56,8 +65,13 @@ def _messy(rng: random.Random, q: ms.Question, grades: dict[str, int], box: list
     if kind == 3:
         return body.replace('"', "'")  # single quotes
     if kind == 4:
-        inner = {a.name: f"Grade {grades[a.key]} ({a.grades.meaning(grades[a.key])})" for a in q.attributes}
-        return json.dumps({"MOAKS_grade": {q.answer_key.upper().replace(" ", "_"): inner}, "bbox": box})
+        inner = {
+            a.name: f"Grade {grades[a.key]} ({a.grades.meaning(grades[a.key])})"
+            for a in q.attributes
+        }
+        return json.dumps(
+            {"MOAKS_grade": {q.answer_key.upper().replace(" ", "_"): inner}, "bbox": box}
+        )
     if kind == 5:
         return body[: rng.randrange(len(body) // 2, len(body))]  # truncated
     if kind == 6:
@@ -66,7 +80,11 @@ def _messy(rng: random.Random, q: ms.Question, grades: dict[str, int], box: list
     if kind == 7:
         other = ms.question(q.id % 69 + 1)
         return json.dumps(other.answer_object(_grades(rng, other)))  # about another region
-    return "Here is my structured answer:\n" + json.dumps({**obj, "bbox": box}, indent=2) + "\nHope this helps."
+    return (
+        "Here is my structured answer:\n"
+        + json.dumps({**obj, "bbox": box}, indent=2)
+        + "\nHope this helps."
+    )
 
 
 def _garbage(rng: random.Random) -> str:
@@ -76,7 +94,7 @@ def _garbage(rng: random.Random) -> str:
     if kind == 1:
         return "I cannot determine the MOAKS grade from this image. " * rng.randrange(1, 4)
     if kind == 2:
-        return "".join(rng.choice('{}[]:,"\' abc123\n') for _ in range(rng.randrange(5, 200)))
+        return "".join(rng.choice("{}[]:,\"' abc123\n") for _ in range(rng.randrange(5, 200)))
     return "{" * rng.randrange(1, 50) + " grade: maybe " + "]" * rng.randrange(0, 10)
 
 
@@ -93,8 +111,16 @@ def generate(n: int, seed: int) -> tuple[pl.DataFrame, list[dict]]:
                 break
             g = _grades(rng, q)
             tbox = _box(rng) if q.box_regions else None
-            truth_rows.append({"scan_id": scan, "patient_id": pid, "question_id": q.id, "split": "test",
-                               "grades": g, "box_public": tbox})
+            truth_rows.append(
+                {
+                    "scan_id": scan,
+                    "patient_id": pid,
+                    "question_id": q.id,
+                    "split": "test",
+                    "grades": g,
+                    "box_public": tbox,
+                }
+            )
             guess = g if rng.random() < 0.5 else _grades(rng, q)
             pbox = _box(rng)
             r = rng.random()
@@ -104,13 +130,36 @@ def generate(n: int, seed: int) -> tuple[pl.DataFrame, list[dict]]:
                 text = _messy(rng, q, guess, pbox)
             else:
                 text = _garbage(rng)
-            preds.append({"scan_id": scan, "question_id": q.id, "raw_text": text, "model": "bench",
-                          "setting": "instruction"})
+            preds.append(
+                {
+                    "scan_id": scan,
+                    "question_id": q.id,
+                    "raw_text": text,
+                    "model": "bench",
+                    "setting": "instruction",
+                }
+            )
     return truth_from_rows(truth_rows), preds
 
 
-_ALPHABET = list('{}[]":,\'`\\ \n\t0123456789-.+eE') + list("abcdefgMOAKS_scoresgradebbox<think>/") + [
-    "\u201c", "\u201d", "\u2018", "\u2019", "\u00e9", "\u4e2d", "\x00", "\ud7ff", "```", "```json", "NaN", "Infinity"]
+_ALPHABET = (
+    list("{}[]\":,'`\\ \n\t0123456789-.+eE")
+    + list("abcdefgMOAKS_scoresgradebbox<think>/")
+    + [
+        "\u201c",
+        "\u201d",
+        "\u2018",
+        "\u2019",
+        "\u00e9",
+        "\u4e2d",
+        "\x00",
+        "\ud7ff",
+        "```",
+        "```json",
+        "NaN",
+        "Infinity",
+    ]
+)
 
 
 def fuzz(texts: list[str], n: int, seed: int) -> tuple[int, int, float]:
@@ -125,7 +174,11 @@ def fuzz(texts: list[str], n: int, seed: int) -> tuple[int, int, float]:
             text = base[: rng.randrange(len(base) + 1)]
         elif op == 1:
             p = rng.randrange(len(base) + 1)
-            text = base[:p] + "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(1, 12))) + base[p:]
+            text = (
+                base[:p]
+                + "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(1, 12)))
+                + base[p:]
+            )
         elif op == 2:
             a, b = sorted(rng.randrange(len(base) + 1) for _ in range(2))
             text = base[:a] + base[b:]
@@ -148,7 +201,9 @@ def fuzz(texts: list[str], n: int, seed: int) -> tuple[int, int, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=550_000)
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -160,8 +215,10 @@ def main() -> None:
     truth, preds = generate(args.n, args.seed)
     frame = pl.DataFrame(preds)
     texts = frame["raw_text"].to_list()
-    print(f"generated {len(preds):,} predictions for {truth['scan_id'].n_unique():,} scans, "
-          f"{truth['patient_id'].n_unique():,} patients in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"generated {len(preds):,} predictions for {truth['scan_id'].n_unique():,} scans, "
+        f"{truth['patient_id'].n_unique():,} patients in {time.perf_counter() - t0:.1f} s"
+    )
 
     base_times, run_times = [], []
     scores = None
@@ -178,20 +235,30 @@ def main() -> None:
         t = time.perf_counter()
         scores = score_predictions(frame, truth, n_boot=args.boot, seed=args.seed)
         run_times.append(time.perf_counter() - t)
-        print(f"  repeat {r + 1}: json.loads {base_times[-1]:.2f} s ({ok:,} parsed strictly); "
-              f"parse + score + {args.boot} bootstrap replicates {run_times[-1]:.2f} s")
+        print(
+            f"  repeat {r + 1}: json.loads {base_times[-1]:.2f} s ({ok:,} parsed strictly); "
+            f"parse + score + {args.boot} bootstrap replicates {run_times[-1]:.2f} s"
+        )
     assert scores is not None
     base, run = statistics.median(base_times), statistics.median(run_times)
     print(f"baseline bare json.loads: median {base:.2f} s = {len(texts) / base:,.0f} texts/s")
-    print(f"bench_metrics parse + score + intervals: median {run:.2f} s = {len(texts) / run:,.0f} predictions/s")
-    print(f"ratio (ours / json.loads): {run / base:.1f}x; target <= 60 s: {'met' if run <= 60 else 'NOT met'}")
+    print(
+        f"bench_metrics parse + score + intervals: median {run:.2f} s = {len(texts) / run:,.0f} predictions/s"
+    )
+    print(
+        f"ratio (ours / json.loads): {run / base:.1f}x; target <= 60 s: {'met' if run <= 60 else 'NOT met'}"
+    )
     m = scores.meta
-    print(f"overall micro {scores.overall_micro:.3f}, macro {scores.overall_macro:.3f}, mean IoU {scores.mean_iou():.3f}; "
-          f"{m['n_repaired']:,} answers repaired")
+    print(
+        f"overall micro {scores.overall_micro:.3f}, macro {scores.overall_macro:.3f}, mean IoU {scores.mean_iou():.3f}; "
+        f"{m['n_repaired']:,} answers repaired"
+    )
     print(scores.failures)
 
     n, errors, secs = fuzz(texts[:20000] or ["{}"], args.fuzz, args.seed + 1)
-    print(f"fuzz: {n:,} mutated/random texts in {secs:.1f} s ({n / secs:,.0f}/s), exceptions: {errors}")
+    print(
+        f"fuzz: {n:,} mutated/random texts in {secs:.1f} s ({n / secs:,.0f}/s), exceptions: {errors}"
+    )
     if errors:
         raise SystemExit(1)
 

@@ -38,7 +38,9 @@ def _write_phantom(args: tuple[int, tuple[int, int, int], str]) -> tuple[str, st
     return case, str(ip), str(lp)
 
 
-def build_cohort(folder: Path, n: int, shape: tuple[int, int, int], workers: int) -> list[tuple[str, Path, Path]]:
+def build_cohort(
+    folder: Path, n: int, shape: tuple[int, int, int], workers: int
+) -> list[tuple[str, Path, Path]]:
     jobs = [(seed, shape, str(folder)) for seed in range(n)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -61,7 +63,9 @@ def atlas_predictions(train_labels: list[Path], test_images: list[Path], out: Pa
     for img in test_images:
         ref = nib.load(img)
         if ref.shape != atlas.shape:
-            raise SystemExit(f"atlas baseline needs one shape; {img} has {ref.shape}, atlas {atlas.shape}")
+            raise SystemExit(
+                f"atlas baseline needs one shape; {img} has {ref.shape}, atlas {atlas.shape}"
+            )
         path = out / Path(img).name
         nib.save(nib.Nifti1Image(atlas, ref.affine), path)
         paths.append(path)
@@ -76,17 +80,29 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs=3, default=(32, 48, 48), metavar=("S", "R", "C"))
     ap.add_argument("--iterations", type=int, default=25, help="iterations per epoch")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)"
+    )
     ap.add_argument("--num-processes", type=int, default=None, help="nnU-Net worker processes")
     ap.add_argument("--cohort-workers", type=int, default=1, help="processes writing phantoms")
-    ap.add_argument("--full-width", action="store_true", help="nnU-Net's default U-Net width (32..320)")
+    ap.add_argument(
+        "--full-width", action="store_true", help="nnU-Net's default U-Net width (32..320)"
+    )
     ap.add_argument("--base-features", type=int, default=16)
     ap.add_argument("--max-features", type=int, default=128)
     ap.add_argument("--mirroring", action="store_true", help="test-time mirroring when predicting")
-    ap.add_argument("--train-mirroring", default="left-right", choices=("left-right", "none", "all"),
-                    help="augmentation mirror axes (all = nnU-Net's default)")
-    ap.add_argument("--optimizer", default="adam", choices=("sgd", "adam"),
-                    help="sgd = nnU-Net's default; adam = AdamW (nnUNetTrainerAdam1en3)")
+    ap.add_argument(
+        "--train-mirroring",
+        default="left-right",
+        choices=("left-right", "none", "all"),
+        help="augmentation mirror axes (all = nnU-Net's default)",
+    )
+    ap.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=("sgd", "adam"),
+        help="sgd = nnU-Net's default; adam = AdamW (nnUNetTrainerAdam1en3)",
+    )
     ap.add_argument("--out", type=Path, default=Path("runs/segmenter_quality"))
     a = ap.parse_args()
 
@@ -105,12 +121,21 @@ def main() -> None:
 
     t0 = time.monotonic()
     model = ks.train_segmenter(
-        train, out / "model", epochs=100_000, iterations=a.iterations, val_iterations=2,
-        max_seconds=a.minutes * 60, device=a.device, fold="all", dataset_id=950, name="PhantomBench",
+        train,
+        out / "model",
+        epochs=100_000,
+        iterations=a.iterations,
+        val_iterations=2,
+        max_seconds=a.minutes * 60,
+        device=a.device,
+        fold="all",
+        dataset_id=950,
+        name="PhantomBench",
         root=out / "nnunet",
         base_features=None if a.full_width else a.base_features,
         max_features=None if a.full_width else a.max_features,
-        threads=a.threads, mirroring=a.train_mirroring,
+        threads=a.threads,
+        mirroring=a.train_mirroring,
         optimizer=a.optimizer,
     )
     t_total_train = time.monotonic() - t0
@@ -118,8 +143,14 @@ def main() -> None:
 
     images, refs = [c[1] for c in test], [c[2] for c in test]
     # warm-up on the first test scan, then the others in one batched call (throughput per scan)
-    kw = dict(model_dir=model, device=a.device, mirroring=a.mirroring, overwrite=True, threads=a.threads,
-              progress=False)
+    kw = dict(
+        model_dir=model,
+        device=a.device,
+        mirroring=a.mirroring,
+        overwrite=True,
+        threads=a.threads,
+        progress=False,
+    )
     t = time.monotonic()
     preds = ks.predict(images[:1], out / "pred", **kw)
     first = time.monotonic() - t
@@ -130,17 +161,25 @@ def main() -> None:
     atlas = ks.dice_table(atlas_predictions([c[2] for c in train], images, out / "atlas"), refs)
     table.write_parquet(out / "dice.parquet")
     atlas.write_parquet(out / "dice_atlas.parquet")
-    ks.dice_barplot(table, out / "dice.png", title=f"nnU-Net, {a.minutes:g} min, {a.train} phantoms")
+    ks.dice_barplot(
+        table, out / "dice.png", title=f"nnU-Net, {a.minutes:g} min, {a.train} phantoms"
+    )
 
     def medians(t: pl.DataFrame) -> pl.DataFrame:
-        return t.group_by("label", "region").agg(pl.col("dice").median().alias("median")).sort("label")
+        return (
+            t.group_by("label", "region").agg(pl.col("dice").median().alias("median")).sort("label")
+        )
 
     m, b = medians(table), medians(atlas)
     joined = m.join(b, on=["label", "region"], suffix="_atlas")
     print(f"\ncohort {a.train}+{a.test} phantoms {shape}: built in {t_cohort:.1f} s")
-    print(f"train_segmenter (export+plan+train, budget {a.minutes:g} min): {t_total_train:.1f} s, "
-          f"{ckpt_epochs} epochs x {a.iterations} iterations, mirroring {a.train_mirroring}, optimizer {a.optimizer}")
-    print(f"\n{'region':8s} {'nnU-Net':>8s} {'atlas':>8s} {'ratio':>7s}   (median Dice over {a.test} test phantoms)")
+    print(
+        f"train_segmenter (export+plan+train, budget {a.minutes:g} min): {t_total_train:.1f} s, "
+        f"{ckpt_epochs} epochs x {a.iterations} iterations, mirroring {a.train_mirroring}, optimizer {a.optimizer}"
+    )
+    print(
+        f"\n{'region':8s} {'nnU-Net':>8s} {'atlas':>8s} {'ratio':>7s}   (median Dice over {a.test} test phantoms)"
+    )
     for r in joined.iter_rows(named=True):
         ratio = r["median"] / r["median_atlas"] if r["median_atlas"] else float("nan")
         print(f"{r['region']:8s} {_f(r['median'])} {_f(r['median_atlas'])} {ratio:7.2f}")
@@ -148,17 +187,32 @@ def main() -> None:
     med_b = statistics.median([x for x in atlas["dice"].drop_nulls().to_list()])
     mean = table["dice"].mean()
     mean_b = atlas["dice"].mean()
-    print(f"\nall regions: median Dice {med:.3f} vs atlas baseline {med_b:.3f} (ratio {med / med_b:.2f}); "
-          f"mean {mean:.3f} vs {mean_b:.3f}")
-    print(f"inference: {per_scan:.2f} s/scan over {max(1, len(images) - 1)} scans in one call, model load "
-          f"included (first call, 1 scan: {first:.2f} s; mirroring={'on' if a.mirroring else 'off'}, "
-          f"device={a.device})")
+    print(
+        f"\nall regions: median Dice {med:.3f} vs atlas baseline {med_b:.3f} (ratio {med / med_b:.2f}); "
+        f"mean {mean:.3f} vs {mean_b:.3f}"
+    )
+    print(
+        f"inference: {per_scan:.2f} s/scan over {max(1, len(images) - 1)} scans in one call, model load "
+        f"included (first call, 1 scan: {first:.2f} s; mirroring={'on' if a.mirroring else 'off'}, "
+        f"device={a.device})"
+    )
     summary = {
-        "shape": shape, "train": a.train, "test": a.test, "minutes": a.minutes, "epochs": ckpt_epochs,
-        "iterations_per_epoch": a.iterations, "train_mirroring": a.train_mirroring, "optimizer": a.optimizer,
-        "median_dice": med, "median_dice_atlas": med_b,
-        "mean_dice": mean, "mean_dice_atlas": mean_b, "seconds_per_scan": per_scan,
-        "first_call_seconds": first, "train_segmenter_seconds": t_total_train, "device": a.device,
+        "shape": shape,
+        "train": a.train,
+        "test": a.test,
+        "minutes": a.minutes,
+        "epochs": ckpt_epochs,
+        "iterations_per_epoch": a.iterations,
+        "train_mirroring": a.train_mirroring,
+        "optimizer": a.optimizer,
+        "median_dice": med,
+        "median_dice_atlas": med_b,
+        "mean_dice": mean,
+        "mean_dice_atlas": mean_b,
+        "seconds_per_scan": per_scan,
+        "first_call_seconds": first,
+        "train_segmenter_seconds": t_total_train,
+        "device": a.device,
         "per_region_median": {r["region"]: r["median"] for r in joined.iter_rows(named=True)},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -44,14 +44,30 @@ from qwen25_vl_3b import QWEN25_VL_3B_TEXT, QWEN25_VL_3B_VISION  # benchmarks/ i
 VIDEO_MAX_PIXELS = 768 * 28 * 28
 
 TINY_TEXT: dict[str, Any] = {
-    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-    "num_key_value_heads": 2, "max_position_embeddings": 32768,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 32768,
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 1000000.0,
+        "mrope_section": [2, 3, 3],
+    },
 }
 TINY_VISION: dict[str, Any] = {
-    "depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-    "fullatt_block_indexes": [0], "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-    "window_size": 112, "tokens_per_second": 2,
+    "depth": 1,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+    "fullatt_block_indexes": [0],
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "window_size": 112,
+    "tokens_per_second": 2,
 }
 
 
@@ -62,8 +78,9 @@ def trained_tokenizer(texts: list[str]) -> Any:
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=8000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=8000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
     tok.train_from_iterator(texts, trainer)
     model = json.loads(tok.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
@@ -75,14 +92,32 @@ def build_model(tokenizer: Any, *, tiny: bool, device: Any, dtype: Any) -> Any:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     text = dict(TINY_TEXT if tiny else QWEN25_VL_3B_TEXT)
-    text["vocab_size"] = max(len(tokenizer) + 16, text.get("vocab_size", 0))  # spare ids above the tokenizer's
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
-           ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
-    text.update(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    text["vocab_size"] = max(
+        len(tokenizer) + 16, text.get("vocab_size", 0)
+    )  # spare ids above the tokenizer's
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in (
+            "<|endoftext|>",
+            "<|im_end|>",
+            "<|image_pad|>",
+            "<|video_pad|>",
+            "<|vision_start|>",
+            "<|vision_end|>",
+        )
+    }
+    text.update(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
     config = Qwen2_5_VLConfig(
-        text_config=text, vision_config=dict(TINY_VISION if tiny else QWEN25_VL_3B_VISION),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        text_config=text,
+        vision_config=dict(TINY_VISION if tiny else QWEN25_VL_3B_VISION),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=not tiny,
     )
     config._attn_implementation = "sdpa"
@@ -101,8 +136,13 @@ def scan_input(*, tiny: bool, slices: str | int) -> Any:
     rng = np.random.default_rng(0)
     vol = rng.gamma(4.0, 40.0, size=shape).astype(np.uint16)  # DESS-like intensities around 0-400
     frames = prepare_frames(vol, window=(0, 400), slices=slices)
-    return ScanInput("bench_00M_1", shape, view=frames.view, frames=np.array(frames.array),
-                     slice_indices=frames.slice_indices)
+    return ScanInput(
+        "bench_00M_1",
+        shape,
+        view=frames.view,
+        frames=np.array(frames.array),
+        slice_indices=frames.slice_indices,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,9 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="toy config, small scan, CPU: a dry run")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--question-batch", type=int, default=16)
-    ap.add_argument("--plain-questions", type=int, default=6, help="questions timed in the plain (baseline) mode")
-    ap.add_argument("--skip-batch1", action="store_true", help="skip the reuse run with question_batch=1")
-    ap.add_argument("--slices", default="all", help="'all' (public scripts: 160) or N evenly spaced")
+    ap.add_argument(
+        "--plain-questions",
+        type=int,
+        default=6,
+        help="questions timed in the plain (baseline) mode",
+    )
+    ap.add_argument(
+        "--skip-batch1", action="store_true", help="skip the reuse run with question_batch=1"
+    )
+    ap.add_argument(
+        "--slices", default="all", help="'all' (public scripts: 160) or N evenly spaced"
+    )
     ap.add_argument("--fps", type=float, default=4.0)
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -129,25 +178,50 @@ def main(argv: list[str] | None = None) -> int:
     slices: str | int = args.slices if args.slices == "all" else int(args.slices)
     prompts = [prompt(q, "instruction") for q in QUESTIONS]
     t0 = time.perf_counter()
-    tokenizer = trained_tokenizer([prompt(q, s) for q in QUESTIONS for s in ("zero-shot", "instruction", "gt-region")])
-    processor = qwen_processor(tokenizer, max_pixels=64 * 64 if args.tiny else VIDEO_MAX_PIXELS,
-                               min_pixels=28 * 28 if args.tiny else 56 * 56)
+    tokenizer = trained_tokenizer(
+        [prompt(q, s) for q in QUESTIONS for s in ("zero-shot", "instruction", "gt-region")]
+    )
+    processor = qwen_processor(
+        tokenizer,
+        max_pixels=64 * 64 if args.tiny else VIDEO_MAX_PIXELS,
+        min_pixels=28 * 28 if args.tiny else 56 * 56,
+    )
     model = build_model(tokenizer, tiny=args.tiny, device=device, dtype=dtype)
     n_params = sum(p.numel() for p in model.parameters())
     scan = scan_input(tiny=args.tiny, slices=slices)
     setup_s = time.perf_counter() - t0
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
-          f"{n_params / 1e6:,.1f} M parameters ({'tiny' if args.tiny else 'Qwen2.5-VL-3B'} config, random weights); "
-          f"frames {tuple(scan.frames.shape)}, fps {args.fps}; setup {setup_s:.1f} s", flush=True)
+    print(
+        f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
+        f"{n_params / 1e6:,.1f} M parameters ({'tiny' if args.tiny else 'Qwen2.5-VL-3B'} config, random weights); "
+        f"frames {tuple(scan.frames.shape)}, fps {args.fps}; setup {setup_s:.1f} s",
+        flush=True,
+    )
 
-    queries = tuple(Query(f"bench_00M_1_{q.id}", "bench_00M_1", q.id, p) for q, p in zip(QUESTIONS, prompts, strict=True))
-    figures: dict[str, Any] = {"device": str(device), "parameters": n_params, "frames": list(scan.frames.shape),
-                               "fps": args.fps, "max_new_tokens": args.max_new_tokens}
+    queries = tuple(
+        Query(f"bench_00M_1_{q.id}", "bench_00M_1", q.id, p)
+        for q, p in zip(QUESTIONS, prompts, strict=True)
+    )
+    figures: dict[str, Any] = {
+        "device": str(device),
+        "parameters": n_params,
+        "frames": list(scan.frames.shape),
+        "fps": args.fps,
+        "max_new_tokens": args.max_new_tokens,
+    }
 
     def adapter(reuse: bool, batch: int = 1) -> QwenVLAdapter:
-        a = QwenVLAdapter(model, processor, name="qwen2.5-vl-3b-random", options=QwenOptions(
-            slices=slices, fps=args.fps, max_new_tokens=args.max_new_tokens, prefix_reuse=reuse,
-            question_batch=batch))
+        a = QwenVLAdapter(
+            model,
+            processor,
+            name="qwen2.5-vl-3b-random",
+            options=QwenOptions(
+                slices=slices,
+                fps=args.fps,
+                max_new_tokens=args.max_new_tokens,
+                prefix_reuse=reuse,
+                question_batch=batch,
+            ),
+        )
         # a random model: decode a fixed number of tokens in both modes (same work): its end-of-turn is
         # replaced by the last (spare) vocabulary id, which no prompt contains
         a.eos_ids = {model.config.text_config.vocab_size - 1}
@@ -187,12 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         out = list(a.run([Batch(scan, queries)]))
         sync()
         wall = time.perf_counter() - t
-        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+        peak = (
+            torch.cuda.max_memory_allocated(device) / 2**30
+            if device.type == "cuda"
+            else float("nan")
+        )
         return wall, out, peak
 
     n = len(queries)
     rows = []
-    for batch in ([1] if args.question_batch != 1 and not args.skip_batch1 else []) + [args.question_batch]:
+    for batch in ([1] if args.question_batch != 1 and not args.skip_batch1 else []) + [
+        args.question_batch
+    ]:
         wall, replies, peak = timed_reuse(batch)
         rows.append((batch, wall, replies, peak))
     _, reuse_s, replies, peak = rows[-1]
@@ -204,28 +284,51 @@ def main(argv: list[str] | None = None) -> int:
     plain_qps = 1.0 / plain_s_per_q
     reuse_qps = n / reuse_s
     plain_prefill_scan = plain_prefill_per_q * n
-    figures.update({
-        "questions": n,
-        "plain": {"questions_timed": n_plain, "median_s_per_question": plain_s_per_q, "questions_per_s": plain_qps,
-                  "prefill_tokens_per_question": plain_prefill_per_q, "prefill_tokens_per_scan": plain_prefill_scan},
-        "reuse": [{"question_batch": b, "wall_s": w, "questions_per_s": n / w, "peak_gib": pk,
-                   "speedup": (n / w) / plain_qps} for b, w, _, pk in rows],
-        "reuse_prefill_tokens_per_scan": reuse_prefill,
-        "prompt_tokens_per_scan": prompt_tokens,
-        "new_tokens_per_scan": new_tokens,
-        "speedup_questions_per_s": reuse_qps / plain_qps,
-        "prefill_ratio_reuse_over_plain": reuse_prefill / plain_prefill_scan,
-        "same_text_on_timed_questions": f"{same}/{n_plain}",
-    })
-    print(f"{'mode':<40}{'questions/s':>12}{'s/scan (69 q)':>15}{'prefill tok/scan':>18}{'ratio':>8}{'peak GiB':>10}")
-    print(f"{'plain (baseline, video per question)':<40}{plain_qps:>12.3f}{n / plain_qps:>15.1f}"
-          f"{plain_prefill_scan:>18,.0f}{1.0:>8.2f}{'':>10}")
+    figures.update(
+        {
+            "questions": n,
+            "plain": {
+                "questions_timed": n_plain,
+                "median_s_per_question": plain_s_per_q,
+                "questions_per_s": plain_qps,
+                "prefill_tokens_per_question": plain_prefill_per_q,
+                "prefill_tokens_per_scan": plain_prefill_scan,
+            },
+            "reuse": [
+                {
+                    "question_batch": b,
+                    "wall_s": w,
+                    "questions_per_s": n / w,
+                    "peak_gib": pk,
+                    "speedup": (n / w) / plain_qps,
+                }
+                for b, w, _, pk in rows
+            ],
+            "reuse_prefill_tokens_per_scan": reuse_prefill,
+            "prompt_tokens_per_scan": prompt_tokens,
+            "new_tokens_per_scan": new_tokens,
+            "speedup_questions_per_s": reuse_qps / plain_qps,
+            "prefill_ratio_reuse_over_plain": reuse_prefill / plain_prefill_scan,
+            "same_text_on_timed_questions": f"{same}/{n_plain}",
+        }
+    )
+    print(
+        f"{'mode':<40}{'questions/s':>12}{'s/scan (69 q)':>15}{'prefill tok/scan':>18}{'ratio':>8}{'peak GiB':>10}"
+    )
+    print(
+        f"{'plain (baseline, video per question)':<40}{plain_qps:>12.3f}{n / plain_qps:>15.1f}"
+        f"{plain_prefill_scan:>18,.0f}{1.0:>8.2f}{'':>10}"
+    )
     for b, w, _, pk in rows:
         label = f"reuse (video prefix once, batch {b})"
-        print(f"{label:<40}{n / w:>12.3f}{w:>15.1f}{reuse_prefill:>18,}{(n / w) / plain_qps:>8.2f}{pk:>10.1f}")
-    print(f"prefill tokens per scan, reuse / plain: {reuse_prefill / plain_prefill_scan:.3f} "
-          f"({reuse_prefill:,} vs {plain_prefill_scan:,.0f}); {new_tokens:,} new tokens per scan; plain median over "
-          f"{n_plain} questions ({', '.join(f'{x:.2f}' for x in per_q)} s); same greedy text on {same}/{n_plain}")
+        print(
+            f"{label:<40}{n / w:>12.3f}{w:>15.1f}{reuse_prefill:>18,}{(n / w) / plain_qps:>8.2f}{pk:>10.1f}"
+        )
+    print(
+        f"prefill tokens per scan, reuse / plain: {reuse_prefill / plain_prefill_scan:.3f} "
+        f"({reuse_prefill:,} vs {plain_prefill_scan:,.0f}); {new_tokens:,} new tokens per scan; plain median over "
+        f"{n_plain} questions ({', '.join(f'{x:.2f}' for x in per_q)} s); same greedy text on {same}/{n_plain}"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=2)

@@ -16,6 +16,8 @@ def _blocks(name: str) -> list[tuple[str, str]]:
     return [(f"{name}#{i}", m.group(1)) for i, m in enumerate(_BLOCK.finditer(text))]
 
 
-@pytest.mark.parametrize(("where", "code"), _blocks("api.md"), ids=[w for w, _ in _blocks("api.md")])
+@pytest.mark.parametrize(
+    ("where", "code"), _blocks("api.md"), ids=[w for w, _ in _blocks("api.md")]
+)
 def test_api_examples_run(where: str, code: str) -> None:
     exec(compile(code, where, "exec"), {"__name__": "__docs__"})

@@ -41,7 +41,11 @@ def _members() -> list[tuple[str, Path, dict]]:
 
 
 def _import_name(member_dir: Path) -> str:
-    (pkg,) = [p.name for p in (member_dir / "src").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
+    (pkg,) = [
+        p.name
+        for p in (member_dir / "src").iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_"))
+    ]
     return pkg
 
 
@@ -64,8 +68,12 @@ def test_import_direction(member: str) -> None:
     imported = _imported_modules(path / "src") & (LIBRARIES | APPS | {"reasonknee"})
     imported.discard(name)
     if name in ALLOWED:
-        assert imported <= ALLOWED[name], f"{dist} imports {sorted(imported - ALLOWED[name])} against the dependency direction"
-    elif name != "reasonknee":  # apps use every library but not each other; the umbrella composes them
+        assert imported <= ALLOWED[name], (
+            f"{dist} imports {sorted(imported - ALLOWED[name])} against the dependency direction"
+        )
+    elif (
+        name != "reasonknee"
+    ):  # apps use every library but not each other; the umbrella composes them
         assert not (imported & APPS), f"{dist} imports another app: {sorted(imported & APPS)}"
 
 
@@ -74,7 +82,9 @@ def test_workspace_imports_are_declared(member: str) -> None:
     """A workspace module imported in src must be a declared dependency (by range)."""
     (dist, path, meta) = next(m for m in _members() if m[1].name == member)
     dist_of = {_import_name(p): d for d, p, _ in _members()}
-    declared = {d.split(">")[0].split("[")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]}
+    declared = {
+        d.split(">")[0].split("[")[0].split("=")[0].strip() for d in meta["project"]["dependencies"]
+    }
     imported = _imported_modules(path / "src") & set(dist_of)
     imported.discard(_import_name(path))
     missing = {dist_of[m] for m in imported} - declared
@@ -123,7 +133,9 @@ def test_workflows_are_valid() -> None:
     files = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     assert len(files) >= 2
     out = subprocess.run(
-        [str(exe), "--builtin-schema", "vendor.github-workflows", *files], capture_output=True, text=True
+        [str(exe), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
@@ -146,18 +158,42 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_moaks_schema_wheel_installs_alone(tmp_path: Path) -> None:
     uv = shutil.which("uv")
     assert uv
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
     subprocess.run(
-        [uv, "build", "--package", "moaks-schema", "--no-sources", "--wheel", "--out-dir", str(tmp_path / "dist")],
-        cwd=ROOT, check=True, capture_output=True, env=env,
+        [
+            uv,
+            "build",
+            "--package",
+            "moaks-schema",
+            "--no-sources",
+            "--wheel",
+            "--out-dir",
+            str(tmp_path / "dist"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env=env,
     )
     (wheel,) = (tmp_path / "dist").glob("moaks_schema-0.1.0-*.whl")
-    subprocess.run([uv, "venv", "-q", str(tmp_path / "venv"), "--python", sys.executable], check=True, env=env)
+    subprocess.run(
+        [uv, "venv", "-q", str(tmp_path / "venv"), "--python", sys.executable], check=True, env=env
+    )
     py = tmp_path / "venv" / "bin" / "python"
-    subprocess.run([uv, "pip", "install", "-q", "--python", str(py), str(wheel)], check=True, env=env)
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(py), str(wheel)], check=True, env=env
+    )
     out = subprocess.run(
-        [str(py), "-c", "import moaks_schema as m; print(len(m.QUESTIONS), len(m.ATTRIBUTES), m.__version__)"],
-        capture_output=True, text=True, check=True,
+        [
+            str(py),
+            "-c",
+            "import moaks_schema as m; print(len(m.QUESTIONS), len(m.ATTRIBUTES), m.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == ["69", "118", "0.1.0"]
 
@@ -171,4 +207,6 @@ def test_every_members_tests_are_collected() -> None:
     assert patterns is not None, "set norecursedirs: pytest's default skips apps/build"
     for _, path, _ in _members():
         for part in (path.name, "tests"):
-            assert not any(fnmatch.fnmatch(part, p) for p in patterns), f"{path}/tests would not be collected"
+            assert not any(fnmatch.fnmatch(part, p) for p in patterns), (
+                f"{path}/tests would not be collected"
+            )

@@ -20,7 +20,7 @@ def _labels(shift: int) -> np.ndarray:
     m = np.zeros(SHAPE, np.uint8)
     for lab in range(1, 26):
         s, r, c = (lab - 1) // 9 * 5, ((lab - 1) % 9) // 3 * 8 + shift, (lab - 1) % 3 * 8
-        m[s:s + 3, r:r + 5, c:c + 5] = lab
+        m[s : s + 3, r : r + 5, c : c + 5] = lab
     return m
 
 
@@ -29,31 +29,62 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("oai_cli")
     rng = np.random.default_rng(0)
     contents = ["Folder,ParticipantID,StudyDate,Barcode,StudyDescription,SeriesDescription"]
-    moaks = ["ID|SIDE|READPRJ|VERSION|V00MBMSFMC|V00MBMNFMC|V00MBMPFMC|V00MCMFMC|V00MOSPM|V00MACLTR"]
+    moaks = [
+        "ID|SIDE|READPRJ|VERSION|V00MBMSFMC|V00MBMNFMC|V00MBMPFMC|V00MCMFMC|V00MOSPM|V00MACLTR"
+    ]
     for i, pid in enumerate(("9000011", "9000022", "9000033")):
         for side in (1, 2):
             series = f"{10000000 + 10 * i + side:08d}"
             desc = "SAG_3D_DESS_RIGHT" if side == 1 else "SAG_3D_DESS_LEFT"
-            vol = Volume(rng.integers(0, 300, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365), side=side)
-            write_dicom_series(vol, root / "oai" / "0.C.2" / pid / "20050101" / series,
-                               series_description=desc, patient_id=pid, study_date="20050101")
+            vol = Volume(
+                rng.integers(0, 300, SHAPE).astype(np.uint16),
+                spacing=(0.7, 0.365, 0.365),
+                side=side,
+            )
+            write_dicom_series(
+                vol,
+                root / "oai" / "0.C.2" / pid / "20050101" / series,
+                series_description=desc,
+                patient_id=pid,
+                study_date="20050101",
+            )
             contents.append(f"0.C.2/{pid}/20050101/{series},{pid},20050101,x,MR Knee,{desc}")
             write_nifti(_labels(i), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine)
-            moaks.append(f"{pid}|{side}: {'Right' if side == 1 else 'Left'}|22|1|{i}: {i}|1: 1|3|2.1|1|0: No")
+            moaks.append(
+                f"{pid}|{side}: {'Right' if side == 1 else 'Left'}|22|1|{i}: {i}|1: 1|3|2.1|1|0: No"
+            )
     (root / "oai" / "0.C.2" / "contents.csv").write_text("\n".join(contents) + "\n")
     (root / "moaks").mkdir()
-    (root / "moaks" / "kMRI_SQ_MOAKS_BICL00.txt").write_bytes(("\r\n".join(moaks) + "\r\n").encode())
+    (root / "moaks" / "kMRI_SQ_MOAKS_BICL00.txt").write_bytes(
+        ("\r\n".join(moaks) + "\r\n").encode()
+    )
     return root
 
 
 def test_oai_build_with_manual_labels(oai: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    res = CliRunner().invoke(build, ["--oai-root", str(oai / "oai"), "--moaks", str(oai / "moaks"),
-                                     "--labels", f"manual:{oai / 'manual'}", "--out", str(out), "--quiet",
-                                     "--questions", "1-20,42-43"])
+    res = CliRunner().invoke(
+        build,
+        [
+            "--oai-root",
+            str(oai / "oai"),
+            "--moaks",
+            str(oai / "moaks"),
+            "--labels",
+            f"manual:{oai / 'manual'}",
+            "--out",
+            str(out),
+            "--quiet",
+            "--questions",
+            "1-20,42-43",
+        ],
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"]["all"]["scans"] == 6 and manifest["counts"]["all"]["quintuples"] == 6 * 22
+    assert (
+        manifest["counts"]["all"]["scans"] == 6
+        and manifest["counts"]["all"]["quintuples"] == 6 * 22
+    )
     assert manifest["label_source"] == "manual"
     q = pl.read_parquet(out / "quintuples.parquet")
     fmc = q.filter((pl.col("patient_id") == "9000022") & (pl.col("question_id") == 4))
@@ -72,8 +103,17 @@ def test_failures_exit_non_zero(oai: Path, tmp_path: Path) -> None:
     for p in (oai / "manual").iterdir():
         if not p.name.startswith("9000033_00M_2"):
             (labels / p.name).write_bytes(p.read_bytes())
-    args = ["--oai-root", str(oai / "oai"), "--moaks", str(oai / "moaks"), "--labels", f"manual:{labels}",
-            "--quiet", "--questions", "42"]
+    args = [
+        "--oai-root",
+        str(oai / "oai"),
+        "--moaks",
+        str(oai / "moaks"),
+        "--labels",
+        f"manual:{labels}",
+        "--quiet",
+        "--questions",
+        "42",
+    ]
     res = CliRunner().invoke(build, [*args, "--out", str(tmp_path / "stop")])
     assert res.exit_code == 1 and "9000033_00M_2" in res.output and "nothing written" in res.output
     assert not (tmp_path / "stop").exists()
@@ -84,24 +124,46 @@ def test_failures_exit_non_zero(oai: Path, tmp_path: Path) -> None:
 def test_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(build, ["--out", str(tmp_path / "x")]).exit_code == 2
-    assert runner.invoke(build, ["--phantom", "2", "--labels", "atlas:x", "--out", str(tmp_path / "x")]).exit_code == 2
-    assert runner.invoke(build, ["--oai-root", str(tmp_path), "--out", str(tmp_path / "x")]).exit_code == 2
-    assert runner.invoke(build, ["--phantom", "2", "--shape", "4,4", "--out", str(tmp_path / "x")]).exit_code == 2
+    assert (
+        runner.invoke(
+            build, ["--phantom", "2", "--labels", "atlas:x", "--out", str(tmp_path / "x")]
+        ).exit_code
+        == 2
+    )
+    assert (
+        runner.invoke(build, ["--oai-root", str(tmp_path), "--out", str(tmp_path / "x")]).exit_code
+        == 2
+    )
+    assert (
+        runner.invoke(
+            build, ["--phantom", "2", "--shape", "4,4", "--out", str(tmp_path / "x")]
+        ).exit_code
+        == 2
+    )
 
 
 @pytest.mark.slow
 def test_phantom_build_ingests_with_the_real_loaders(tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    res = CliRunner().invoke(build, ["--phantom", "2", "--shape", "24,48,48", "--out", str(out), "--quiet",
-                                     "--seed", "3"])
+    res = CliRunner().invoke(
+        build,
+        ["--phantom", "2", "--shape", "24,48,48", "--out", str(out), "--quiet", "--seed", "3"],
+    )
     assert res.exit_code == 0, res.output
     truth = pl.read_parquet(tmp_path / "ds.work" / "phantom" / "truth" / "readings.parquet")
     assert truth.columns[: len(READING_COLUMNS)] == list(READING_COLUMNS)
     q = pl.read_parquet(out / "quintuples.parquet")
-    got = (q.select("patient_id", "visit", "side", "question_id", "grades").explode("grades")
-           .unnest("grades").rename({"grade": "got"}))
-    joined = got.join(truth.select("patient_id", "visit", "side", "attribute", "grade"),
-                      on=["patient_id", "visit", "side", "attribute"], how="inner")
+    got = (
+        q.select("patient_id", "visit", "side", "question_id", "grades")
+        .explode("grades")
+        .unnest("grades")
+        .rename({"grade": "got"})
+    )
+    joined = got.join(
+        truth.select("patient_id", "visit", "side", "attribute", "grade"),
+        on=["patient_id", "visit", "side", "attribute"],
+        how="inner",
+    )
     assert joined.height == got.height == truth.height
     assert (joined["got"] == joined["grade"]).all()
     manifest = json.loads((out / "manifest.json").read_text())

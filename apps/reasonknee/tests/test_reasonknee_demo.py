@@ -15,7 +15,19 @@ from reasonknee.cli import main
 def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     result = CliRunner().invoke(
-        main, ["demo", "--out", str(out), "--patients", "8", "--shape", "32,48,48", "--bootstrap", "50", "--quiet"]
+        main,
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--patients",
+            "8",
+            "--shape",
+            "32,48,48",
+            "--bootstrap",
+            "50",
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Report:" in result.output and "not clinical numbers" in result.output
@@ -49,11 +61,21 @@ def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     quints = pl.read_parquet(demo_out / "dataset" / "quintuples.parquet")
     long = quints.select("split", "grades").explode("grades").unnest("grades").drop_nulls("grade")
     train = long.filter(pl.col("split") == "train")
-    counts = train.group_by("attribute", "grade").len().sort(["attribute", "len", "grade"],
-                                                              descending=[False, True, False])
-    majority = dict(counts.unique("attribute", keep="first", maintain_order=True).select("attribute", "grade").iter_rows())
+    counts = (
+        train.group_by("attribute", "grade")
+        .len()
+        .sort(["attribute", "len", "grade"], descending=[False, True, False])
+    )
+    majority = dict(
+        counts.unique("attribute", keep="first", maintain_order=True)
+        .select("attribute", "grade")
+        .iter_rows()
+    )
     test = long.filter(pl.col("split") == "test")
-    expected = sum(int(majority.get(a) == g) for a, g in test.select("attribute", "grade").iter_rows()) / test.height
+    expected = (
+        sum(int(majority.get(a) == g) for a, g in test.select("attribute", "grade").iter_rows())
+        / test.height
+    )
     head = summary["headline"]
     assert head["majority"]["overall_micro"] == pytest.approx(expected)
     assert head["majority"]["majority_reference"] == pytest.approx(expected)

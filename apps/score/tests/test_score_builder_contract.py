@@ -12,8 +12,15 @@ def test_builder_answers_read_back_exactly() -> None:
     for q in ms.QUESTIONS:
         grades = {a.key: (q.id + i) % len(a.grades.meanings) for i, a in enumerate(q.attributes)}
         box = [q.id, q.id + 9, 2 * q.id, 2 * q.id + 30, 100, 140] if q.box_regions else None
-        steps = ["Locate the region.", f"Its box is {box}." if box else "Look at the whole knee.", "Grade it."]
-        for text in (format_answer(q, grades, box=box, steps=steps), format_answer(q, grades, box=box, steps=None)):
+        steps = [
+            "Locate the region.",
+            f"Its box is {box}." if box else "Look at the whole knee.",
+            "Grade it.",
+        ]
+        for text in (
+            format_answer(q, grades, box=box, steps=steps),
+            format_answer(q, grades, box=box, steps=None),
+        ):
             p = parse_answer(text, q.id)
             assert p.grades == grades and not p.failures, (q.id, text)
             if q.box_regions:

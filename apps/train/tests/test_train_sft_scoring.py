@@ -36,9 +36,15 @@ def test_bench_evaluator_scores_only_the_questions_answered(dataset: Path) -> No
 
     def record(text: str) -> PredictionRecord:
         return PredictionRecord(
-            record_id=row["quintuple_id"], scan_id=row["scan_id"], patient_id=row["patient_id"],
-            question_id=44, setting="zero-shot", model="test", prompt_hash=prompt_hash("p"),
-            raw_text=text, view=None,
+            record_id=row["quintuple_id"],
+            scan_id=row["scan_id"],
+            patient_id=row["patient_id"],
+            question_id=44,
+            setting="zero-shot",
+            model="test",
+            prompt_hash=prompt_hash("p"),
+            raw_text=text,
+            view=None,
         )
 
     wrong = bench_evaluator(dataset, "val", [record("no answer at all")])
@@ -61,10 +67,27 @@ def test_train_save_load_baseline_score(tiny: Path, dataset: Path, tmp_path: Pat
 
     out = tmp_path / "run"
     config = SftConfig(
-        dataset=dataset, base=tiny, out=out, cot=False, setting="zero-shot", max_frames=4,
-        frame_size=(28, 28), lora_r=8, lora_alpha=16, lora_dropout=0.0, lr=5e-3,
-        warmup_ratio=0.0, batch=1, grad_accum=1, epochs=2, device="cpu", progress=False,
-        max_new_tokens=12, seed=0, train_limit=2, eval_limit=None,
+        dataset=dataset,
+        base=tiny,
+        out=out,
+        cot=False,
+        setting="zero-shot",
+        max_frames=4,
+        frame_size=(28, 28),
+        lora_r=8,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        lr=5e-3,
+        warmup_ratio=0.0,
+        batch=1,
+        grad_accum=1,
+        epochs=2,
+        device="cpu",
+        progress=False,
+        max_new_tokens=12,
+        seed=0,
+        train_limit=2,
+        eval_limit=None,
     )
     result = train_lora(config, evaluate=bench_evaluator)
     assert [h.epoch for h in result.history] == [1, 2]

@@ -9,12 +9,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 COORD = st.integers(min_value=0, max_value=10_000)
-ROW = st.tuples(*[COORD] * 6).map(lambda r: [min(r[0], r[1]), max(r[0], r[1]), min(r[2], r[3]),
-                                             max(r[2], r[3]), min(r[4], r[5]), max(r[4], r[5])])
+ROW = st.tuples(*[COORD] * 6).map(
+    lambda r: [
+        min(r[0], r[1]),
+        max(r[0], r[1]),
+        min(r[2], r[3]),
+        max(r[2], r[3]),
+        min(r[4], r[5]),
+        max(r[4], r[5]),
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(ROW, min_size=1, max_size=20), st.sampled_from([np.int64, np.int32, np.uint16, np.float64]))
+@given(
+    st.lists(ROW, min_size=1, max_size=20),
+    st.sampled_from([np.int64, np.int32, np.uint16, np.float64]),
+)
 def test_matches_box_from_public_row_wise(rows: list[list[int]], dtype: type) -> None:
     want = np.array([Box.from_public(r).as_tuple() for r in rows], dtype=np.int64)
     got = boxes_from_public(np.array(rows).astype(dtype))

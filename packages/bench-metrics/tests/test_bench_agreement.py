@@ -56,9 +56,18 @@ def stacks(draw) -> np.ndarray:
 @settings(max_examples=300, deadline=None)
 @given(stacks(), st.booleans())
 def test_batched_statistics_equal_the_loops(conf: np.ndarray, ordinal: bool) -> None:
-    got = np.column_stack([weighted_kappa_many(conf, ordinal=ordinal), balanced_accuracy_many(conf),
-                           macro_f1_many(conf)])
-    want = np.array([[kappa_loop(c, ordinal), balanced_loop(c), f1_loop(c)] for c in conf], dtype=float)
+    got = np.column_stack(
+        [
+            weighted_kappa_many(conf, ordinal=ordinal),
+            balanced_accuracy_many(conf),
+            macro_f1_many(conf),
+        ]
+    )
+    want = np.array(
+        [[kappa_loop(c, ordinal), balanced_loop(c), f1_loop(c)] for c in conf], dtype=float
+    )
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
     # weighted stacks (what a bootstrap replicate is) are just matrices with larger counts
-    np.testing.assert_allclose(weighted_kappa_many(conf * 3.0, ordinal=ordinal), got[:, 0], atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        weighted_kappa_many(conf * 3.0, ordinal=ordinal), got[:, 0], atol=1e-12, equal_nan=True
+    )

@@ -28,37 +28,79 @@ from bench_metrics import (
 P = ["9000001", "9000002", "9000003"]
 S = [f"{p}_00M_1" for p in P]
 TBOX = [0, 9, 0, 9, 0, 9]  # 1000 voxels
-VIEW = {"source_shape": [20, 20, 20], "view_shape": [10, 10, 10], "offset": [0.0, 0.0, 0.0], "scale": [2.0, 2.0, 2.0]}
+VIEW = {
+    "source_shape": [20, 20, 20],
+    "view_shape": [10, 10, 10],
+    "offset": [0.0, 0.0, 0.0],
+    "scale": [2.0, 2.0, 2.0],
+}
 
 TRUTH = {  # question -> per patient grades
     30: [{"osteophyte.PS.grade": 2}, {"osteophyte.PS.grade": 0}, {"osteophyte.PS.grade": 1}],
     42: [{"hoffa.grade": 1}, {"hoffa.grade": 1}, {"hoffa.grade": 0}],
-    61: [{"pcl.complete_tear": 0, "pcl.bml_cyst": 1}, {"pcl.complete_tear": 0, "pcl.bml_cyst": 0},
-         {"pcl.complete_tear": 0, "pcl.bml_cyst": 0}],
-    62: [{"patellar_tendon.signal": 0}, {"patellar_tendon.signal": 1}, {"patellar_tendon.signal": 0}],
+    61: [
+        {"pcl.complete_tear": 0, "pcl.bml_cyst": 1},
+        {"pcl.complete_tear": 0, "pcl.bml_cyst": 0},
+        {"pcl.complete_tear": 0, "pcl.bml_cyst": 0},
+    ],
+    62: [
+        {"patellar_tendon.signal": 0},
+        {"patellar_tendon.signal": 1},
+        {"patellar_tendon.signal": 0},
+    ],
     63: [{"periarticular.pes_anserine_bursitis.presence": g} for g in (0, 0, 1)],
 }
-REFERENCE = {"osteophyte.PS.grade": 0, "hoffa.grade": 1, "patellar_tendon.signal": 0,
-             "periarticular.pes_anserine_bursitis.presence": 0, "pcl.complete_tear": 0, "pcl.bml_cyst": 0}
+REFERENCE = {
+    "osteophyte.PS.grade": 0,
+    "hoffa.grade": 1,
+    "patellar_tendon.signal": 0,
+    "periarticular.pes_anserine_bursitis.presence": 0,
+    "pcl.complete_tear": 0,
+    "pcl.bml_cyst": 0,
+}
 
 
 def truth() -> pl.DataFrame:
     rows = []
     for q, per in TRUTH.items():
         for i, g in enumerate(per):
-            rows.append({"scan_id": S[i], "patient_id": P[i], "question_id": q, "split": "test", "grades": g,
-                         "box_public": TBOX if q in (30, 42, 62) else None})
-    rows.append({"scan_id": S[0], "patient_id": P[0], "question_id": 43, "split": "test",
-                 "grades": {"effusion.grade": None}})
+            rows.append(
+                {
+                    "scan_id": S[i],
+                    "patient_id": P[i],
+                    "question_id": q,
+                    "split": "test",
+                    "grades": g,
+                    "box_public": TBOX if q in (30, 42, 62) else None,
+                }
+            )
+    rows.append(
+        {
+            "scan_id": S[0],
+            "patient_id": P[0],
+            "question_id": 43,
+            "split": "test",
+            "grades": {"effusion.grade": None},
+        }
+    )
     return truth_from_rows(rows)
 
 
 def rec(i: int, q: int, text: str, view: dict | None = None) -> dict:
-    return {"scan_id": S[i], "question_id": q, "raw_text": text, "view": view, "model": "m", "setting": "instruction"}
+    return {
+        "scan_id": S[i],
+        "question_id": q,
+        "raw_text": text,
+        "view": view,
+        "model": "m",
+        "setting": "instruction",
+    }
 
 
 def ans(q: int, body: str, box: list[int] | None = None) -> str:
-    return json.dumps({"MOAKS_scores": {q_key(q): json.loads(body)}, **({"bbox": box} if box else {})})
+    return json.dumps(
+        {"MOAKS_scores": {q_key(q): json.loads(body)}, **({"bbox": box} if box else {})}
+    )
 
 
 def q_key(q: int) -> str:
@@ -73,11 +115,36 @@ def predictions() -> list[dict]:
         rec(2, 30, ans(30, '{"grade": "small"}')),  # not a number; box missing
         rec(0, 42, ans(42, '{"grade": 1}', [0, 4, 0, 4, 0, 4])),  # correct; IoU 1/8
         rec(1, 42, ans(42, '{"grade": 3}', [5, 14, 0, 9, 0, 9])),  # wrong; IoU 500/1500
-        rec(2, 42, '{"MOAKS_scores": {"Hoffa-Synovitis": {"grade": 0}}, "bbox": [1, 2, 3]}'),  # correct; malformed
-        rec(0, 61, ans(61, '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}')),
-        rec(1, 61, ans(61, '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}')),
-        rec(2, 61, ans(61, '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}')),
-        rec(0, 62, ans(62, '{"Signal Abnormality": 0}', [0, 4, 0, 4, 0, 4]), VIEW),  # view x2 -> IoU 1
+        rec(
+            2, 42, '{"MOAKS_scores": {"Hoffa-Synovitis": {"grade": 0}}, "bbox": [1, 2, 3]}'
+        ),  # correct; malformed
+        rec(
+            0,
+            61,
+            ans(
+                61,
+                '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}',
+            ),
+        ),
+        rec(
+            1,
+            61,
+            ans(
+                61,
+                '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}',
+            ),
+        ),
+        rec(
+            2,
+            61,
+            ans(
+                61,
+                '{"Complete Tear": 0, "Associated with BML/cyst at site of insertion or origin": 0}',
+            ),
+        ),
+        rec(
+            0, 62, ans(62, '{"Signal Abnormality": 0}', [0, 4, 0, 4, 0, 4]), VIEW
+        ),  # view x2 -> IoU 1
         rec(1, 62, ans(62, '{"Signal Abnormality": 0}', [20, 29, 20, 29, 20, 29])),  # wrong; IoU 0
         # patient 3 has no record for question 62: no_prediction
         rec(0, 63, ans(63, '{"presence": 0}')),
@@ -99,9 +166,22 @@ def g(scores, name: str, col: str = "accuracy") -> float:
 
 def test_counts(scores) -> None:
     m = scores.meta
-    assert (m["n_truth_records"], m["n_items"], m["n_items_missing_truth"], m["n_patients"]) == (16, 18, 1, 3)
-    assert (m["n_predictions"], m["n_duplicate_predictions"], m["n_unmatched_predictions"]) == (17, 1, 1)
-    assert m["n_missing_predictions"] == 1 and m["n_boxes_scored"] == 9 and m["majority_reference"] == "given"
+    assert (m["n_truth_records"], m["n_items"], m["n_items_missing_truth"], m["n_patients"]) == (
+        16,
+        18,
+        1,
+        3,
+    )
+    assert (m["n_predictions"], m["n_duplicate_predictions"], m["n_unmatched_predictions"]) == (
+        17,
+        1,
+        1,
+    )
+    assert (
+        m["n_missing_predictions"] == 1
+        and m["n_boxes_scored"] == 9
+        and m["majority_reference"] == "given"
+    )
     assert scores.label == "m / instruction"
 
 
@@ -125,7 +205,11 @@ def test_failure_rates_and_counts(scores) -> None:
     assert g(scores, "Ligaments & Tendons", "failure_rate") == pytest.approx(1 / 9)
     f = {(r["scope"], r["kind"]): r["count"] for r in scores.failures.iter_rows(named=True)}
     assert f[("grade", "not_a_number")] == 1 and f[("grade", "no_prediction")] == 1
-    assert f[("box", "box_missing")] == 1 and f[("box", "box_malformed")] == 1 and f[("box", "no_prediction")] == 1
+    assert (
+        f[("box", "box_missing")] == 1
+        and f[("box", "box_malformed")] == 1
+        and f[("box", "no_prediction")] == 1
+    )
     assert sum(v for (s, _), v in f.items() if s == "grade") == 2
 
 
@@ -153,7 +237,9 @@ def test_kappa_balanced_accuracy_macro_f1(scores) -> None:
     assert hof["kappa"] == pytest.approx(0.4)
     assert hof["balanced_accuracy"] == pytest.approx(0.75)
     assert hof["macro_f1"] == pytest.approx(5 / 9)
-    assert g(scores, "Osteophytes", "kappa") == pytest.approx(10 / 37)  # category = mean over its attributes
+    assert g(scores, "Osteophytes", "kappa") == pytest.approx(
+        10 / 37
+    )  # category = mean over its attributes
 
 
 def test_iou_per_structure(scores) -> None:
@@ -219,11 +305,18 @@ def test_agreement_intervals_match_a_naive_patient_resampling(scores) -> None:
         assert (a[f"{name}_low"], a[f"{name}_high"]) == pytest.approx((lo, hi))
         # its category scores that one attribute (effusion has no reading): its interval is the attribute's
         cat = "Synovitis & Effusion"
-        assert (g(scores, cat, f"{name}_low"), g(scores, cat, f"{name}_high")) == pytest.approx((lo, hi))
+        assert (g(scores, cat, f"{name}_low"), g(scores, cat, f"{name}_high")) == pytest.approx(
+            (lo, hi)
+        )
     assert g(scores, OVERALL_MICRO, "kappa_low") <= g(scores, OVERALL_MICRO, "kappa_high")
     none = score_predictions(predictions(), truth(), reference=REFERENCE, n_boot=0)
-    assert none.groups["kappa_low"].is_null().all() and none.attributes["macro_f1_high"].is_null().all()
-    assert none.groups["kappa"].equals(scores.groups["kappa"])  # point values do not depend on the bootstrap
+    assert (
+        none.groups["kappa_low"].is_null().all()
+        and none.attributes["macro_f1_high"].is_null().all()
+    )
+    assert none.groups["kappa"].equals(
+        scores.groups["kappa"]
+    )  # point values do not depend on the bootstrap
 
 
 def test_bootstrap_is_seeded() -> None:
@@ -237,17 +330,24 @@ def test_bootstrap_is_seeded() -> None:
 def test_paired_comparison(scores) -> None:
     perfect = [
         rec(i, q, json.dumps({**ms.question(q).answer_object(grades), "bbox": TBOX}))
-        for q, per in TRUTH.items() for i, grades in enumerate(per)
+        for q, per in TRUTH.items()
+        for i, grades in enumerate(per)
     ]
-    best = score_predictions(perfect, truth(), reference=REFERENCE, n_boot=200, seed=3, label="perfect")
+    best = score_predictions(
+        perfect, truth(), reference=REFERENCE, n_boot=200, seed=3, label="perfect"
+    )
     assert best.overall_micro == 1.0 and best.mean_iou() == 1.0
     cmp = compare_runs(scores, best, n_boot=200, seed=3)
-    row = cmp.filter((pl.col("metric") == "accuracy") & (pl.col("group") == OVERALL_MICRO)).row(0, named=True)
+    row = cmp.filter((pl.col("metric") == "accuracy") & (pl.col("group") == OVERALL_MICRO)).row(
+        0, named=True
+    )
     assert row["diff"] == pytest.approx(13 / 18 - 1) and row["n"] == 18
     assert row["ci_low"] <= row["diff"] <= row["ci_high"] <= 0
     macro = cmp.filter(pl.col("group") == OVERALL_MACRO).row(0, named=True)
     assert macro["diff"] == pytest.approx(-0.25)
-    iou_all = cmp.filter((pl.col("metric") == "mean_iou") & (pl.col("group") == "All")).row(0, named=True)
+    iou_all = cmp.filter((pl.col("metric") == "mean_iou") & (pl.col("group") == "All")).row(
+        0, named=True
+    )
     assert iou_all["diff"] == pytest.approx(71 / 216 - 1)
     same = compare_runs(scores, scores, n_boot=50, seed=0)
     assert same.filter(pl.col("n") > 0)["diff"].abs().max() == 0.0

@@ -18,8 +18,17 @@ def test_square_and_minimum() -> None:
     assert parse_size("16,32,32", n=3, minimum=16) == (16, 32, 32)
 
 
-@pytest.mark.parametrize(("text", "n", "minimum"), [("32,64", 3, 1), ("a,b,c", 3, 1), ("8,64,64", 3, 16), ("", 2, 1),
-                                                    ("1,2,3", 2, 1), ("0x4", 2, 1)])
+@pytest.mark.parametrize(
+    ("text", "n", "minimum"),
+    [
+        ("32,64", 3, 1),
+        ("a,b,c", 3, 1),
+        ("8,64,64", 3, 16),
+        ("", 2, 1),
+        ("1,2,3", 2, 1),
+        ("0x4", 2, 1),
+    ],
+)
 def test_bad_sizes_name_the_text(text: str, n: int, minimum: int) -> None:
     with pytest.raises(VolumeError, match=repr(text).replace("(", r"\(")):
         parse_size(text, n=n, minimum=minimum)

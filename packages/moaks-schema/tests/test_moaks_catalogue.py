@@ -213,6 +213,8 @@ def test_doctests(module: str) -> None:
     import doctest
     import importlib
 
-    mod = importlib.import_module("moaks_schema" if module == "__init__" else f"moaks_schema.{module}")
+    mod = importlib.import_module(
+        "moaks_schema" if module == "__init__" else f"moaks_schema.{module}"
+    )
     result = doctest.testmod(mod)
     assert result.failed == 0 and result.attempted > 0

@@ -12,12 +12,19 @@ _PART = st.one_of(_ID.map(lambda i: (i, i)), st.tuples(_ID, _ID).map(sorted).map
 
 
 def _spell(parts: list[tuple[int, int]], pad: list[str]) -> str:
-    spelled = [f"{lo}" if lo == hi and i % 2 == 0 else f"{lo}-{hi}" for i, (lo, hi) in enumerate(parts)]
+    spelled = [
+        f"{lo}" if lo == hi and i % 2 == 0 else f"{lo}-{hi}" for i, (lo, hi) in enumerate(parts)
+    ]
     return ",".join(pad[i % len(pad)] + s + pad[(i + 1) % len(pad)] for i, s in enumerate(spelled))
 
 
-@given(st.lists(_PART, min_size=1, max_size=8), st.lists(st.sampled_from(["", " ", "\t"]), min_size=1, max_size=3))
-def test_selection_is_the_sorted_union_of_its_parts(parts: list[tuple[int, int]], pad: list[str]) -> None:
+@given(
+    st.lists(_PART, min_size=1, max_size=8),
+    st.lists(st.sampled_from(["", " ", "\t"]), min_size=1, max_size=3),
+)
+def test_selection_is_the_sorted_union_of_its_parts(
+    parts: list[tuple[int, int]], pad: list[str]
+) -> None:
     expected = sorted({i for lo, hi in parts for i in range(lo, hi + 1)})
     got = ms.parse_question_ids(_spell(parts, pad))
     assert got == tuple(expected)
@@ -39,7 +46,9 @@ def test_any_text_parses_or_raises_the_package_error(text: str) -> None:
     assert got and list(got) == sorted(set(got)) and got[0] >= 1 and got[-1] <= 69
 
 
-@pytest.mark.parametrize("text", ["", "  ", "1,,2", "a", "1-", "-3", "3-1", "1-2-3", "0", "70", "1.5", "60-70"])
+@pytest.mark.parametrize(
+    "text", ["", "  ", "1,,2", "a", "1-", "-3", "3-1", "1-2-3", "0", "70", "1.5", "60-70"]
+)
 def test_bad_selections_name_the_input(text: str) -> None:
     with pytest.raises(ms.MoaksSchemaError) as err:
         ms.parse_question_ids(text)

@@ -20,11 +20,13 @@ def label_map(shift: int = 0) -> np.ndarray:
         s = (lab - 1) // 9 * 5
         r = ((lab - 1) % 9) // 3 * 8 + shift
         c = (lab - 1) % 3 * 8
-        m[s:s + 3, r:r + 5, c:c + 5] = lab
+        m[s : s + 3, r : r + 5, c : c + 5] = lab
     return m
 
 
-def synthetic_cohort(root: Path, *, n_patients: int = 6, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def synthetic_cohort(
+    root: Path, *, n_patients: int = 6, seed: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(scans, readings) for ``n_patients`` x 2 sides at 00M, written under ``root``."""
     from knee_volumes import Volume, write_nifti
 
@@ -36,10 +38,21 @@ def synthetic_cohort(root: Path, *, n_patients: int = 6, seed: int = 0) -> tuple
             sid = f"{pid}_00M_{side}"
             vol = Volume(rng.integers(0, 400, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365))
             img = write_nifti(vol, root / "nifti" / f"{sid}.nii.gz")
-            lab = write_nifti(label_map(shift=i % 3), root / "labels" / f"{sid}.nii.gz", affine=vol.affine)
-            scans.append({"scan_id": sid, "patient_id": pid, "visit": "00M", "side": side,
-                          "study_folder": "20050101", "series_folder": f"{10000000 + i:08d}",
-                          "image_path": str(img), "label_path": str(lab)})
+            lab = write_nifti(
+                label_map(shift=i % 3), root / "labels" / f"{sid}.nii.gz", affine=vol.affine
+            )
+            scans.append(
+                {
+                    "scan_id": sid,
+                    "patient_id": pid,
+                    "visit": "00M",
+                    "side": side,
+                    "study_folder": "20050101",
+                    "series_folder": f"{10000000 + i:08d}",
+                    "image_path": str(img),
+                    "label_path": str(lab),
+                }
+            )
             for a in ATTRIBUTES:
                 g = int(min(rng.geometric(0.6) - 1, len(a.grades.meanings) - 1))
                 reads.append((pid, "00M", side, a.question_id, a.key, g, "phantom"))

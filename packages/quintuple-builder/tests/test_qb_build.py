@@ -40,7 +40,10 @@ def test_dataset_folder(built) -> None:
     assert manifest["content_hash"] == content_hash(root) == result.content_hash
     assert manifest["seed"] == 11 and manifest["label_source"] == "phantom"
     assert manifest["packages"]["quintuple-builder"] == "0.1.0"
-    assert manifest["counts"]["all"]["scans"] == 12 and manifest["counts"]["all"]["quintuples"] == 12 * 69
+    assert (
+        manifest["counts"]["all"]["scans"] == 12
+        and manifest["counts"]["all"]["quintuples"] == 12 * 69
+    )
     ds = Dataset.open(root)
     s = ds.scans()
     assert s.columns[: len(SCAN_COLUMNS)] == list(SCAN_COLUMNS)
@@ -53,16 +56,27 @@ def test_dataset_folder(built) -> None:
     src = read_nifti(scans.filter(pl.col("scan_id") == row["scan_id"])["image_path"].item())
     assert np.array_equal(vol.array, src.array) and list(vol.array.shape) == row["shape"]
     lab = read_label_map(ds.label_path(row["scan_id"]))
-    fmc = q.filter((pl.col("scan_id") == row["scan_id"]) & (pl.col("question_id") == 4)).row(0, named=True)
+    fmc = q.filter((pl.col("scan_id") == row["scan_id"]) & (pl.col("question_id") == 4)).row(
+        0, named=True
+    )
     assert Box.from_public(fmc["box_public"]) == Box.from_mask(lab == 4)
-    patella = q.filter((pl.col("scan_id") == row["scan_id"]) & (pl.col("question_id") == 30)).row(0, named=True)
+    patella = q.filter((pl.col("scan_id") == row["scan_id"]) & (pl.col("question_id") == 30)).row(
+        0, named=True
+    )
     assert Box.from_public(patella["box_public"]) == Box.from_mask((lab == 1) | (lab == 2))
     # grades equal the readings, chains read back
     for r in q.filter(pl.col("question_id").is_in([4, 19, 44, 60])).iter_rows(named=True):
         qq = question(r["question_id"])
-        want = {k: g for k, g in readings.filter(
-            (pl.col("patient_id") == r["patient_id"]) & (pl.col("side") == r["side"])
-            & (pl.col("question_id") == r["question_id"])).select("attribute", "grade").iter_rows()}
+        want = {
+            k: g
+            for k, g in readings.filter(
+                (pl.col("patient_id") == r["patient_id"])
+                & (pl.col("side") == r["side"])
+                & (pl.col("question_id") == r["question_id"])
+            )
+            .select("attribute", "grade")
+            .iter_rows()
+        }
         assert grades_from_chain(qq, r["reasoning"]) == want
     # JSONL mirrors Parquet
     lines = (root / "quintuples.jsonl").read_text().splitlines()
@@ -98,7 +112,10 @@ def test_public_and_sft_formats(built) -> None:
         if sft:
             roles = [m["role"] for m in sft[0]["messages"]]
             assert roles == ["system", "user", "assistant"]
-            assert sft[0]["messages"][1]["content"][0] == {"type": "video", "video": sft[0]["image"]}
+            assert sft[0]["messages"][1]["content"][0] == {
+                "type": "video",
+                "video": sft[0]["image"],
+            }
     assert n_items == 12 * 69
 
 
@@ -106,7 +123,9 @@ def test_load_dataset_reads_hf_layout(built) -> None:
     import datasets
 
     result, _, _ = built
-    ds = datasets.load_dataset(str(result.out_dir / "hf"), cache_dir=str(result.out_dir.parent / "hf_cache"))
+    ds = datasets.load_dataset(
+        str(result.out_dir / "hf"), cache_dir=str(result.out_dir.parent / "hf_cache")
+    )
     assert set(ds) == {"train", "val", "test"}
     assert sum(len(ds[s]) for s in ds) == 12 * 69
     row = ds["test"][0]
@@ -122,41 +141,80 @@ def test_phantom_cohort_same_hash_twice_and_with_ray(tmp_path: Path) -> None:
     write_cohort(cohort, n_patients=2, shape=(24, 48, 48), seed=5, progress=False)
     truth = pl.read_parquet(cohort / "truth" / "readings.parquet")
     ids = sorted(p.name.removesuffix(".nii.gz") for p in (cohort / "nifti").glob("*.nii.gz"))
-    scans = pl.DataFrame({
-        "scan_id": ids, "patient_id": [i.split("_")[0] for i in ids], "visit": [i.split("_")[1] for i in ids],
-        "side": [int(i.split("_")[2]) for i in ids],
-        "image_path": [str(cohort / "nifti" / f"{i}.nii.gz") for i in ids],
-        "label_path": [str(cohort / "labels" / f"{i}.nii.gz") for i in ids]})
-    local = build_dataset(scans, truth, tmp_path / "a", label_source="phantom", seed=2, progress=False)
-    again = build_dataset(scans, truth, tmp_path / "b", label_source="phantom", seed=2, progress=False)
-    ray = build_dataset(scans, truth, tmp_path / "ray", label_source="phantom", seed=2, executor="ray",
-                        progress=False)
+    scans = pl.DataFrame(
+        {
+            "scan_id": ids,
+            "patient_id": [i.split("_")[0] for i in ids],
+            "visit": [i.split("_")[1] for i in ids],
+            "side": [int(i.split("_")[2]) for i in ids],
+            "image_path": [str(cohort / "nifti" / f"{i}.nii.gz") for i in ids],
+            "label_path": [str(cohort / "labels" / f"{i}.nii.gz") for i in ids],
+        }
+    )
+    local = build_dataset(
+        scans, truth, tmp_path / "a", label_source="phantom", seed=2, progress=False
+    )
+    again = build_dataset(
+        scans, truth, tmp_path / "b", label_source="phantom", seed=2, progress=False
+    )
+    ray = build_dataset(
+        scans,
+        truth,
+        tmp_path / "ray",
+        label_source="phantom",
+        seed=2,
+        executor="ray",
+        progress=False,
+    )
     assert local.ok and ray.ok
     assert local.content_hash == again.content_hash == ray.content_hash
-    got = (Dataset.open(tmp_path / "ray").quintuples().select("patient_id", "side", "grades")
-           .explode("grades").unnest("grades"))
+    got = (
+        Dataset.open(tmp_path / "ray")
+        .quintuples()
+        .select("patient_id", "side", "grades")
+        .explode("grades")
+        .unnest("grades")
+    )
     want = truth.select("patient_id", "side", "attribute", "grade")
-    assert got.sort("patient_id", "side", "attribute").equals(want.sort("patient_id", "side", "attribute"))
+    assert got.sort("patient_id", "side", "attribute").equals(
+        want.sort("patient_id", "side", "attribute")
+    )
 
 
 def test_seed_changes_the_hash(built, tmp_path: Path) -> None:
     result, scans, readings = built
-    a = build_dataset(scans.head(2), readings, tmp_path / "a", label_source="phantom", seed=11, progress=False)
-    b = build_dataset(scans.head(2), readings, tmp_path / "b", label_source="phantom", seed=12, progress=False)
+    a = build_dataset(
+        scans.head(2), readings, tmp_path / "a", label_source="phantom", seed=11, progress=False
+    )
+    b = build_dataset(
+        scans.head(2), readings, tmp_path / "b", label_source="phantom", seed=12, progress=False
+    )
     assert a.content_hash != b.content_hash != result.content_hash
 
 
 def test_failures_stop_or_are_listed(cohort, tmp_path: Path) -> None:
     _, scans, readings = cohort
     scans = scans.head(4).with_columns(
-        pl.when(pl.col("scan_id") == scans["scan_id"][1]).then(pl.lit(str(tmp_path / "missing.nii.gz")))
-        .otherwise(pl.col("image_path")).alias("image_path"))
-    stopped = build_dataset(scans, readings, tmp_path / "stop", label_source="manual", progress=False)
+        pl.when(pl.col("scan_id") == scans["scan_id"][1])
+        .then(pl.lit(str(tmp_path / "missing.nii.gz")))
+        .otherwise(pl.col("image_path"))
+        .alias("image_path")
+    )
+    stopped = build_dataset(
+        scans, readings, tmp_path / "stop", label_source="manual", progress=False
+    )
     assert not stopped.written and not stopped.ok and not (tmp_path / "stop").exists()
     assert not list(tmp_path.glob(".stop.tmp-*"))
     assert stopped.failures.row(0, named=True)["stage"] == "image"
-    kept = build_dataset(scans, readings, tmp_path / "keep", label_source="manual", keep_going=True,
-                         workers=2, progress=False)
+    kept = build_dataset(
+        scans,
+        readings,
+        tmp_path / "keep",
+        label_source="manual",
+        keep_going=True,
+        workers=2,
+        progress=False,
+    )
     assert kept.written and not kept.ok and kept.failures.height == 1
     assert Dataset.open(tmp_path / "keep").scans().height == 3
     with pytest.raises(QuintupleBuilderError, match="exists"):

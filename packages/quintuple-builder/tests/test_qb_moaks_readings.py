@@ -17,26 +17,40 @@ from quintuple_builder import (
 )
 from quintuple_builder.moaks_readings import readprj_sort_key
 
-HEADER = "ID|SIDE|READPRJ|VERSION|V01MBMSFMC|V01MBMNFMC|V01MBMPFMC|V01MCMPM|V01MOSTM|V01MSYIC|V01MACLTR"
+HEADER = (
+    "ID|SIDE|READPRJ|VERSION|V01MBMSFMC|V01MBMNFMC|V01MBMPFMC|V01MCMPM|V01MOSTM|V01MSYIC|V01MACLTR"
+)
 
 
-def write(path: Path, rows: list[str], *, header: str = HEADER, newline: str = "\n",
-          encoding: str = "utf-8") -> Path:
+def write(
+    path: Path,
+    rows: list[str],
+    *,
+    header: str = HEADER,
+    newline: str = "\n",
+    encoding: str = "utf-8",
+) -> Path:
     path.write_bytes(newline.join([header, *rows, ""]).encode(encoding))
     return path
 
 
 def grade(readings: pl.DataFrame, pid: str, attr: str) -> tuple[int | None, str | None, str | None]:
-    row = readings.filter((pl.col("patient_id") == pid) & (pl.col("attribute") == attr)).row(0, named=True)
+    row = readings.filter((pl.col("patient_id") == pid) & (pl.col("attribute") == attr)).row(
+        0, named=True
+    )
     return row["grade"], row["grade_note"], row["raw_value"]
 
 
 def test_codes_missing_half_steps_and_cartilage(tmp_path: Path) -> None:
-    f = write(tmp_path / "kMRI_SQ_MOAKS_BICL01.txt", [
-        "9000099|1: Right|22|1.2|2: 2|1: 1| |2.1: 2.1|.: Missing Form/Incomplete Workbook|3: 3|1: Yes",
-        "9000100|2: Left|15|1.2|1.5|-1|.A: Not Expected|3|0.5|x|0: No",
-        "9000101|2: Left|15|1.2|4: 4|0: 0|0: 0|1.7|2.0|1: 1|0",
-    ], newline="\r\n")
+    f = write(
+        tmp_path / "kMRI_SQ_MOAKS_BICL01.txt",
+        [
+            "9000099|1: Right|22|1.2|2: 2|1: 1| |2.1: 2.1|.: Missing Form/Incomplete Workbook|3: 3|1: Yes",
+            "9000100|2: Left|15|1.2|1.5|-1|.A: Not Expected|3|0.5|x|0: No",
+            "9000101|2: Left|15|1.2|4: 4|0: 0|0: 0|1.7|2.0|1: 1|0",
+        ],
+        newline="\r\n",
+    )
     readings, conflicts, missing = load_moaks_readings(f)
     assert readings.columns == [*READING_COLUMNS, *EXTRA_READING_COLUMNS]
     assert readings.schema["grade"] == pl.Int64 and readings.schema["side"] == pl.Int64
@@ -70,12 +84,16 @@ def test_codes_missing_half_steps_and_cartilage(tmp_path: Path) -> None:
 
 
 def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
-    f = write(tmp_path / "kMRI_SQ_MOAKS_BICL00.txt", [
-        "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
-        "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",       # same count -> READPRJ 22 < 63A wins
-        "9000100|2: Left|15|1|1|1| | | | | ",           # fewer grades: loses despite READPRJ 15
-        "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
-    ], header=HEADER.replace("V01", "V00"))
+    f = write(
+        tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
+        [
+            "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
+            "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",  # same count -> READPRJ 22 < 63A wins
+            "9000100|2: Left|15|1|1|1| | | | | ",  # fewer grades: loses despite READPRJ 15
+            "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
+        ],
+        header=HEADER.replace("V01", "V00"),
+    )
     readings, conflicts, _ = load_moaks_readings([f])
     assert set(readings["visit"]) == {"00M"}
     assert grade(readings, "9000099", "bml.FMC.size")[0] == 1
@@ -89,13 +107,18 @@ def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
 
 
 def test_latin1_files_folder_and_codebook(tmp_path: Path) -> None:
-    write(tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
-          ["9000099|1: Right|22|é|2: 2|1: 1|1|1.0|1|1|0"], header=HEADER.replace("V01", "V00"),
-          encoding="latin-1")
+    write(
+        tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
+        ["9000099|1: Right|22|é|2: 2|1: 1|1|1.0|1|1|0"],
+        header=HEADER.replace("V01", "V00"),
+        encoding="latin-1",
+    )
     write(tmp_path / "kMRI_SQ_MOAKS_BICL01.txt", ["9000099|1: Right|22|1|3|1|1|1.0|1|1|0"])
     (tmp_path / "other.txt").write_text("not moaks")
-    assert [p.name for p in find_moaks_files(tmp_path)] == ["kMRI_SQ_MOAKS_BICL00.txt",
-                                                             "kMRI_SQ_MOAKS_BICL01.txt"]
+    assert [p.name for p in find_moaks_files(tmp_path)] == [
+        "kMRI_SQ_MOAKS_BICL00.txt",
+        "kMRI_SQ_MOAKS_BICL01.txt",
+    ]
     codebook = tmp_path / "codebook.csv"
     codebook.write_text("variable,attribute\nV00MPCLTR,pcl.complete_tear\n")
     # without the codebook PCL is unmapped; with it, the (absent) column is reported as such
@@ -112,7 +135,9 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(QuintupleBuilderError, match="knee side"):
         load_moaks_readings(write(tmp_path / "b_MOAKS.txt", ["9000099|3: Both|22|1|1|1|1|1|1|1|1"]))
     with pytest.raises(QuintupleBuilderError, match="no MOAKS variable"):
-        load_moaks_readings(write(tmp_path / "c_MOAKS.txt", ["9000099|1|22"], header="ID|SIDE|READPRJ"))
+        load_moaks_readings(
+            write(tmp_path / "c_MOAKS.txt", ["9000099|1|22"], header="ID|SIDE|READPRJ")
+        )
     with pytest.raises(QuintupleBuilderError, match="folder not found"):
         find_moaks_files(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
@@ -121,23 +146,47 @@ def test_bad_files(tmp_path: Path) -> None:
 
 
 def test_readprj_natural_order() -> None:
-    assert sorted(["63B", "100", "9", "63A", "22"], key=readprj_sort_key) == ["9", "22", "63A", "63B", "100"]
+    assert sorted(["63B", "100", "9", "63A", "22"], key=readprj_sort_key) == [
+        "9",
+        "22",
+        "63A",
+        "63B",
+        "100",
+    ]
 
 
 _cell = st.one_of(
-    st.sampled_from(["", " ", ".: Missing Form/Incomplete Workbook", ".A: Not Expected", "0: 0", "1: Yes",
-                     "2.1", "3.3: 3.3", "1.5", "-0.5", "-1", "9", "0.25"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            ".: Missing Form/Incomplete Workbook",
+            ".A: Not Expected",
+            "0: 0",
+            "1: Yes",
+            "2.1",
+            "3.3: 3.3",
+            "1.5",
+            "-0.5",
+            "-1",
+            "9",
+            "0.25",
+        ]
+    ),
     st.text(alphabet="0123456789.-: abc", max_size=8),
 )
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(_cell, _cell, _cell), min_size=1, max_size=4))
-def test_any_cell_gives_a_grade_in_space_or_a_reason(tmp_path_factory: pytest.TempPathFactory,
-                                                     rows: list[tuple[str, str, str]]) -> None:
+def test_any_cell_gives_a_grade_in_space_or_a_reason(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, str, str]]
+) -> None:
     d = tmp_path_factory.mktemp("fuzz")
     header = "ID|SIDE|READPRJ|V00MBMSFMC|V00MCMPM|V00MMTMA"
-    lines = [f"{9000000 + i:07d}|1|22|{a}|{b}|{c}".replace("\n", " ") for i, (a, b, c) in enumerate(rows)]
+    lines = [
+        f"{9000000 + i:07d}|1|22|{a}|{b}|{c}".replace("\n", " ") for i, (a, b, c) in enumerate(rows)
+    ]
     readings, _, missing = load_moaks_readings(write(d / "x_MOAKS.txt", lines, header=header))
     sizes = {a.key: len(a.grades.meanings) for a in ATTRIBUTES}
     for r in readings.iter_rows(named=True):

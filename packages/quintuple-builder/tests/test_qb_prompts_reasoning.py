@@ -33,10 +33,13 @@ def test_prompt_shape(q) -> None:
     for setting, text in table.items():
         tail = text.split("Answer in exactly this format:\n", 1)[1]
         lines = tail.splitlines()
-        assert lines[0] == ("Box: [start_slice, end_slice, x_min, x_max, y_min, y_max]" if q.has_box
-                            else "Box: none")
+        assert lines[0] == (
+            "Box: [start_slice, end_slice, x_min, x_max, y_min, y_max]"
+            if q.has_box
+            else "Box: none"
+        )
         assert lines[1] == "Reasoning:"
-        moaks = next(ln for ln in lines if ln.startswith("MOAKS: "))[len("MOAKS: "):]
+        moaks = next(ln for ln in lines if ln.startswith("MOAKS: "))[len("MOAKS: ") :]
         assert moaks == json_template(q)
         filled = json.loads(_fill(moaks, 0))
         assert filled == q.answer_object({a.key: 0 for a in q.attributes})
@@ -49,7 +52,11 @@ def test_prompt_shape(q) -> None:
             assert "MOAKS grading" not in text
         else:
             for a in q.attributes:
-                assert f'"{a.name}": ' + ", ".join(f"Grade {g}: {m}" for g, m in enumerate(a.grades.meanings)) in text
+                assert (
+                    f'"{a.name}": '
+                    + ", ".join(f"Grade {g}: {m}" for g, m in enumerate(a.grades.meanings))
+                    in text
+                )
         assert ("cropped to" in text) == (setting == "gt-region" and q.has_box)
     assert len({prompt(q, s) for s in SETTINGS}) == 3
 
@@ -93,9 +100,14 @@ def test_chain_contradiction_is_caught() -> None:
 def test_wording_varies_and_is_seeded() -> None:
     q = question(30)
     g = {"osteophyte.PS.grade": 1}
-    texts = {tuple(reasoning_chain(q, g, box="[1, 2, 3, 4, 5, 6]", variant=v, seed=0)) for v in range(N_VARIANTS)}
+    texts = {
+        tuple(reasoning_chain(q, g, box="[1, 2, 3, 4, 5, 6]", variant=v, seed=0))
+        for v in range(N_VARIANTS)
+    }
     assert len(texts) >= 4
-    assert reasoning_chain(q, g, box=None, variant=3, seed=5) == reasoning_chain(q, g, box=None, variant=3, seed=5)
+    assert reasoning_chain(q, g, box=None, variant=3, seed=5) == reasoning_chain(
+        q, g, box=None, variant=3, seed=5
+    )
 
 
 def test_observation_phrases_do_not_nest() -> None:
@@ -112,6 +124,10 @@ def test_observation_phrases_do_not_nest() -> None:
 def test_answer_text() -> None:
     q = question(45)
     text = format_answer(q, {"extrusion.MMM.grade": 3}, box=[1, 2, 3, 4, 5, 6], steps=["a", "b"])
-    assert text == ('Box: [1, 2, 3, 4, 5, 6]\nReasoning:\n1. a\n2. b\n'
-                    'MOAKS: {"MOAKS_scores": {"medial meniscus medial extrusion": 3}}')
-    assert format_answer(question(43), {"effusion.grade": 0}, box=None, steps=None).startswith("Box: none\n")
+    assert text == (
+        "Box: [1, 2, 3, 4, 5, 6]\nReasoning:\n1. a\n2. b\n"
+        'MOAKS: {"MOAKS_scores": {"medial meniscus medial extrusion": 3}}'
+    )
+    assert format_answer(question(43), {"effusion.grade": 0}, box=None, steps=None).startswith(
+        "Box: none\n"
+    )

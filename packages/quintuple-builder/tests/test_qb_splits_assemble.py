@@ -24,7 +24,9 @@ def test_splits_fractions_and_stability() -> None:
     first = assign_splits(ids[:10_000])
     more = assign_splits(ids)
     assert all(more[p] == s for p, s in first.items())  # adding patients moves nobody
-    counts = {s: sum(1 for v in more.values() if v == s) / len(more) for s in ("train", "val", "test")}
+    counts = {
+        s: sum(1 for v in more.values() if v == s) / len(more) for s in ("train", "val", "test")
+    }
     assert abs(counts["train"] - 0.75) < 0.015 and abs(counts["val"] - 0.10) < 0.01
     assert abs(counts["test"] - 0.15) < 0.01
     assert all(split_for_patient(p) == s for p, s in list(more.items())[:100])
@@ -45,20 +47,45 @@ def test_leakage_check() -> None:
 
 
 def _inputs():
-    scans = pl.DataFrame({"scan_id": ["9000001_00M_1", "9000001_12M_1", "9000002_00M_2"],
-                          "patient_id": ["9000001", "9000001", "9000002"], "visit": ["00M", "12M", "00M"],
-                          "side": [1, 1, 2]})
+    scans = pl.DataFrame(
+        {
+            "scan_id": ["9000001_00M_1", "9000001_12M_1", "9000002_00M_2"],
+            "patient_id": ["9000001", "9000001", "9000002"],
+            "visit": ["00M", "12M", "00M"],
+            "side": [1, 1, 2],
+        }
+    )
     rows = []
     for pid, visit, side in scans.select("patient_id", "visit", "side").iter_rows():
         for i, a in enumerate(ATTRIBUTES):
-            g = None if (pid == "9000002" and a.question_id == 4) else (i + len(visit)) % len(a.grades.meanings)
+            g = (
+                None
+                if (pid == "9000002" and a.question_id == 4)
+                else (i + len(visit)) % len(a.grades.meanings)
+            )
             rows.append((pid, visit, side, a.question_id, a.key, g, "22"))
     readings = pl.DataFrame(rows, schema=list(READING_COLUMNS), orient="row")
     boxes = pl.DataFrame(
-        [(s, q.id, [1, 3, 2, 6, 4, 9] if q.has_box and not (s.startswith("9000002") and q.id == 1) else None,
-          "manual" if q.has_box else None) for s in scans["scan_id"] for q in QUESTIONS],
-        schema={"scan_id": pl.String, "question_id": pl.Int64, "box_public": pl.List(pl.Int64),
-                "box_source": pl.String}, orient="row")
+        [
+            (
+                s,
+                q.id,
+                [1, 3, 2, 6, 4, 9]
+                if q.has_box and not (s.startswith("9000002") and q.id == 1)
+                else None,
+                "manual" if q.has_box else None,
+            )
+            for s in scans["scan_id"]
+            for q in QUESTIONS
+        ],
+        schema={
+            "scan_id": pl.String,
+            "question_id": pl.Int64,
+            "box_public": pl.List(pl.Int64),
+            "box_source": pl.String,
+        },
+        orient="row",
+    )
     return scans, boxes, readings
 
 
@@ -83,11 +110,17 @@ def test_assemble_rows_answers_and_chains() -> None:
         assert moaks == q.answer_object(grades)
         assert (r["box_source"] == "manual") == (r["box_public"] is not None)
         assert r["prompt_instruction"].startswith("In this DESS MRI")
-    bml = df.filter((pl.col("scan_id") == "9000002_00M_2") & (pl.col("question_id") == 4)).row(0, named=True)
+    bml = df.filter((pl.col("scan_id") == "9000002_00M_2") & (pl.col("question_id") == 4)).row(
+        0, named=True
+    )
     assert bml["complete"] is False and all(d["grade"] is None for d in bml["grades"])
-    absent = df.filter((pl.col("scan_id") == "9000002_00M_2") & (pl.col("question_id") == 1)).row(0, named=True)
+    absent = df.filter((pl.col("scan_id") == "9000002_00M_2") & (pl.col("question_id") == 1)).row(
+        0, named=True
+    )
     assert absent["box_public"] is None and absent["answer"].startswith("Box: none\n")
-    assert "could not be delineated" in absent["reasoning"][0] or "not found" in absent["reasoning"][0]
+    assert (
+        "could not be delineated" in absent["reasoning"][0] or "not found" in absent["reasoning"][0]
+    )
     # determinism and seeding
     assert assemble_quintuples(scans, boxes, readings, seed=3).equals(df)
     other = assemble_quintuples(scans, boxes, readings, seed=4)

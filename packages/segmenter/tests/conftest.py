@@ -14,8 +14,13 @@ AFFINE = np.array(
 
 
 def synthetic_pair(
-    folder: Path, case_id: str, *, seed: int = 0, shape: tuple[int, int, int] = (16, 24, 24),
-    affine: np.ndarray = AFFINE, label_values: tuple[int, ...] = (1, 4, 25),
+    folder: Path,
+    case_id: str,
+    *,
+    seed: int = 0,
+    shape: tuple[int, int, int] = (16, 24, 24),
+    affine: np.ndarray = AFFINE,
+    label_values: tuple[int, ...] = (1, 4, 25),
 ) -> tuple[Path, Path]:
     """Write ``<case_id>.nii.gz`` (float image) and ``<case_id>_label.nii.gz`` (uint8 map) to ``folder``."""
     rng = np.random.default_rng(seed)
@@ -41,6 +46,7 @@ def affine() -> np.ndarray:
 @pytest.fixture
 def make_pair(tmp_path: Path):
     """``make_pair(case_id, **kw)`` -> (image, label) paths under ``tmp_path/data``."""
+
     def make(case_id: str, **kw) -> tuple[Path, Path]:
         return synthetic_pair(tmp_path / "data", case_id, **kw)
 

@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from knee_segmenter import SegmenterError
 
-label_maps = arrays(np.uint8, st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6)),
-                    elements=st.integers(0, 25))
+label_maps = arrays(
+    np.uint8,
+    st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 6)),
+    elements=st.integers(0, 25),
+)
 
 
 @settings(max_examples=60, deadline=None)

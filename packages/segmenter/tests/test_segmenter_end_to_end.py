@@ -57,14 +57,26 @@ def run(tmp_path_factory) -> Run:
     seconds = {}
     t = time.monotonic()
     model = ks.train_segmenter(
-        train_pairs, base / "model", epochs=1, iterations=4, val_iterations=1, device="cpu",
-        fold="all", dataset_id=DATASET_ID, root=base / "nn", base_features=8, max_features=64, threads=1,
+        train_pairs,
+        base / "model",
+        epochs=1,
+        iterations=4,
+        val_iterations=1,
+        device="cpu",
+        fold="all",
+        dataset_id=DATASET_ID,
+        root=base / "nn",
+        base_features=8,
+        max_features=64,
+        threads=1,
     )
     seconds["train_segmenter"] = time.monotonic() - t
     images = [c[1] for c in test_cases]
     refs = [c[2] for c in test_cases]
     t = time.monotonic()
-    preds = ks.predict(images, base / "pred", model_dir=model, device="cpu", mirroring=False, batch=2)
+    preds = ks.predict(
+        images, base / "pred", model_dir=model, device="cpu", mirroring=False, batch=2
+    )
     seconds["predict"] = time.monotonic() - t
     table = ks.dice_table(preds, refs)
     png = ks.dice_barplot(table, base / "dice.png")
@@ -83,11 +95,17 @@ def test_plans_and_preprocessed_data(run):
 
 
 def test_checkpoints_in_results_and_copied_model(run):
-    results = (run.root / "nnUNet_results" / f"Dataset{DATASET_ID}_KneeRegions"
-               / "KneeSegmenterTrainer__nnUNetPlans__3d_fullres")
+    results = (
+        run.root
+        / "nnUNet_results"
+        / f"Dataset{DATASET_ID}_KneeRegions"
+        / "KneeSegmenterTrainer__nnUNetPlans__3d_fullres"
+    )
     import torch
 
-    full = torch.load(results / "fold_all" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    full = torch.load(
+        results / "fold_all" / "checkpoint_final.pth", map_location="cpu", weights_only=False
+    )
     assert full["trainer_name"] == "KneeSegmenterTrainer"
     assert full["current_epoch"] == 1
     assert full["optimizer_state"] is not None
@@ -129,17 +147,23 @@ def test_dice_table_and_figure(run):
 
 def test_prediction_resumes_and_takes_a_manifest(run):
     before = [p.stat().st_mtime_ns for p in run.preds]
-    again = ks.predict(run.images, run.base / "pred", model_dir=run.model.path, device="cpu", mirroring=False)
+    again = ks.predict(
+        run.images, run.base / "pred", model_dir=run.model.path, device="cpu", mirroring=False
+    )
     assert again == run.preds
     assert [p.stat().st_mtime_ns for p in run.preds] == before  # valid outputs are skipped
     # a broken output (wrong shape) is redone; the valid one stays; failed manifest rows are left out
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), run.preds[1])
-    manifest = pl.DataFrame({
-        "scan_id": ["case3", "case4", "case9"],
-        "image_path": [str(p) for p in run.images] + ["missing.nii.gz"],
-        "status": ["ok", "ok", "failed"],
-    })
-    out = ks.predict(manifest, run.base / "pred", model_dir=run.model, device="cpu", mirroring=True, batch=1)
+    manifest = pl.DataFrame(
+        {
+            "scan_id": ["case3", "case4", "case9"],
+            "image_path": [str(p) for p in run.images] + ["missing.nii.gz"],
+            "status": ["ok", "ok", "failed"],
+        }
+    )
+    out = ks.predict(
+        manifest, run.base / "pred", model_dir=run.model, device="cpu", mirroring=True, batch=1
+    )
     assert out == run.preds
     assert run.preds[0].stat().st_mtime_ns == before[0]
     assert ks.is_valid_prediction(run.preds[1], run.images[1])
@@ -147,12 +171,20 @@ def test_prediction_resumes_and_takes_a_manifest(run):
 
 def test_prediction_to_named_outputs(run):
     names = ["9000003/00M/20040101_10001234_1.nii.gz"]
-    out = ks.predict(run.images[:1], run.base / "named", model_dir=run.model, device="cpu", mirroring=False,
-                     names=names, progress=False)
+    out = ks.predict(
+        run.images[:1],
+        run.base / "named",
+        model_dir=run.model,
+        device="cpu",
+        mirroring=False,
+        names=names,
+        progress=False,
+    )
     assert out == [run.base / "named" / names[0]]
     assert ks.is_valid_prediction(out[0], run.images[0])
-    np.testing.assert_array_equal(np.asanyarray(nib.load(out[0]).dataobj),
-                                  np.asanyarray(nib.load(run.preds[0]).dataobj))  # same model, same input
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(out[0]).dataobj), np.asanyarray(nib.load(run.preds[0]).dataobj)
+    )  # same model, same input
     with pytest.raises(SegmenterError, match="relative path"):
         ks.predict(run.images[:1], run.base / "named", model_dir=run.model, names=["/abs.nii.gz"])
 
@@ -169,10 +201,16 @@ def test_trainer_found_by_nnunet_and_schedule_from_environment(run, monkeypatch)
     monkeypatch.setenv("KNEE_SEGMENTER_MIRRORING", "all")
     import torch
 
-    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", 3, "KneeSegmenterTrainer", device=torch.device("cpu"))
+    trainer = get_trainer_from_args(
+        str(DATASET_ID), "3d_fullres", 3, "KneeSegmenterTrainer", device=torch.device("cpu")
+    )
     assert type(trainer).__name__ == "KneeSegmenterTrainer"
     assert issubclass(type(trainer), KneeSegmenterTrainer) or type(trainer) is KneeSegmenterTrainer
-    assert (trainer.num_epochs, trainer.num_iterations_per_epoch, trainer.num_val_iterations_per_epoch) == (3, 7, 2)
+    assert (
+        trainer.num_epochs,
+        trainer.num_iterations_per_epoch,
+        trainer.num_val_iterations_per_epoch,
+    ) == (3, 7, 2)
     assert trainer.skip_final_validation
     assert trainer.mirroring == "all"
     assert (trainer.optimizer_name, trainer.initial_lr) == ("sgd", 1e-2)
@@ -188,18 +226,24 @@ def test_adam_optimizer_from_environment_and_resume_check(run, monkeypatch):
 
     ks.use_folders(run.root)
     monkeypatch.setenv("KNEE_SEGMENTER_OPTIMIZER", "adam")
-    trainer = get_trainer_from_args(str(DATASET_ID), "3d_fullres", "all", "KneeSegmenterTrainer",
-                                    device=torch.device("cpu"))
+    trainer = get_trainer_from_args(
+        str(DATASET_ID), "3d_fullres", "all", "KneeSegmenterTrainer", device=torch.device("cpu")
+    )
     assert (trainer.optimizer_name, trainer.initial_lr) == ("adam", 1e-3)
     trainer.initialize()
     assert type(trainer.optimizer) is torch.optim.AdamW
-    assert trainer.optimizer.param_groups[0]["lr"] == 1e-3 and trainer.optimizer.param_groups[0]["amsgrad"]
+    assert (
+        trainer.optimizer.param_groups[0]["lr"] == 1e-3
+        and trainer.optimizer.param_groups[0]["amsgrad"]
+    )
     trainer.set_schedule(optimizer="sgd", learning_rate=0.005)
     assert (trainer.optimizer_name, trainer.initial_lr) == ("sgd", 0.005)
     with pytest.raises(ValueError, match="optimizer: expected one of sgd, adam"):
         trainer.set_schedule(optimizer="lion")
     # the run's checkpoint holds SGD state: continuing it with AdamW is refused before anything trains
-    with pytest.raises(SegmenterError, match="trained with optimizer 'sgd', asked to continue with 'adam'"):
+    with pytest.raises(
+        SegmenterError, match="trained with optimizer 'sgd', asked to continue with 'adam'"
+    ):
         ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="adam", continue_training=True)
 
 
@@ -210,9 +254,13 @@ def test_prediction_input_errors(run, tmp_path):
         ks.predict([run.images[0], run.images[0]], tmp_path, model_dir=run.model, device="cpu")
     with pytest.raises(SegmenterError, match=r"missing plans.json"):
         ks.predict(run.images, tmp_path, model_dir=tmp_path, device="cpu")
-    with pytest.raises(SegmenterError, match=r"fold 0: nnU-Net's 5-fold split needs at least 5 cases"):
+    with pytest.raises(
+        SegmenterError, match=r"fold 0: nnU-Net's 5-fold split needs at least 5 cases"
+    ):
         ks.train(DATASET_ID, root=run.root, fold=0, device="cpu")
-    with pytest.raises(SegmenterError, match=r"mirroring: expected one of left-right, none, all, got 'xy'"):
+    with pytest.raises(
+        SegmenterError, match=r"mirroring: expected one of left-right, none, all, got 'xy'"
+    ):
         ks.train(DATASET_ID, root=run.root, device="cpu", mirroring="xy")
     with pytest.raises(SegmenterError, match=r"optimizer: expected one of sgd, adam, got 'lion'"):
         ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="lion")
@@ -236,8 +284,17 @@ def test_time_budget_stops_training_with_a_custom_split(run):
     splits = prep / "splits_final.json"
     splits.write_text(json.dumps([{"train": ["case0", "case1"], "val": ["case2"]}]))
     try:
-        model = ks.train(DATASET_ID, root=run.root, fold=0, device="cpu", epochs=50, iterations_per_epoch=1,
-                         val_iterations=1, max_seconds=0.1, threads=1)
+        model = ks.train(
+            DATASET_ID,
+            root=run.root,
+            fold=0,
+            device="cpu",
+            epochs=50,
+            iterations_per_epoch=1,
+            val_iterations=1,
+            max_seconds=0.1,
+            threads=1,
+        )
     finally:
         splits.unlink()
     assert 0 in model.folds

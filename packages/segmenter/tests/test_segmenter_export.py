@@ -13,20 +13,29 @@ from knee_segmenter import SegmenterError
 
 
 def _export(pairs, root: Path, **kw) -> Path:
-    return ks.export_dataset(pairs, dataset_id=kw.pop("dataset_id", 7), name=kw.pop("name", "T"), root=root, **kw)
+    return ks.export_dataset(
+        pairs, dataset_id=kw.pop("dataset_id", 7), name=kw.pop("name", "T"), root=root, **kw
+    )
 
 
 def test_export_writes_nnunet_layout(tmp_path, make_pair):
     pairs = [("knee_a", *make_pair("a", seed=1)), make_pair("b", seed=2)]
     out = _export(pairs, tmp_path / "nn")
     assert out == (tmp_path / "nn" / "nnUNet_raw" / "Dataset007_T")
-    assert sorted(p.name for p in (out / "imagesTr").iterdir()) == ["b_0000.nii.gz", "knee_a_0000.nii.gz"]
+    assert sorted(p.name for p in (out / "imagesTr").iterdir()) == [
+        "b_0000.nii.gz",
+        "knee_a_0000.nii.gz",
+    ]
     assert sorted(p.name for p in (out / "labelsTr").iterdir()) == ["b.nii.gz", "knee_a.nii.gz"]
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["numTraining"] == 2
     assert meta["file_ending"] == ".nii.gz"
     assert meta["channel_names"] == {"0": "MRI"}
-    assert meta["labels"]["background"] == 0 and meta["labels"]["HFP"] == 25 and len(meta["labels"]) == 26
+    assert (
+        meta["labels"]["background"] == 0
+        and meta["labels"]["HFP"] == 25
+        and len(meta["labels"]) == 26
+    )
     lab = nib.load(out / "labelsTr" / "knee_a.nii.gz")
     img = nib.load(out / "imagesTr" / "knee_a_0000.nii.gz")
     assert np.asanyarray(lab.dataobj).dtype == np.uint8
@@ -108,7 +117,10 @@ def test_affine_disagreement_names_case(tmp_path, make_pair, affine):
         (lambda a, b: [("dup", *a), ("dup", *b)], "case 'dup': listed twice"),
         (lambda a, b: [("bad id!", *a)], "case 'bad id!'"),
         (lambda a, b: [], "at least one"),
-        (lambda a, b: [("x", a[0], Path("/nonexistent/x.nii.gz"))], "case 'x': label map file .* does not exist"),
+        (
+            lambda a, b: [("x", a[0], Path("/nonexistent/x.nii.gz"))],
+            "case 'x': label map file .* does not exist",
+        ),
         (lambda a, b: [a[0]], "pair #0"),
     ],
 )
@@ -142,12 +154,14 @@ def test_pairs_from_manifest(tmp_path, make_pair):
 
     ip, lp = make_pair("a")
     jp, _ = make_pair("b")
-    manifest = pl.DataFrame({
-        "scan_id": ["9000099_00M_1", "9000099_12M_1", "9000100_00M_2"],
-        "image_path": [ip.name, jp.name, ip.name],
-        "label_path": [lp.name, None, lp.name],
-        "status": ["ok", "ok", "failed"],
-    })
+    manifest = pl.DataFrame(
+        {
+            "scan_id": ["9000099_00M_1", "9000099_12M_1", "9000100_00M_2"],
+            "image_path": [ip.name, jp.name, ip.name],
+            "label_path": [lp.name, None, lp.name],
+            "status": ["ok", "ok", "failed"],
+        }
+    )
     pairs = ks.pairs_from_manifest(manifest, base_dir=ip.parent)
     assert pairs == [ks.CasePair("9000099_00M_1", ip, lp)]
     with pytest.raises(SegmenterError, match=r"label_path"):
@@ -156,7 +170,9 @@ def test_pairs_from_manifest(tmp_path, make_pair):
 
 def test_dataset_json_records_the_left_right_axis(tmp_path, make_pair, affine):
     out = _export([make_pair("a", seed=1), make_pair("b", seed=2)], tmp_path / "nn")
-    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {"left_right_axis": 0}
+    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {
+        "left_right_axis": 0
+    }
     assert ks.left_right_axis(affine) == 0
     # a scan stored with its voxel axes reversed: left-right is its last axis
     rotated = affine[:, [2, 1, 0, 3]]
@@ -164,4 +180,6 @@ def test_dataset_json_records_the_left_right_axis(tmp_path, make_pair, affine):
     odd = make_pair("c", seed=3, affine=rotated)
     out = _export([make_pair("a", seed=1), odd], tmp_path / "nn2")
     # mixed orientations: no single axis, so the trainer mirrors nothing
-    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {"left_right_axis": None}
+    assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {
+        "left_right_axis": None
+    }

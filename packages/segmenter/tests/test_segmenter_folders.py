@@ -21,7 +21,13 @@ def test_default_root_is_project_local_or_env(monkeypatch, tmp_path):
 
 
 def test_use_folders_sets_environment(monkeypatch, tmp_path):
-    for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_extTrainer", "nnUNet_def_n_proc"):
+    for var in (
+        "nnUNet_raw",
+        "nnUNet_preprocessed",
+        "nnUNet_results",
+        "nnUNet_extTrainer",
+        "nnUNet_def_n_proc",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("nnUNet_extTrainer", "/some/other")
     f = ks.use_folders(tmp_path / "nn")

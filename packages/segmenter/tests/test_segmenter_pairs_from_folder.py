@@ -17,13 +17,25 @@ def _touch(folder: Path, *names: str) -> None:
 
 def test_pairs_matched_by_name_in_any_subfolder(tmp_path: Path) -> None:
     images, labels = tmp_path / "images", tmp_path / "labels"
-    _touch(images, "b/9000002_00M_1.nii.gz", "9000001_00M_1.nii", "9000003_00M_2_0000.nii.gz", "notes.txt")
+    _touch(
+        images,
+        "b/9000002_00M_1.nii.gz",
+        "9000001_00M_1.nii",
+        "9000003_00M_2_0000.nii.gz",
+        "notes.txt",
+    )
     _touch(labels, "9000002_00M_1.nii.gz", "x/9000001_00M_1.nii.gz", "9000003_00M_2.nii.gz")
     pairs = pairs_from_folder(images, labels)
     assert pairs == [
-        CasePair("9000001_00M_1", images / "9000001_00M_1.nii", labels / "x" / "9000001_00M_1.nii.gz"),
-        CasePair("9000002_00M_1", images / "b" / "9000002_00M_1.nii.gz", labels / "9000002_00M_1.nii.gz"),
-        CasePair("9000003_00M_2", images / "9000003_00M_2_0000.nii.gz", labels / "9000003_00M_2.nii.gz"),
+        CasePair(
+            "9000001_00M_1", images / "9000001_00M_1.nii", labels / "x" / "9000001_00M_1.nii.gz"
+        ),
+        CasePair(
+            "9000002_00M_1", images / "b" / "9000002_00M_1.nii.gz", labels / "9000002_00M_1.nii.gz"
+        ),
+        CasePair(
+            "9000003_00M_2", images / "9000003_00M_2_0000.nii.gz", labels / "9000003_00M_2.nii.gz"
+        ),
     ]
 
 
@@ -59,7 +71,12 @@ def test_folder_errors(tmp_path: Path, images, labels, message) -> None:
 
 def test_no_checkpoint_in_a_fresh_root(tmp_path: Path) -> None:
     assert latest_checkpoint(root=tmp_path) is None
-    run = tmp_path / "nnUNet_results" / "Dataset501_KneeRegions" / "KneeSegmenterTrainer__nnUNetPlans__3d_fullres"
+    run = (
+        tmp_path
+        / "nnUNet_results"
+        / "Dataset501_KneeRegions"
+        / "KneeSegmenterTrainer__nnUNetPlans__3d_fullres"
+    )
     (tmp_path / "nnUNet_raw" / "Dataset501_KneeRegions").mkdir(parents=True)
     _touch(run, "fold_all/checkpoint_final.pth", "fold_0/checkpoint_latest.pth")
     assert latest_checkpoint(root=tmp_path) == run / "fold_all" / "checkpoint_final.pth"

@@ -15,12 +15,18 @@ from knee_segmenter import SegmenterError
 def test_scan_inputs_from_paths_and_manifest(tmp_path):
     paths = [tmp_path / "9000099_00M_1.nii.gz", tmp_path / "b.nii"]
     assert [s.scan_id for s in ks.scan_inputs(paths)] == ["9000099_00M_1", "b"]
-    manifest = pl.DataFrame({
-        "scan_id": ["x", "y", "z"], "image_path": ["x.nii.gz", "/abs/y.nii.gz", "z.nii.gz"],
-        "status": ["ok", "ok", "failed"],
-    })
+    manifest = pl.DataFrame(
+        {
+            "scan_id": ["x", "y", "z"],
+            "image_path": ["x.nii.gz", "/abs/y.nii.gz", "z.nii.gz"],
+            "status": ["ok", "ok", "failed"],
+        }
+    )
     got = ks.scan_inputs(manifest, base_dir=tmp_path)
-    assert got == [ks.ScanInput("x", tmp_path / "x.nii.gz"), ks.ScanInput("y", Path("/abs/y.nii.gz"))]
+    assert got == [
+        ks.ScanInput("x", tmp_path / "x.nii.gz"),
+        ks.ScanInput("y", Path("/abs/y.nii.gz")),
+    ]
     with pytest.raises(SegmenterError, match="image_path"):
         ks.scan_inputs(manifest.drop("image_path"))
     with pytest.raises(SegmenterError, match="listed twice"):

@@ -16,11 +16,17 @@ def _nnunet_array(nifti: np.ndarray, transpose_forward: tuple[int, ...]) -> np.n
 
 @pytest.mark.parametrize("transpose_forward", list(itertools.permutations(range(3))))
 @pytest.mark.parametrize("lr_axis", [0, 1, 2])
-def test_left_right_mirror_of_the_patch_is_left_right_mirror_of_the_scan(transpose_forward, lr_axis):
+def test_left_right_mirror_of_the_patch_is_left_right_mirror_of_the_scan(
+    transpose_forward, lr_axis
+):
     nifti = np.arange(2 * 3 * 4).reshape(2, 3, 4)
-    (axis,) = mirror_axes_for("left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=3)
+    (axis,) = mirror_axes_for(
+        "left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=3
+    )
     mirrored_patch = np.flip(_nnunet_array(nifti, transpose_forward), axis)
-    np.testing.assert_array_equal(mirrored_patch, _nnunet_array(np.flip(nifti, lr_axis), transpose_forward))
+    np.testing.assert_array_equal(
+        mirrored_patch, _nnunet_array(np.flip(nifti, lr_axis), transpose_forward)
+    )
 
 
 @pytest.mark.parametrize("transpose_forward", list(itertools.permutations(range(3))))
@@ -28,7 +34,9 @@ def test_left_right_mirror_of_the_patch_is_left_right_mirror_of_the_scan(transpo
 def test_2d_patches_mirror_left_right_only_when_it_lies_in_the_slice(transpose_forward, lr_axis):
     nifti = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     volume = _nnunet_array(nifti, transpose_forward)  # 2D patches are volume[i]
-    axes = mirror_axes_for("left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=2)
+    axes = mirror_axes_for(
+        "left-right", lr_axis=lr_axis, transpose_forward=list(transpose_forward), dim=2
+    )
     flipped = _nnunet_array(np.flip(nifti, lr_axis), transpose_forward)
     if axes is None:  # left-right runs across slices: no 2D flip can do it
         np.testing.assert_array_equal(flipped, volume[::-1])
@@ -47,7 +55,10 @@ def test_other_modes():
 
 
 def test_optimizers_and_their_default_learning_rates():
-    assert OPTIMIZERS == {"sgd": 1e-2, "adam": 1e-3}  # nnU-Net's SGD; AdamW as nnUNetTrainerAdam1en3
+    assert OPTIMIZERS == {
+        "sgd": 1e-2,
+        "adam": 1e-3,
+    }  # nnU-Net's SGD; AdamW as nnUNetTrainerAdam1en3
 
 
 def test_docstring_examples_hold():

@@ -17,8 +17,14 @@ def runs(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     paths = {}
     for kind in ("majority", "atlas", "random"):
         paths[kind] = out / f"{kind}.jsonl"
-        summary = run_baseline(dataset=dataset, split="test", model=kind, setting="instruction",
-                               out=paths[kind], progress=False)
+        summary = run_baseline(
+            dataset=dataset,
+            split="test",
+            model=kind,
+            setting="instruction",
+            out=paths[kind],
+            progress=False,
+        )
         assert summary.errors == 0 and summary.written == summary.total > 0
     return paths
 
@@ -27,10 +33,14 @@ def _score(dataset: Path, path: Path):
     from bench_metrics import load_predictions, load_truth, score_predictions
 
     truth = load_truth(dataset, "test")
-    return score_predictions(load_predictions(path), truth, reference=load_truth(dataset, "train"), n_boot=0)
+    return score_predictions(
+        load_predictions(path), truth, reference=load_truth(dataset, "train"), n_boot=0
+    )
 
 
-def test_majority_matches_train_majority_and_parses_cleanly(dataset: Path, runs: dict[str, Path]) -> None:
+def test_majority_matches_train_majority_and_parses_cleanly(
+    dataset: Path, runs: dict[str, Path]
+) -> None:
     q = pl.read_parquet(dataset / "quintuples.parquet").filter(pl.col("split") == "train")
     counts: dict[str, Counter[int]] = {}
     for grades in q["grades"].to_list():
@@ -51,24 +61,50 @@ def test_majority_matches_train_majority_and_parses_cleanly(dataset: Path, runs:
 
 
 def test_atlas_box_localises_and_random_does_not(dataset: Path, runs: dict[str, Path]) -> None:
-    atlas = _score(dataset, runs["atlas"]).structures.filter(pl.col("structure") == "All").row(0, named=True)
-    rand = _score(dataset, runs["random"]).structures.filter(pl.col("structure") == "All").row(0, named=True)
+    atlas = (
+        _score(dataset, runs["atlas"])
+        .structures.filter(pl.col("structure") == "All")
+        .row(0, named=True)
+    )
+    rand = (
+        _score(dataset, runs["random"])
+        .structures.filter(pl.col("structure") == "All")
+        .row(0, named=True)
+    )
     assert atlas["box_failure_rate"] == 0.0 and rand["box_failure_rate"] == 0.0
     assert atlas["mean_iou"] > 0.4  # blocks move by a voxel or two between knees
     assert rand["mean_iou"] < atlas["mean_iou"] / 4
 
 
-def test_random_is_seeded_and_order_free(dataset: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+def test_random_is_seeded_and_order_free(
+    dataset: Path, runs: dict[str, Path], tmp_path: Path
+) -> None:
     again = tmp_path / "random.jsonl"
-    run_baseline(dataset=dataset, split="test", model="random", setting="instruction", out=again,
-                 questions=[44, 1, 60], progress=False)
+    run_baseline(
+        dataset=dataset,
+        split="test",
+        model="random",
+        setting="instruction",
+        out=again,
+        questions=[44, 1, 60],
+        progress=False,
+    )
     first = {r.record_id: r.raw_text for r in read_records(runs["random"])}
     for r in read_records(again):
         assert r.raw_text == first[r.record_id]
     other = tmp_path / "random7.jsonl"
-    run_baseline(dataset=dataset, split="test", model="random", setting="instruction", out=other, seed=7,
-                 progress=False)
-    assert [r.raw_text for r in read_records(other)] != [first[r.record_id] for r in read_records(other)]
+    run_baseline(
+        dataset=dataset,
+        split="test",
+        model="random",
+        setting="instruction",
+        out=other,
+        seed=7,
+        progress=False,
+    )
+    assert [r.raw_text for r in read_records(other)] != [
+        first[r.record_id] for r in read_records(other)
+    ]
 
 
 def test_records_follow_the_predictions_contract(dataset: Path, runs: dict[str, Path]) -> None:
@@ -79,8 +115,20 @@ def test_records_follow_the_predictions_contract(dataset: Path, runs: dict[str, 
     assert len(lines) == len(items)
     for line in lines:
         d = json.loads(line)
-        assert set(d) >= {"record_id", "scan_id", "patient_id", "question_id", "setting", "model", "prompt_hash",
-                          "raw_text", "view", "usage", "latency_s", "error"}
+        assert set(d) >= {
+            "record_id",
+            "scan_id",
+            "patient_id",
+            "question_id",
+            "setting",
+            "model",
+            "prompt_hash",
+            "raw_text",
+            "view",
+            "usage",
+            "latency_s",
+            "error",
+        }
         assert d["record_id"] == f"{d['scan_id']}_{d['question_id']}"
         prompt = items[d["record_id"]].prompts["instruction"]
         assert d["prompt_hash"] == hashlib.sha256(prompt.encode()).hexdigest()

@@ -42,14 +42,31 @@ def _comparable(path: Path) -> dict[str, tuple]:
     records = read_records(path)
     ids = [r.record_id for r in records]
     assert len(ids) == len(set(ids)), "duplicated records"
-    return {r.record_id: (r.scan_id, r.question_id, r.setting, r.model, r.prompt_hash, r.raw_text, r.error)
-            for r in records}
+    return {
+        r.record_id: (
+            r.scan_id,
+            r.question_id,
+            r.setting,
+            r.model,
+            r.prompt_hash,
+            r.raw_text,
+            r.error,
+        )
+        for r in records
+    }
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(dataset, tmp_path):
     reference = tmp_path / "uninterrupted.jsonl"
-    run_baseline(dataset=dataset, split="train", model="random", setting="gt-region", out=reference, seed=3,
-                 progress=False)
+    run_baseline(
+        dataset=dataset,
+        split="train",
+        model="random",
+        setting="gt-region",
+        out=reference,
+        seed=3,
+        progress=False,
+    )
     expected = _comparable(reference)
     assert len(expected) > 200
 
@@ -60,8 +77,12 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(dataset, tmp_
     for attempt in range(4):
         before = _lines(out)
         target = before + rng.randint(1, 40)
-        proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(dataset), str(out)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(dataset), str(out)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while proc.poll() is None and _lines(out) < target and time.monotonic() < deadline:
             time.sleep(0.001)
@@ -78,19 +99,35 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(dataset, tmp_
     partial = read_records(out)  # the torn tail is ignored, complete lines all parse
     assert 0 < len(partial) < len(expected)
 
-    done = subprocess.run([sys.executable, "-c", DRIVER, str(dataset), str(out)], env=env,
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(dataset), str(out)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     assert _comparable(out) == expected
     assert out.read_bytes().endswith(b"\n")
 
 
 def _record(i: int) -> PredictionRecord:
-    return PredictionRecord(f"s_{i}", "s", "p", i % 69 + 1, "instruction", "majority", "h" * 64,
-                            f"Box: none\nMOAKS: {{\"n\": {i}}} é", None, {"prompt_tokens": i})
+    return PredictionRecord(
+        f"s_{i}",
+        "s",
+        "p",
+        i % 69 + 1,
+        "instruction",
+        "majority",
+        "h" * 64,
+        f'Box: none\nMOAKS: {{"n": {i}}} é',
+        None,
+        {"prompt_tokens": i},
+    )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(n=st.integers(0, 5), tail=st.binary(max_size=80).filter(lambda b: b"\n" not in b))
 def test_torn_tail_is_ignored_then_cut_before_appending(tmp_path, n, tail):
     import tempfile
@@ -117,20 +154,53 @@ def test_malformed_complete_line_is_an_error_naming_the_line(tmp_path):
 
 def test_resume_refuses_another_model_and_retries_errors(dataset, tmp_path):
     out = tmp_path / "p.jsonl"
-    run_baseline(dataset=dataset, split="test", limit=1, model="majority", setting="instruction", out=out,
-                 questions=[1, 2, 3], progress=False)
+    run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model="majority",
+        setting="instruction",
+        out=out,
+        questions=[1, 2, 3],
+        progress=False,
+    )
     with pytest.raises(AdapterError, match="holds records of model 'majority'"):
-        run_baseline(dataset=dataset, split="test", limit=1, model="atlas", setting="instruction", out=out, progress=False)
+        run_baseline(
+            dataset=dataset,
+            split="test",
+            limit=1,
+            model="atlas",
+            setting="instruction",
+            out=out,
+            progress=False,
+        )
     # mark one record as failed: a plain rerun keeps it, --retry-errors redoes it
     lines = out.read_text(encoding="utf-8").splitlines()
     bad = json.loads(lines[0])
     bad["error"], bad["raw_text"] = "HTTP 503: overloaded", ""
     out.write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n", encoding="utf-8")
-    s = run_baseline(dataset=dataset, split="test", limit=1, model="majority", setting="instruction", out=out,
-                     questions=[1, 2, 3], progress=False)
+    s = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model="majority",
+        setting="instruction",
+        out=out,
+        questions=[1, 2, 3],
+        progress=False,
+    )
     assert s.written == 0
-    s = run_baseline(dataset=dataset, split="test", limit=1, model="majority", setting="instruction", out=out,
-                     questions=[1, 2, 3], retry_errors=True, progress=False)
+    s = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model="majority",
+        setting="instruction",
+        out=out,
+        questions=[1, 2, 3],
+        retry_errors=True,
+        progress=False,
+    )
     assert s.written == 1 and s.errors == 0
     records = read_records(out)
     assert len(records) == 3 and all(r.error is None for r in records)

@@ -75,8 +75,12 @@ def _start_server() -> tuple[subprocess.Popen, Path, int, Path]:
     log = folder / "transformers-serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(folder / "tiny-qwen"), str(port)],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVE, str(folder / "tiny-qwen"), str(port)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
     def stop() -> None:
         if proc.poll() is None:
@@ -105,7 +109,9 @@ def server() -> tuple[str, str]:
     deadline = time.monotonic() + 150
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"transformers serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"transformers serve exited with {proc.returncode}: {log.read_text()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(base + "/health", timeout=1) as r:
                 if r.status == 200:
@@ -113,7 +119,9 @@ def server() -> tuple[str, str]:
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"transformers serve did not come up in 150 s: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"transformers serve did not come up in 150 s: {log.read_text()[-2000:]}"
+            )
         time.sleep(0.2)
     return base + "/v1", str(model)
 
@@ -137,25 +145,36 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 data = json.loads(body)
                 with proxy.lock:
-                    proxy.seen.append({"auth": self.headers.get("Authorization"),
-                                       "json_mode": "response_format" in data})
+                    proxy.seen.append(
+                        {
+                            "auth": self.headers.get("Authorization"),
+                            "json_mode": "response_format" in data,
+                        }
+                    )
                     action = proxy.plan.pop(0) if proxy.plan else (proxy.always or "forward")
                 if action == "reject_json" and "response_format" in data:
-                    return self._send(400, b'{"error": {"message": "response_format is not supported"}}')
+                    return self._send(
+                        400, b'{"error": {"message": "response_format is not supported"}}'
+                    )
                 if action == "429":
                     return self._send(429, b'{"error": "rate limited"}', {"Retry-After": "0"})
                 if action in ("401", "503"):
                     return self._send(int(action), b'{"error": "' + action.encode() + b'"}')
                 if action == "timeout":
                     time.sleep(5.0)
-                req = urllib.request.Request(proxy.upstream + "/chat/completions", data=body,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    proxy.upstream + "/chat/completions",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
                 with urllib.request.urlopen(req, timeout=60) as resp:
                     payload = resp.read()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._send(200, payload)  # the client may have given up (the injected timeout)
 
-            def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, code: int, payload: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -186,8 +205,18 @@ def test_real_server_end_to_end(server, tmp_path_factory, tmp_path) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     out = tmp_path / "served.jsonl"
     spec = f"openai:{model}@{base_url}"
-    s = run_baseline(dataset=dataset, split="test", limit=1, model=spec, setting="instruction", out=out,
-                     questions=QUESTIONS, max_concurrency=2, options=OPTIONS, progress=False)
+    s = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model=spec,
+        setting="instruction",
+        out=out,
+        questions=QUESTIONS,
+        max_concurrency=2,
+        options=OPTIONS,
+        progress=False,
+    )
     assert s.written == len(QUESTIONS) and s.errors == 0
     for r in read_records(out):
         assert r.model == spec and r.error is None and r.raw_text
@@ -199,8 +228,11 @@ def test_real_server_end_to_end(server, tmp_path_factory, tmp_path) -> None:
 def test_429s_and_a_timeout_are_retried(proxy, server, tmp_path_factory) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     proxy.plan = ["429", "429", "timeout"]
-    adapter = make_adapter(f"openai:{server[1]}@{proxy.url}", max_concurrency=1,
-                           options={**OPTIONS, "timeout_s": 2.5, "max_retries": 6})
+    adapter = make_adapter(
+        f"openai:{server[1]}@{proxy.url}",
+        max_concurrency=1,
+        options={**OPTIONS, "timeout_s": 2.5, "max_retries": 6},
+    )
     scans = load_split(dataset, "test", questions=[1, 60], limit=1)
     out = tmp_path_factory.mktemp("retry") / "p.jsonl"
     s = run_adapter(adapter, scans, setting="zero-shot", out=out, progress=False)
@@ -210,46 +242,96 @@ def test_429s_and_a_timeout_are_retried(proxy, server, tmp_path_factory) -> None
     assert all(r.raw_text and r.error is None for r in read_records(out))
 
 
-def test_exhausted_retries_are_recorded_and_auth_errors_stop(proxy, server, tmp_path_factory) -> None:
+def test_exhausted_retries_are_recorded_and_auth_errors_stop(
+    proxy, server, tmp_path_factory
+) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     folder = tmp_path_factory.mktemp("errors")
     proxy.always = "503"
-    s = run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:{server[1]}@{proxy.url}", setting="zero-shot",
-                     out=folder / "p.jsonl", questions=[1, 60], options={**OPTIONS, "max_retries": 2},
-                     progress=False)
+    s = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model=f"openai:{server[1]}@{proxy.url}",
+        setting="zero-shot",
+        out=folder / "p.jsonl",
+        questions=[1, 60],
+        options={**OPTIONS, "max_retries": 2},
+        progress=False,
+    )
     assert s.errors == 2 and len(proxy.seen) == 6
-    assert all(r.error.startswith("HTTP 503") and r.raw_text == "" for r in read_records(folder / "p.jsonl"))
+    assert all(
+        r.error.startswith("HTTP 503") and r.raw_text == ""
+        for r in read_records(folder / "p.jsonl")
+    )
     proxy.always = "401"
     with pytest.raises(AdapterError, match="HTTP 401"):
-        run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:{server[1]}@{proxy.url}",
-                     setting="zero-shot", out=folder / "q.jsonl", questions=[1], options=OPTIONS, progress=False)
+        run_baseline(
+            dataset=dataset,
+            split="test",
+            limit=1,
+            model=f"openai:{server[1]}@{proxy.url}",
+            setting="zero-shot",
+            out=folder / "q.jsonl",
+            questions=[1],
+            options=OPTIONS,
+            progress=False,
+        )
 
 
 def test_json_mode_is_dropped_when_the_server_refuses_it(proxy, server, tmp_path_factory) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     proxy.always = "reject_json"
     out = tmp_path_factory.mktemp("json") / "p.jsonl"
-    s = run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:{server[1]}@{proxy.url}", setting="zero-shot",
-                     out=out, questions=[1, 44], max_concurrency=1, options={**OPTIONS, "json_response": True},
-                     progress=False)
+    s = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model=f"openai:{server[1]}@{proxy.url}",
+        setting="zero-shot",
+        out=out,
+        questions=[1, 44],
+        max_concurrency=1,
+        options={**OPTIONS, "json_response": True},
+        progress=False,
+    )
     assert s.errors == 0
     assert [x["json_mode"] for x in proxy.seen] == [True, False, False]
 
 
-def test_api_key_is_sent_but_never_written(proxy, server, tmp_path_factory, monkeypatch, capfd) -> None:
+def test_api_key_is_sent_but_never_written(
+    proxy, server, tmp_path_factory, monkeypatch, capfd
+) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     secret = f"sk-reasonknee-{uuid.uuid4().hex}"
     monkeypatch.setenv("REASONKNEE_TEST_KEY", secret)
     folder = tmp_path_factory.mktemp("secret")
     proxy.plan = ["429", "503"]
-    run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:{server[1]}@{proxy.url}", setting="instruction",
-                 out=folder / "p.jsonl", questions=[1, 44], max_concurrency=2,
-                 options={**OPTIONS, "api_key_env": "REASONKNEE_TEST_KEY"}, progress=True)
+    run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model=f"openai:{server[1]}@{proxy.url}",
+        setting="instruction",
+        out=folder / "p.jsonl",
+        questions=[1, 44],
+        max_concurrency=2,
+        options={**OPTIONS, "api_key_env": "REASONKNEE_TEST_KEY"},
+        progress=True,
+    )
     proxy.always = "401"
     with pytest.raises(AdapterError) as err:
-        run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:{server[1]}@{proxy.url}",
-                     setting="zero-shot", out=folder / "q.jsonl", questions=[1],
-                     options={**OPTIONS, "api_key_env": "REASONKNEE_TEST_KEY"}, progress=False)
+        run_baseline(
+            dataset=dataset,
+            split="test",
+            limit=1,
+            model=f"openai:{server[1]}@{proxy.url}",
+            setting="zero-shot",
+            out=folder / "q.jsonl",
+            questions=[1],
+            options={**OPTIONS, "api_key_env": "REASONKNEE_TEST_KEY"},
+            progress=False,
+        )
     assert {x["auth"] for x in proxy.seen} == {f"Bearer {secret}"}
     assert secret not in str(err.value)
     captured = capfd.readouterr()
@@ -264,6 +346,14 @@ def test_unreachable_server_stops_the_run(tmp_path_factory) -> None:
     dataset = tiny_dataset(tmp_path_factory)
     port = _free_port()  # nothing listens there
     with pytest.raises(AdapterError, match="cannot connect"):
-        run_baseline(dataset=dataset, split="test", limit=1, model=f"openai:m@http://127.0.0.1:{port}/v1",
-                     setting="zero-shot", out=tmp_path_factory.mktemp("down") / "p.jsonl", questions=[1, 2, 3],
-                     options={**OPTIONS, "max_retries": 1}, progress=False)
+        run_baseline(
+            dataset=dataset,
+            split="test",
+            limit=1,
+            model=f"openai:m@http://127.0.0.1:{port}/v1",
+            setting="zero-shot",
+            out=tmp_path_factory.mktemp("down") / "p.jsonl",
+            questions=[1, 2, 3],
+            options={**OPTIONS, "max_retries": 1},
+            progress=False,
+        )

@@ -17,7 +17,11 @@ from vlm_adapters.openai_api import OpenAIAdapter, OpenAIOptions
 from vlm_adapters.spec import make_adapter
 
 _path = (
-    st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="/._-:~ "), min_size=1, max_size=30)
+    st.text(
+        st.characters(whitelist_categories=("L", "N"), whitelist_characters="/._-:~ "),
+        min_size=1,
+        max_size=30,
+    )
     .map(str.strip)
     .filter(bool)
 )
@@ -29,22 +33,33 @@ def test_qwen_spec_round_trips(path: str, lora: str | None) -> None:
     assert parse_model_spec(spec.text) == spec
 
 
-@given(model=_path, url=st.none() | st.from_regex(r"https?://[a-z0-9.]+(:[0-9]{2,5})?/v1", fullmatch=True))
+@given(
+    model=_path,
+    url=st.none() | st.from_regex(r"https?://[a-z0-9.]+(:[0-9]{2,5})?/v1", fullmatch=True),
+)
 def test_openai_spec_round_trips(model: str, url: str | None) -> None:
     spec = ModelSpec(kind="openai", model=model, base_url=url)
     assert parse_model_spec(spec.text) == spec
 
 
-@pytest.mark.parametrize("bad", ["", "qwen2.5-vl:", "openai:", "openai:gpt@", "qwen2.5-vl:/m+lora:", "gemini:x", "x"])
+@pytest.mark.parametrize(
+    "bad", ["", "qwen2.5-vl:", "openai:", "openai:gpt@", "qwen2.5-vl:/m+lora:", "gemini:x", "x"]
+)
 def test_bad_specs_name_what_was_expected(bad: str) -> None:
     with pytest.raises(AdapterError, match="expected"):
         parse_model_spec(bad)
 
 
 def test_openai_adapter_options_and_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    a = make_adapter("openai:o1", options={"max_tokens": 100, "max_tokens_field": "max_completion_tokens"})
+    a = make_adapter(
+        "openai:o1", options={"max_tokens": 100, "max_tokens_field": "max_completion_tokens"}
+    )
     assert isinstance(a, OpenAIAdapter) and isinstance(a, Adapter)
-    assert a.name == "openai:o1" and a.input_spec.slices == (32, 128, 32)  # the public o1 script's slices
+    assert a.name == "openai:o1" and a.input_spec.slices == (
+        32,
+        128,
+        32,
+    )  # the public o1 script's slices
     body = a.request_body(["data:image/png;base64,AAAA"], "Grade it.")
     assert body["max_completion_tokens"] == 100 and "temperature" not in body
     assert body["messages"][0]["content"][0]["type"] == "image_url"  # images first: a shared prefix

@@ -48,39 +48,96 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     try:
         i, n = (int(v) for v in text.split("/", 1))
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected I/N, e.g. 0/4", param_hint="--shard") from None
+        raise click.BadParameter(
+            f"{text!r}: expected I/N, e.g. 0/4", param_hint="--shard"
+        ) from None
     if not 0 <= i < n:
         raise click.BadParameter(f"{text!r}: expected 0 <= I < N", param_hint="--shard")
     return i, n
 
 
 @click.command("baseline", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Dataset folder written by `reasonknee build`.")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Dataset folder written by `reasonknee build`.",
+)
 @click.option("--split", default="test", show_default=True, help="Split to run on.")
-@click.option("--model", "model", required=True,
-              help="qwen2.5-vl:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random")
-@click.option("--setting", type=click.Choice(_SETTINGS), required=True, help="Prompt setting (bench.md).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Predictions JSONL; an existing file is resumed (done records are skipped).")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    help="qwen2.5-vl:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random",
+)
+@click.option(
+    "--setting", type=click.Choice(_SETTINGS), required=True, help="Prompt setting (bench.md)."
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Predictions JSONL; an existing file is resumed (done records are skipped).",
+)
 @click.option("--questions", default=None, help="Question ids, e.g. '1-15,42' (default: all 69).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N scans of the split.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N scans of the split."
+)
 @click.option("--shard", default=None, help="Run shard I of N (scans I, I+N, ...), e.g. 0/4.")
-@click.option("--shards", type=click.IntRange(min=1), default=None,
-              help="Split the run into N shards run in parallel (see --executor), merged into --out.")
-@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="Where --shards run: Ray tasks ($RAY_ADDRESS or a local instance) or one after another here.")
-@click.option("--gpus-per-shard", type=float, default=0.0, show_default=True, help="GPUs each Ray shard asks for.")
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=None,
-              help="Requests in flight (OpenAI-compatible endpoints).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (random baseline, sampling).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Adapter option, repeatable (e.g. slices=32, fps=4, max_pixels=50176, prefix_reuse=false).")
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Split the run into N shards run in parallel (see --executor), merged into --out.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["ray", "local"]),
+    default="ray",
+    show_default=True,
+    help="Where --shards run: Ray tasks ($RAY_ADDRESS or a local instance) or one after another here.",
+)
+@click.option(
+    "--gpus-per-shard",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="GPUs each Ray shard asks for.",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in flight (OpenAI-compatible endpoints).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed (random baseline, sampling)."
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Adapter option, repeatable (e.g. slices=32, fps=4, max_pixels=50176, prefix_reuse=false).",
+)
 @click.option("--retry-errors", is_flag=True, help="Redo records that ended with an error.")
-def baseline(dataset: Path, split: str, model: str, setting: str, out: Path, questions: str | None,
-             limit: int | None, shard: str | None, shards: int | None, executor: str, gpus_per_shard: float,
-             max_concurrency: int | None, seed: int,
-             options: tuple[str, ...], retry_errors: bool) -> None:
+def baseline(
+    dataset: Path,
+    split: str,
+    model: str,
+    setting: str,
+    out: Path,
+    questions: str | None,
+    limit: int | None,
+    shard: str | None,
+    shards: int | None,
+    executor: str,
+    gpus_per_shard: float,
+    max_concurrency: int | None,
+    seed: int,
+    options: tuple[str, ...],
+    retry_errors: bool,
+) -> None:
     """Run a model or reference baseline on a dataset split, writing predictions JSONL (resumable)."""
     from moaks_schema import MoaksSchemaError, parse_question_ids
     from rich.console import Console
@@ -107,20 +164,40 @@ def baseline(dataset: Path, split: str, model: str, setting: str, out: Path, que
     except MoaksSchemaError as exc:
         raise click.BadParameter(str(exc), param_hint="--questions") from None
     opts = parse_options(options)
-    common = dict(dataset=dataset, split=split, model=model, setting=setting, questions=qids, limit=limit,
-                  max_concurrency=max_concurrency, seed=seed, options=opts, retry_errors=retry_errors)
+    common = dict(
+        dataset=dataset,
+        split=split,
+        model=model,
+        setting=setting,
+        questions=qids,
+        limit=limit,
+        max_concurrency=max_concurrency,
+        seed=seed,
+        options=opts,
+        retry_errors=retry_errors,
+    )
     if shards is not None:
         if shard is not None:
             raise click.BadParameter("give either --shard or --shards", param_hint="--shards")
         try:
             with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
-                summary = run_sharded(shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common)
+                summary = run_sharded(
+                    shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common
+                )
         except AdapterError as exc:
             raise click.ClickException(str(exc)) from None
         _report(console, summary)
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task(f"{model} · {setting}", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -36,31 +36,81 @@ def _question_ids(value: str | None) -> list[int] | None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--phantom", "phantom", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Write a phantom cohort of N patients (DICOM in the OAI layout) and build from it.")
-@click.option("--oai-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="OAI image release root (folders 0.C.2, 1.C.2, ... with contents.csv).")
-@click.option("--moaks", "moaks", type=click.Path(exists=True, path_type=Path), multiple=True,
-              help="MOAKS file or folder (kMRI_SQ_MOAKS_BICL*.txt); repeatable.")
-@click.option("--codebook", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CSV variable,attribute[,decoder] adding OAI variable names to the default map.")
-@click.option("--labels", "labels", default=None, metavar="manual:DIR|nnunet:MODEL_DIR|phantom",
-              help="Where label maps come from (default with --phantom: phantom).")
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to write.")
-@click.option("--work", type=click.Path(path_type=Path), default=None,
-              help="Working folder (phantom cohort, converted volumes, predictions); default OUT.work.")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run per-scan work in process or as Ray tasks (RAY_ADDRESS or a local instance).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for --executor local.")
+@click.option(
+    "--phantom",
+    "phantom",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Write a phantom cohort of N patients (DICOM in the OAI layout) and build from it.",
+)
+@click.option(
+    "--oai-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="OAI image release root (folders 0.C.2, 1.C.2, ... with contents.csv).",
+)
+@click.option(
+    "--moaks",
+    "moaks",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    help="MOAKS file or folder (kMRI_SQ_MOAKS_BICL*.txt); repeatable.",
+)
+@click.option(
+    "--codebook",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV variable,attribute[,decoder] adding OAI variable names to the default map.",
+)
+@click.option(
+    "--labels",
+    "labels",
+    default=None,
+    metavar="manual:DIR|nnunet:MODEL_DIR|phantom",
+    help="Where label maps come from (default with --phantom: phantom).",
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to write."
+)
+@click.option(
+    "--work",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Working folder (phantom cohort, converted volumes, predictions); default OUT.work.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run per-scan work in process or as Ray tasks (RAY_ADDRESS or a local instance).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes for --executor local.",
+)
 @click.option("--keep-going", is_flag=True, help="Write the dataset without the scans that failed.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (phantom, reasoning wording).")
-@click.option("--shape", "shape", default="32,64,64", show_default=True, help="Phantom volume size S,R,C.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed (phantom, reasoning wording)."
+)
+@click.option(
+    "--shape", "shape", default="32,64,64", show_default=True, help="Phantom volume size S,R,C."
+)
 @click.option("--visits", default="00M", show_default=True, help="Phantom visits, comma-separated.")
-@click.option("--questions", default=None, help="Subset of question ids, e.g. 1-15,42 (default all 69).")
+@click.option(
+    "--questions", default=None, help="Subset of question ids, e.g. 1-15,42 (default all 69)."
+)
 @click.option("--device", default="auto", show_default=True, help="Device for nnU-Net prediction.")
-@click.option("--mirroring/--no-mirroring", default=True, show_default=True,
-              help="nnU-Net test-time mirroring (several times slower, slightly better).")
+@click.option(
+    "--mirroring/--no-mirroring",
+    default=True,
+    show_default=True,
+    help="nnU-Net test-time mirroring (several times slower, slightly better).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -99,25 +149,44 @@ def build(
     if (phantom is None) == (oai_root is None):
         raise click.UsageError("give exactly one of --phantom N or --oai-root DIR")
     if oai_root is not None and not moaks:
-        raise click.UsageError("--oai-root needs --moaks (file or folder of kMRI_SQ_MOAKS_BICL*.txt)")
+        raise click.UsageError(
+            "--oai-root needs --moaks (file or folder of kMRI_SQ_MOAKS_BICL*.txt)"
+        )
     if phantom is not None and moaks:
         raise click.UsageError("--moaks is read from the phantom cohort with --phantom")
     if labels is None:
         if phantom is None:
-            raise click.UsageError("--labels is required with --oai-root: manual:DIR or nnunet:MODEL_DIR")
+            raise click.UsageError(
+                "--labels is required with --oai-root: manual:DIR or nnunet:MODEL_DIR"
+            )
         labels = "phantom"
     kind, _, where = labels.partition(":")
     if kind not in ("manual", "nnunet", "phantom") or (kind != "phantom" and not where):
-        raise click.BadParameter(f"{labels!r}: expected manual:DIR, nnunet:MODEL_DIR or phantom",
-                                 param_hint="--labels")
+        raise click.BadParameter(
+            f"{labels!r}: expected manual:DIR, nnunet:MODEL_DIR or phantom", param_hint="--labels"
+        )
     if kind == "phantom" and phantom is None:
         raise click.BadParameter("phantom labels need --phantom N", param_hint="--labels")
     inputs = BuildInputs(
-        out=out, work=work or out.with_name(out.name + ".work"), phantom=phantom, oai_root=oai_root,
-        moaks=tuple(moaks), codebook=codebook, label_kind=kind, label_where=Path(where) if where else None,
-        executor=executor, workers=workers, keep_going=keep_going, seed=seed,
-        shape=_shape(shape), visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
-        question_ids=_question_ids(questions), device=device, mirroring=mirroring, overwrite=overwrite, progress=not quiet,
+        out=out,
+        work=work or out.with_name(out.name + ".work"),
+        phantom=phantom,
+        oai_root=oai_root,
+        moaks=tuple(moaks),
+        codebook=codebook,
+        label_kind=kind,
+        label_where=Path(where) if where else None,
+        executor=executor,
+        workers=workers,
+        keep_going=keep_going,
+        seed=seed,
+        shape=_shape(shape),
+        visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
+        question_ids=_question_ids(questions),
+        device=device,
+        mirroring=mirroring,
+        overwrite=overwrite,
+        progress=not quiet,
     )
     ok = run_build(inputs, console=console)
     sys.exit(0 if ok else 1)

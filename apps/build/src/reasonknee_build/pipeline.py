@@ -49,15 +49,30 @@ def phantom_inputs(inputs: BuildInputs) -> tuple[Path, tuple[Path, ...], Path | 
     cohort = inputs.work / "phantom"
     if cohort.exists():
         shutil.rmtree(cohort)
-    write_cohort(cohort, n_patients=inputs.phantom, visits=inputs.visits, sides=(1, 2), seed=inputs.seed,
-                 shape=inputs.shape, dicom=True, progress=inputs.progress)
+    write_cohort(
+        cohort,
+        n_patients=inputs.phantom,
+        visits=inputs.visits,
+        sides=(1, 2),
+        seed=inputs.seed,
+        shape=inputs.shape,
+        dicom=True,
+        progress=inputs.progress,
+    )
     codebook = cohort / "moaks" / "phantom_codebook.csv"
-    return cohort / "oai", (cohort / "moaks",), codebook if codebook.is_file() else None, cohort / "labels"
+    return (
+        cohort / "oai",
+        (cohort / "moaks",),
+        codebook if codebook.is_file() else None,
+        cohort / "labels",
+    )
 
 
 def _labels_from_folder(scans: pl.DataFrame, folder: Path) -> pl.DataFrame:
-    paths = [str(folder / f"{s}.nii.gz") if (folder / f"{s}.nii.gz").is_file() else None
-             for s in scans["scan_id"].to_list()]
+    paths = [
+        str(folder / f"{s}.nii.gz") if (folder / f"{s}.nii.gz").is_file() else None
+        for s in scans["scan_id"].to_list()
+    ]
     return scans.with_columns(pl.Series("label_path", paths, dtype=pl.String))
 
 
@@ -78,8 +93,13 @@ def nnunet_labels(scans: pl.DataFrame, inputs: BuildInputs) -> pl.DataFrame:
     images: list[str] = []
     status: list[str] = []
     errors: list[str | None] = []
-    for row in tqdm(scans.iter_rows(named=True), total=scans.height, desc="converting to NIfTI", unit="scan",
-                    disable=not inputs.progress):
+    for row in tqdm(
+        scans.iter_rows(named=True),
+        total=scans.height,
+        desc="converting to NIfTI",
+        unit="scan",
+        disable=not inputs.progress,
+    ):
         target = nifti / f"{row['scan_id']}.nii.gz"
         image, state, error = row["image_path"], row["status"], row["error"]
         if state == "ok":
@@ -92,13 +112,21 @@ def nnunet_labels(scans: pl.DataFrame, inputs: BuildInputs) -> pl.DataFrame:
         images.append(image)
         status.append(state)
         errors.append(error)
-    scans = scans.with_columns(pl.Series("image_path", images, dtype=pl.String),
-                               pl.Series("status", status, dtype=pl.String),
-                               pl.Series("error", errors, dtype=pl.String))
+    scans = scans.with_columns(
+        pl.Series("image_path", images, dtype=pl.String),
+        pl.Series("status", status, dtype=pl.String),
+        pl.Series("error", errors, dtype=pl.String),
+    )
     ok = scans.filter(pl.col("status") == "ok")
     pred_dir = inputs.work / "predictions"
-    predict(ok.select("scan_id", "image_path"), pred_dir, model_dir=inputs.label_where, device=inputs.device,
-            mirroring=inputs.mirroring, progress=inputs.progress)
+    predict(
+        ok.select("scan_id", "image_path"),
+        pred_dir,
+        model_dir=inputs.label_where,
+        device=inputs.device,
+        mirroring=inputs.mirroring,
+        progress=inputs.progress,
+    )
     return _labels_from_folder(scans, pred_dir)
 
 
@@ -115,9 +143,11 @@ def _print_report(console: Console, result, readings, oai_root: Path) -> None:
         console.print(f"content hash: {result.content_hash}")
     conflicts = readings.conflicts.height
     n_missing = readings.missing.height
-    console.print(f"MOAKS: {readings.readings.select('patient_id', 'visit', 'side').unique().height} knee-visits, "
-                  f"{conflicts} read more than once (conflicts report), {n_missing} grades missing "
-                  f"(never invented; see reports/moaks_missing_summary)")
+    console.print(
+        f"MOAKS: {readings.readings.select('patient_id', 'visit', 'side').unique().height} knee-visits, "
+        f"{conflicts} read more than once (conflicts report), {n_missing} grades missing "
+        f"(never invented; see reports/moaks_missing_summary)"
+    )
     if result.skipped.height:
         console.print(f"{result.skipped.height} scan(s) skipped: no MOAKS reading")
     if result.failures.height:
@@ -142,7 +172,9 @@ def run_build(inputs: BuildInputs, *, console: Console) -> bool:
         console.print(f"[red]{inputs.out} exists[/red]: choose a new --out or pass --overwrite")
         return False
     if inputs.phantom is not None:
-        console.print(f"writing a phantom cohort of {inputs.phantom} patients to {inputs.work / 'phantom'}")
+        console.print(
+            f"writing a phantom cohort of {inputs.phantom} patients to {inputs.work / 'phantom'}"
+        )
         oai_root, moaks, codebook, label_dir = phantom_inputs(inputs)
     else:
         assert inputs.oai_root is not None
@@ -156,24 +188,44 @@ def run_build(inputs: BuildInputs, *, console: Console) -> bool:
     knees = readings.readings.select("patient_id", "visit", "side").unique()
     n_scans = scans.height
     scans = scans.join(knees, on=["patient_id", "visit", "side"], how="semi").with_columns(
-        pl.col("image_path").map_elements(lambda p: _relative(p, oai_root), return_dtype=pl.String)
-        .alias("source_path"))
+        pl.col("image_path")
+        .map_elements(lambda p: _relative(p, oai_root), return_dtype=pl.String)
+        .alias("source_path")
+    )
     if scans.height < n_scans:
-        console.print(f"{n_scans - scans.height} of {n_scans} scan(s) have no MOAKS reading: left out")
+        console.print(
+            f"{n_scans - scans.height} of {n_scans} scan(s) have no MOAKS reading: left out"
+        )
     if label_source == "nnunet":
         scans = nnunet_labels(scans, inputs)
     else:
         assert label_dir is not None
         scans = _labels_from_folder(scans, label_dir)
     result = build_dataset(
-        scans, readings.readings, inputs.out, label_source=label_source, seed=inputs.seed,
-        executor=inputs.executor, workers=inputs.workers, question_ids=inputs.question_ids,
-        keep_going=inputs.keep_going, overwrite=inputs.overwrite, progress=inputs.progress,
-        reports={"moaks_conflicts": readings.conflicts, "moaks_missing_summary": readings.missing_summary()},
-        extra_manifest={"inputs": {"phantom_patients": inputs.phantom, "oai_root": str(oai_root),
-                                   "moaks": [str(m) for m in moaks],
-                                   "codebook": None if codebook is None else str(codebook),
-                                   "labels": label_source}},
+        scans,
+        readings.readings,
+        inputs.out,
+        label_source=label_source,
+        seed=inputs.seed,
+        executor=inputs.executor,
+        workers=inputs.workers,
+        question_ids=inputs.question_ids,
+        keep_going=inputs.keep_going,
+        overwrite=inputs.overwrite,
+        progress=inputs.progress,
+        reports={
+            "moaks_conflicts": readings.conflicts,
+            "moaks_missing_summary": readings.missing_summary(),
+        },
+        extra_manifest={
+            "inputs": {
+                "phantom_patients": inputs.phantom,
+                "oai_root": str(oai_root),
+                "moaks": [str(m) for m in moaks],
+                "codebook": None if codebook is None else str(codebook),
+                "labels": label_source,
+            }
+        },
     )
     _print_report(console, result, readings, oai_root)
     return result.ok

@@ -18,10 +18,19 @@ __all__ = ["COMMANDS", "main"]
 #: name -> (``module:attribute`` of a click command, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("reasonknee.schema_cmd:schema", "Print the MOAKS question catalogue."),
-    "build": ("reasonknee_build.cli:build", "Build a ReasonKnee dataset from scans and MOAKS readings."),
+    "build": (
+        "reasonknee_build.cli:build",
+        "Build a ReasonKnee dataset from scans and MOAKS readings.",
+    ),
     "train": ("reasonknee_train.cli:train", "Train the segmenter or fine-tune a VLM (LoRA)."),
-    "baseline": ("reasonknee_baseline.cli:baseline", "Run a model or reference baseline on a dataset split."),
-    "score": ("reasonknee_score.cli:score", "Score predictions against a dataset (ReasonKnee-Bench)."),
+    "baseline": (
+        "reasonknee_baseline.cli:baseline",
+        "Run a model or reference baseline on a dataset split.",
+    ),
+    "score": (
+        "reasonknee_score.cli:score",
+        "Score predictions against a dataset (ReasonKnee-Bench).",
+    ),
     "demo": ("reasonknee.demo:demo", "Run the whole pipeline on a phantom cohort."),
 }
 

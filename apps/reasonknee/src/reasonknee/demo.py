@@ -10,25 +10,67 @@ __all__ = ["demo"]
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reasonknee-demo"),
-              show_default=True, help="Folder for the cohort, dataset, predictions and report.")
-@click.option("--patients", type=click.IntRange(min=3), default=40, show_default=True,
-              help="Phantom patients (two knees each).")
-@click.option("--shape", default="48,96,96", show_default=True, help="Phantom volume size: slices,rows,cols.")
-@click.option("--train-segmenter", is_flag=True,
-              help="Train nnU-Net briefly on the manual subset and label every scan with it (adds minutes).")
-@click.option("--segmenter-seconds", type=float, default=180.0, show_default=True,
-              help="Training budget for --train-segmenter.")
-@click.option("--model", "models", multiple=True,
-              help="Also run this model: qwen2.5-vl:PATH, qwen2.5-vl:BASE+lora:DIR, openai:MODEL[@BASE_URL].")
-@click.option("--setting", type=click.Choice(["zero-shot", "instruction", "gt-region"]), default="instruction",
-              show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reasonknee-demo"),
+    show_default=True,
+    help="Folder for the cohort, dataset, predictions and report.",
+)
+@click.option(
+    "--patients",
+    type=click.IntRange(min=3),
+    default=40,
+    show_default=True,
+    help="Phantom patients (two knees each).",
+)
+@click.option(
+    "--shape", default="48,96,96", show_default=True, help="Phantom volume size: slices,rows,cols."
+)
+@click.option(
+    "--train-segmenter",
+    is_flag=True,
+    help="Train nnU-Net briefly on the manual subset and label every scan with it (adds minutes).",
+)
+@click.option(
+    "--segmenter-seconds",
+    type=float,
+    default=180.0,
+    show_default=True,
+    help="Training budget for --train-segmenter.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Also run this model: qwen2.5-vl:PATH, qwen2.5-vl:BASE+lora:DIR, openai:MODEL[@BASE_URL].",
+)
+@click.option(
+    "--setting",
+    type=click.Choice(["zero-shot", "instruction", "gt-region"]),
+    default="instruction",
+    show_default=True,
+)
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, mps or auto (segmenter).")
+@click.option(
+    "--device", default="auto", show_default=True, help="cpu, cuda, mps or auto (segmenter)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(*, out: Path, patients: int, shape: str, train_segmenter: bool, segmenter_seconds: float,
-         models: tuple[str, ...], setting: str, n_boot: int, seed: int, device: str, quiet: bool) -> None:
+def demo(
+    *,
+    out: Path,
+    patients: int,
+    shape: str,
+    train_segmenter: bool,
+    segmenter_seconds: float,
+    models: tuple[str, ...],
+    setting: str,
+    n_boot: int,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
     """Phantom cohort → build → baselines → scores → report, with nothing to set up."""
     from knee_volumes import VolumeError, parse_size
     from rich.console import Console
@@ -39,22 +81,49 @@ def demo(*, out: Path, patients: int, shape: str, train_segmenter: bool, segment
     try:
         dims = parse_size(shape, n=3, minimum=16)
     except VolumeError:
-        raise click.BadParameter("expected three integers >= 16, e.g. 32,64,64", param_hint="--shape") from None
+        raise click.BadParameter(
+            "expected three integers >= 16, e.g. 32,64,64", param_hint="--shape"
+        ) from None
     console = Console()
-    config = DemoConfig(out=out, patients=patients, shape=dims, seed=seed, setting=setting, models=models,  # type: ignore[arg-type]
-                        train_segmenter=train_segmenter, segmenter_seconds=segmenter_seconds, n_boot=n_boot,
-                        device=device, progress=not quiet)
+    config = DemoConfig(
+        out=out,
+        patients=patients,
+        shape=dims,
+        seed=seed,
+        setting=setting,
+        models=models,  # type: ignore[arg-type]
+        train_segmenter=train_segmenter,
+        segmenter_seconds=segmenter_seconds,
+        n_boot=n_boot,
+        device=device,
+        progress=not quiet,
+    )
     try:
         result = run_demo(config, console=console)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     table = Table(title="ReasonKnee demo (phantom cohort: software check, not clinical numbers)")
-    for col in ("model", "overall accuracy (micro)", "95% CI", "majority ref.", "mean IoU", "parse failures"):
+    for col in (
+        "model",
+        "overall accuracy (micro)",
+        "95% CI",
+        "majority ref.",
+        "mean IoU",
+        "parse failures",
+    ):
         table.add_column(col, justify="left" if col == "model" else "right")
     for name, h in result.headline.items():
+
         def f(v: float | None) -> str:
             return "–" if v is None else f"{v:.3f}"
-        table.add_row(name, f(h["overall_micro"]), f"{f(h['ci_low'])}–{f(h['ci_high'])}",
-                      f(h["majority_reference"]), f(h["mean_iou"]), f(h["failure_rate"]))
+
+        table.add_row(
+            name,
+            f(h["overall_micro"]),
+            f"{f(h['ci_low'])}–{f(h['ci_high'])}",
+            f(h["majority_reference"]),
+            f(h["mean_iou"]),
+            f(h["failure_rate"]),
+        )
     console.print(table)
     console.print(f"done in {result.seconds['total']:.0f} s. Report: {result.report / 'README.md'}")

@@ -81,13 +81,26 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
 
     cohort = CohortLayout.open(work / "phantom")
     pairs = [(cohort.nifti_path(s), cohort.manual_path(s)) for s in cohort.manual_ids]
-    console.print(f"[bold]segmenter[/]: nnU-Net v2 on {len(pairs)} manual label maps, "
-                  f"about {config.segmenter_seconds:.0f} s of training")
+    console.print(
+        f"[bold]segmenter[/]: nnU-Net v2 on {len(pairs)} manual label maps, "
+        f"about {config.segmenter_seconds:.0f} s of training"
+    )
     # AdamW: nnU-Net's SGD needs thousands of iterations before it tells the regions apart; a grid twice as
     # coarse (nnU-Net resamples the predictions back) gives a CPU eight times more iterations
-    model = ks.train_segmenter(pairs, work / "segmenter-model", epochs=1000, iterations=25, val_iterations=2,
-                               max_seconds=config.segmenter_seconds, device=config.device, optimizer="adam",
-                               spacing_factor=2.0, root=work / "nnunet", base_features=16, max_features=128)
+    model = ks.train_segmenter(
+        pairs,
+        work / "segmenter-model",
+        epochs=1000,
+        iterations=25,
+        val_iterations=2,
+        max_seconds=config.segmenter_seconds,
+        device=config.device,
+        optimizer="adam",
+        spacing_factor=2.0,
+        root=work / "nnunet",
+        base_features=16,
+        max_features=128,
+    )
     return model.path
 
 
@@ -98,17 +111,30 @@ def _dice_report(work: Path, console: Console, report: Path) -> None:
 
     cohort = CohortLayout.open(work / "phantom")
     manual = set(cohort.manual_ids)
-    held_out = [s for s in cohort.scan_ids if s not in manual and (work / "predictions" / f"{s}.nii.gz").is_file()]
-    table = ks.dice_table([work / "predictions" / f"{s}.nii.gz" for s in held_out],
-                          [cohort.label_path(s) for s in held_out], scan_ids=held_out)
+    held_out = [
+        s
+        for s in cohort.scan_ids
+        if s not in manual and (work / "predictions" / f"{s}.nii.gz").is_file()
+    ]
+    table = ks.dice_table(
+        [work / "predictions" / f"{s}.nii.gz" for s in held_out],
+        [cohort.label_path(s) for s in held_out],
+        scan_ids=held_out,
+    )
     seg = report / "segmentation"
     seg.mkdir(parents=True, exist_ok=True)
     table.write_csv(seg / "dice_per_scan.csv")
     summary = ks.dice_summary(table)
     summary.write_csv(seg / "dice_per_region.csv")
-    ks.dice_barplot(summary, seg / "dice_per_region.png", title="nnU-Net Dice per region (phantom, held-out scans)")
-    console.print(f"segmenter: mean Dice {table['dice'].mean():.3f}, median {table['dice'].median():.3f} over "
-                  f"{len(held_out)} held-out scans (see docs/segmentation.md)")
+    ks.dice_barplot(
+        summary,
+        seg / "dice_per_region.png",
+        title="nnU-Net Dice per region (phantom, held-out scans)",
+    )
+    console.print(
+        f"segmenter: mean Dice {table['dice'].mean():.3f}, median {table['dice'].median():.3f} over "
+        f"{len(held_out)} held-out scans (see docs/segmentation.md)"
+    )
 
 
 def _build(config: DemoConfig, console: Console, report: Path) -> Path:
@@ -116,19 +142,48 @@ def _build(config: DemoConfig, console: Console, report: Path) -> Path:
 
     work = config.out / "work"
     dataset = config.out / "dataset"
-    common = dict(out=dataset, work=work, shape=config.shape, seed=config.seed, overwrite=True,
-                  progress=config.progress, device=config.device)
+    common = dict(
+        out=dataset,
+        work=work,
+        shape=config.shape,
+        seed=config.seed,
+        overwrite=True,
+        progress=config.progress,
+        device=config.device,
+    )
     if not config.train_segmenter:
-        inputs = BuildInputs(phantom=config.patients, oai_root=None, moaks=(), codebook=None,
-                             label_kind="phantom", label_where=None, **common)  # type: ignore[arg-type]
+        inputs = BuildInputs(
+            phantom=config.patients,
+            oai_root=None,
+            moaks=(),
+            codebook=None,
+            label_kind="phantom",
+            label_where=None,
+            **common,
+        )  # type: ignore[arg-type]
     else:
-        seed_inputs = BuildInputs(phantom=config.patients, oai_root=None, moaks=(), codebook=None,
-                                  label_kind="phantom", label_where=None, **common)  # type: ignore[arg-type]
+        seed_inputs = BuildInputs(
+            phantom=config.patients,
+            oai_root=None,
+            moaks=(),
+            codebook=None,
+            label_kind="phantom",
+            label_where=None,
+            **common,
+        )  # type: ignore[arg-type]
         oai_root, moaks, codebook, _ = phantom_inputs(seed_inputs)
         model = _train_segmenter(config, work, console)
-        inputs = BuildInputs(phantom=None, oai_root=oai_root, moaks=moaks, codebook=codebook,
-                             label_kind="nnunet", label_where=model, keep_going=True, mirroring=False,
-                             **common)  # type: ignore[arg-type]
+        inputs = BuildInputs(
+            phantom=None,
+            oai_root=oai_root,
+            moaks=moaks,
+            codebook=codebook,
+            label_kind="nnunet",
+            label_where=model,
+            keep_going=True,
+            mirroring=False,
+            **common,
+        )  # type: ignore[arg-type]
     ok = run_build(inputs, console=console)
     if config.train_segmenter:
         _dice_report(work, console, report)
@@ -153,8 +208,11 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
     records = {(r.scan_id, r.question_id): r for r in read_records(predictions)}
     out: list[Path] = []
     wanted = [42, 4, 60, 50, 19]  # Hoffa, femur BML, ACL, meniscus, cartilage
-    picked = quints.filter(pl.col("question_id").is_in(wanted)).unique(
-        subset="question_id", keep="first", maintain_order=True).head(n)
+    picked = (
+        quints.filter(pl.col("question_id").is_in(wanted))
+        .unique(subset="question_id", keep="first", maintain_order=True)
+        .head(n)
+    )
     pdir = report / "previews"
     pdir.mkdir(parents=True, exist_ok=True)
     for row in picked.iter_rows(named=True):
@@ -173,8 +231,13 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
         from knee_volumes import preview_png
 
         extent_mm = max(n * d for n, d in zip(volume.shape, volume.spacing, strict=True))
-        preview_png(volume, path, boxes=boxes, panel_mm=extent_mm / 300, title=f"{row['scan_id']} · Q{q.id} {q.answer_key} · "
-                    "phantom: truth vs predicted box")
+        preview_png(
+            volume,
+            path,
+            boxes=boxes,
+            panel_mm=extent_mm / 300,
+            title=f"{row['scan_id']} · Q{q.id} {q.answer_key} · phantom: truth vs predicted box",
+        )
         out.append(path)
     return out
 
@@ -183,12 +246,24 @@ def _summary_tables(all_scores: list[Any]) -> tuple[str, str]:
     """Table 2 and Table 3 of this run, each cell with its 95 % patient-bootstrap interval."""
     import polars as pl
 
-    cols2 = ["BML", "Cartilage", "Osteophyte", "Meniscus", "Others", "Overall (micro)", "Overall (macro)"]
-    lines2 = ["| model | majority ref. (overall) | " + " | ".join(cols2) + " |",
-              "|---" * (len(cols2) + 2) + "|"]
+    cols2 = [
+        "BML",
+        "Cartilage",
+        "Osteophyte",
+        "Meniscus",
+        "Others",
+        "Overall (micro)",
+        "Overall (macro)",
+    ]
+    lines2 = [
+        "| model | majority ref. (overall) | " + " | ".join(cols2) + " |",
+        "|---" * (len(cols2) + 2) + "|",
+    ]
     cols3 = ["Patella", "Femur", "Tibia", "Meniscus", "ACL", "PCL", "Synovitis", "Patellar tendon"]
-    lines3 = ["| model | " + " | ".join(cols3) + " | Acc@0.25 (all) | Acc@0.5 (all) |",
-              "|---" * (len(cols3) + 3) + "|"]
+    lines3 = [
+        "| model | " + " | ".join(cols3) + " | Acc@0.25 (all) | Acc@0.5 (all) |",
+        "|---" * (len(cols3) + 3) + "|",
+    ]
     for s in all_scores:
         g = {r["group"]: r for r in s.groups.iter_rows(named=True)}
         overall = g.get("Overall (micro)", {})
@@ -196,12 +271,23 @@ def _summary_tables(all_scores: list[Any]) -> tuple[str, str]:
         for c in cols2:
             r = g.get(c)
             cells.append("–" if r is None else _fmt(r["accuracy"], r["ci_low"], r["ci_high"]))
-        lines2.append(f"| {s.label} | {_fmt(overall.get('majority'))} | " + " | ".join(cells) + " |")
-        st = {r["structure"]: r for r in s.structures.filter(pl.col("n_boxes") > 0).iter_rows(named=True)}
-        cells3 = [("–" if c not in st else _fmt(st[c]["mean_iou"], st[c]["ci_low"], st[c]["ci_high"])) for c in cols3]
+        lines2.append(
+            f"| {s.label} | {_fmt(overall.get('majority'))} | " + " | ".join(cells) + " |"
+        )
+        st = {
+            r["structure"]: r
+            for r in s.structures.filter(pl.col("n_boxes") > 0).iter_rows(named=True)
+        }
+        cells3 = [
+            ("–" if c not in st else _fmt(st[c]["mean_iou"], st[c]["ci_low"], st[c]["ci_high"]))
+            for c in cols3
+        ]
         al = st.get("All", {})
-        lines3.append(f"| {s.label} | " + " | ".join(cells3) +
-                      f" | {_fmt(al.get('acc_025'))} | {_fmt(al.get('acc_050'))} |")
+        lines3.append(
+            f"| {s.label} | "
+            + " | ".join(cells3)
+            + f" | {_fmt(al.get('acc_025'))} | {_fmt(al.get('acc_050'))} |"
+        )
     return "\n".join(lines2), "\n".join(lines3)
 
 
@@ -234,9 +320,18 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         out = preds_dir / f"{name}.{config.setting}.jsonl"
         if out.exists():
             out.unlink()  # a demo starts clean; `reasonknee baseline` is the resumable tool
-        summary = run_baseline(dataset=dataset, split="test", model=spec, setting=config.setting, out=out,
-                               seed=config.seed, progress=config.progress)
-        console.print(f"{spec}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)")
+        summary = run_baseline(
+            dataset=dataset,
+            split="test",
+            model=spec,
+            setting=config.setting,
+            out=out,
+            seed=config.seed,
+            progress=config.progress,
+        )
+        console.print(
+            f"{spec}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
+        )
         predictions[spec] = out
     seconds["baselines"] = time.perf_counter() - t
 
@@ -247,17 +342,29 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     all_scores = []
     headline: dict[str, dict[str, Any]] = {}
     for spec, path in predictions.items():
-        scores = bm.score_predictions(bm.read_predictions(path), truth, reference=reference,
-                                      n_boot=config.n_boot, seed=config.seed, label=spec)
-        bm.write_report(scores, report / "models" / path.stem, n_boot=config.n_boot, seed=config.seed)
+        scores = bm.score_predictions(
+            bm.read_predictions(path),
+            truth,
+            reference=reference,
+            n_boot=config.n_boot,
+            seed=config.seed,
+            label=spec,
+        )
+        bm.write_report(
+            scores, report / "models" / path.stem, n_boot=config.n_boot, seed=config.seed
+        )
         all_scores.append(scores)
         g = {r["group"]: r for r in scores.groups.iter_rows(named=True)}
         micro = g["Overall (micro)"]
         headline[spec] = {
-            "overall_micro": _num(micro["accuracy"]), "ci_low": _num(micro["ci_low"]),
-            "ci_high": _num(micro["ci_high"]), "overall_macro": _num(g["Overall (macro)"]["accuracy"]),
-            "majority_reference": _num(micro["majority"]), "mean_iou": _num(scores.mean_iou("All")),
-            "failure_rate": _num(micro["failure_rate"]), "items": int(micro["n_items"]),
+            "overall_micro": _num(micro["accuracy"]),
+            "ci_low": _num(micro["ci_low"]),
+            "ci_high": _num(micro["ci_high"]),
+            "overall_macro": _num(g["Overall (macro)"]["accuracy"]),
+            "majority_reference": _num(micro["majority"]),
+            "mean_iou": _num(scores.mean_iou("All")),
+            "failure_rate": _num(micro["failure_rate"]),
+            "items": int(micro["n_items"]),
         }
     seconds["scoring"] = time.perf_counter() - t
 
@@ -313,10 +420,23 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         "",
     ]
     (report / "README.md").write_text("\n".join(md), encoding="utf-8")
-    summary = {"phantom": True, "note": _PHANTOM_NOTE, "config": {
-        "patients": config.patients, "shape": list(config.shape), "seed": config.seed, "setting": config.setting,
-        "models": list(predictions), "train_segmenter": config.train_segmenter, "n_boot": config.n_boot},
-        "dataset": str(dataset), "content_hash": manifest.get("content_hash"), "headline": headline,
-        "seconds": seconds, "previews": [str(p) for p in previews]}
+    summary = {
+        "phantom": True,
+        "note": _PHANTOM_NOTE,
+        "config": {
+            "patients": config.patients,
+            "shape": list(config.shape),
+            "seed": config.seed,
+            "setting": config.setting,
+            "models": list(predictions),
+            "train_segmenter": config.train_segmenter,
+            "n_boot": config.n_boot,
+        },
+        "dataset": str(dataset),
+        "content_hash": manifest.get("content_hash"),
+        "headline": headline,
+        "seconds": seconds,
+        "previews": [str(p) for p in previews],
+    }
     (report / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return DemoResult(config.out, dataset, report, predictions, headline, seconds)

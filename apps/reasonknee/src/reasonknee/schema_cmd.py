@@ -33,8 +33,14 @@ def schema(*, as_json: bool, category: str | None) -> None:
         table.add_column(col)
     for r in rows:
         attrs = "\n".join(
-            f"{a['name']}: 0..{len(a['grades']) - 1}" for a in r["attributes"]  # type: ignore[index]
+            f"{a['name']}: 0..{len(a['grades']) - 1}"
+            for a in r["attributes"]  # type: ignore[index]
         )
-        table.add_row(str(r["id"]), str(r["category"]), str(r["answer_key"]), attrs,
-                      " ∪ ".join(r["box_regions"]) or "—")  # type: ignore[arg-type]
+        table.add_row(
+            str(r["id"]),
+            str(r["category"]),
+            str(r["answer_key"]),
+            attrs,
+            " ∪ ".join(r["box_regions"]) or "—",
+        )  # type: ignore[arg-type]
     Console().print(table)

@@ -32,38 +32,82 @@ def _headline(scores: object, console: object) -> None:
     for r in rows.iter_rows(named=True):
         if r["n_items"] == 0:
             continue
-        t.add_row(r["group"], str(r["n_items"]), _pct(r["accuracy"]),
-                  f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}", _pct(r["majority"]), _pct(r["kappa"]),
-                  _pct(r["failure_rate"]))
+        t.add_row(
+            r["group"],
+            str(r["n_items"]),
+            _pct(r["accuracy"]),
+            f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
+            _pct(r["majority"]),
+            _pct(r["kappa"]),
+            _pct(r["failure_rate"]),
+        )
     console.print(t)  # type: ignore[attr-defined]
     s = scores.structures.filter(pl.col("n_boxes") > 0)
     if s.height:
         ti = Table(title="Localisation (mean IoU)", title_justify="left")
-        for name in ("structure", "boxes", "mean IoU", "95% CI", "Acc@0.25", "Acc@0.5", "box failures"):
+        for name in (
+            "structure",
+            "boxes",
+            "mean IoU",
+            "95% CI",
+            "Acc@0.25",
+            "Acc@0.5",
+            "box failures",
+        ):
             ti.add_column(name, justify="left" if name == "structure" else "right", no_wrap=True)
         for r in s.iter_rows(named=True):
-            ti.add_row(r["structure"], str(r["n_boxes"]), _pct(r["mean_iou"]),
-                       f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}", _pct(r["acc_025"]), _pct(r["acc_050"]),
-                       _pct(r["box_failure_rate"]))
+            ti.add_row(
+                r["structure"],
+                str(r["n_boxes"]),
+                _pct(r["mean_iou"]),
+                f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}",
+                _pct(r["acc_025"]),
+                _pct(r["acc_050"]),
+                _pct(r["box_failure_rate"]),
+            )
         console.print(ti)  # type: ignore[attr-defined]
 
 
 @click.command("score", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dataset", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="ReasonKnee dataset folder (quintuples.parquet, scans.parquet).")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="ReasonKnee dataset folder (quintuples.parquet, scans.parquet).",
+)
 @click.option("--split", default="test", show_default=True, help="Split to score.")
-@click.option("--compare", "compare_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A second run on the same split: shown beside this one, with a paired bootstrap.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Report folder (report.md, figures/, tables/, scores.json).")
-@click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=click.IntRange(min=0),
-              help="Bootstrap replicates (resampling patients); 0 = no intervals.")
+@click.option(
+    "--compare",
+    "compare_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A second run on the same split: shown beside this one, with a paired bootstrap.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder (report.md, figures/, tables/, scores.json).",
+)
+@click.option(
+    "--bootstrap",
+    "n_boot",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap replicates (resampling patients); 0 = no intervals.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 @click.option("--questions", default=None, help="Score only these question ids, e.g. '1-15,42'.")
-@click.option("--reference-split", default="train", show_default=True,
-              help="Split whose majority grades give the reference line (falls back to the scored split).")
-@click.option("--model", default=None, help="Model to read from a public results JSON holding several.")
+@click.option(
+    "--reference-split",
+    default="train",
+    show_default=True,
+    help="Split whose majority grades give the reference line (falls back to the scored split).",
+)
+@click.option(
+    "--model", default=None, help="Model to read from a public results JSON holding several."
+)
 def score(
     predictions: Path,
     dataset: Path,
@@ -101,20 +145,35 @@ def score(
             reference = bm.load_truth(dataset, reference_split)
         except bm.BenchMetricsError:
             reference = None
-            console.print(f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]")
+            console.print(
+                f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]"
+            )
         scans = bm.load_scans(dataset) if (dataset / "scans.parquet").is_file() else None
 
         def run(path: Path, what: str) -> bm.Scores:
             preds = bm.read_predictions(path, scans=scans, model=model)
-            with Progress(TextColumn(f"parsing {what}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=console, transient=True) as bar:
+            with Progress(
+                TextColumn(f"parsing {what}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("parse", total=None)
 
                 def tick(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                return bm.score_predictions(preds, truth, reference=reference, questions=qids,
-                                            n_boot=n_boot, seed=seed, progress=tick)
+                return bm.score_predictions(
+                    preds,
+                    truth,
+                    reference=reference,
+                    questions=qids,
+                    n_boot=n_boot,
+                    seed=seed,
+                    progress=tick,
+                )
 
         scores = run(predictions, predictions.name)
         other = run(compare_path, compare_path.name) if compare_path is not None else None

@@ -48,7 +48,9 @@ def boxes_from_public(public: ArrayLike, *, name: str = "public boxes") -> NDArr
         whole = np.isfinite(arr) & (arr == np.round(arr))
         if not whole.all():
             i = int(np.flatnonzero(~whole.all(axis=1))[0])
-            raise Bbox3dError(f"{name}: row {i} {arr[i].tolist()} has a coordinate that is not an integer")
+            raise Bbox3dError(
+                f"{name}: row {i} {arr[i].tolist()} has a coordinate that is not an integer"
+            )
     elif arr.dtype.kind not in "iu":
         raise Bbox3dError(f"{name}: expected integer coordinates, got dtype {arr.dtype}")
     p = arr.astype(np.int64)

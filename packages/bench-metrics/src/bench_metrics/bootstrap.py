@@ -42,7 +42,9 @@ def patient_sums(
     g = np.asarray(group, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     keep = g >= 0
-    flat = np.bincount(p[keep] * n_groups + g[keep], weights=v[keep], minlength=n_patients * n_groups)
+    flat = np.bincount(
+        p[keep] * n_groups + g[keep], weights=v[keep], minlength=n_patients * n_groups
+    )
     return flat.reshape(n_patients, n_groups).astype(np.float64, copy=False)
 
 
@@ -56,7 +58,9 @@ def ratio_replicates(
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
 
 
-def interval(replicates: ArrayLike, *, confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def interval(
+    replicates: ArrayLike, *, confidence: float = 0.95
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Percentile interval per column of ``(B, G)`` replicates (NaN replicates ignored).
 
     >>> lo, hi = interval(np.arange(101.0)[:, None])

@@ -61,7 +61,7 @@ def split_think(text: str) -> tuple[str, str]:
     if close is not None and (first_open is None or close.start() < first_open.start()):
         # a closing tag with no opening one: everything before it was thinking
         thinks.append(text[: close.start()].strip())
-        text = text[close.end():]
+        text = text[close.end() :]
     rest: list[str] = []
     pos = 0
     while True:
@@ -69,12 +69,12 @@ def split_think(text: str) -> tuple[str, str]:
         if m is None:
             rest.append(text[pos:])
             break
-        rest.append(text[pos: m.start()])
+        rest.append(text[pos : m.start()])
         end = re.compile(rf"</{m.group(1)}>", re.IGNORECASE).search(text, m.end())
         if end is None:  # truncated inside thinking
-            thinks.append(text[m.end():].strip())
+            thinks.append(text[m.end() :].strip())
             break
-        thinks.append(text[m.end(): end.start()].strip())
+        thinks.append(text[m.end() : end.start()].strip())
         pos = end.end()
     return "\n\n".join(t for t in thinks if t), "".join(rest)
 

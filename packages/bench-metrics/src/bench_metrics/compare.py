@@ -36,16 +36,27 @@ def compare_runs(
     patient-level bootstrap interval and a two-sided bootstrap p-value.
     """
     key = ["scan_id", "question_id", "attribute"]
-    items = a.items.select(*key, "patient_id", "category", "column", pl.col("correct").alias("ca")).join(
-        b.items.select(*key, pl.col("correct").alias("cb")), on=key, how="inner"
-    )
+    items = a.items.select(
+        *key, "patient_id", "category", "column", pl.col("correct").alias("ca")
+    ).join(b.items.select(*key, pl.col("correct").alias("cb")), on=key, how="inner")
     if items.height == 0:
         raise BenchMetricsError(f"compare: runs {a.label!r} and {b.label!r} share no scored items")
-    recs = a.records.filter(pl.col("box_scored")).select("scan_id", "question_id", "patient_id", "structure",
-                                                          pl.col("iou").alias("ia")).join(
-        b.records.filter(pl.col("box_scored")).select("scan_id", "question_id", pl.col("iou").alias("ib")),
-        on=["scan_id", "question_id"], how="inner")
-    patients = pl.concat([items.select("patient_id"), recs.select("patient_id")]).unique().sort("patient_id")
+    recs = (
+        a.records.filter(pl.col("box_scored"))
+        .select("scan_id", "question_id", "patient_id", "structure", pl.col("iou").alias("ia"))
+        .join(
+            b.records.filter(pl.col("box_scored")).select(
+                "scan_id", "question_id", pl.col("iou").alias("ib")
+            ),
+            on=["scan_id", "question_id"],
+            how="inner",
+        )
+    )
+    patients = (
+        pl.concat([items.select("patient_id"), recs.select("patient_id")])
+        .unique()
+        .sort("patient_id")
+    )
     code = dict(zip(patients["patient_id"].to_list(), range(patients.height), strict=True))
     n_pat = patients.height
     pat = np.array([code[p] for p in items["patient_id"].to_list()], dtype=np.int64)
@@ -67,7 +78,10 @@ def compare_runs(
 
     s_i = {s.value: i for i, s in enumerate(STRUCTURES)}
     n_s = len(STRUCTURES) + 1
-    sidx = np.array([s_i.get(s, -1) if s is not None else -1 for s in recs["structure"].to_list()], dtype=np.int64)
+    sidx = np.array(
+        [s_i.get(s, -1) if s is not None else -1 for s in recs["structure"].to_list()],
+        dtype=np.int64,
+    )
     sg = np.concatenate([sidx, np.full(recs.height, n_s - 1)])
     p2 = np.tile(rpat, 2)
     ia = recs["ia"].fill_null(0.0).to_numpy()
@@ -92,32 +106,93 @@ def compare_runs(
     present = den.sum(axis=0)[:n_cat] > 0
     rows: list[dict[str, Any]] = []
 
-    def emit(metric: str, level: str, names: list[str], pa: np.ndarray, pb: np.ndarray, r: np.ndarray, n: np.ndarray) -> None:
-        lo, hi = interval(r, confidence=confidence) if r.shape[0] else (np.full(len(names), np.nan),) * 2
+    def emit(
+        metric: str,
+        level: str,
+        names: list[str],
+        pa: np.ndarray,
+        pb: np.ndarray,
+        r: np.ndarray,
+        n: np.ndarray,
+    ) -> None:
+        lo, hi = (
+            interval(r, confidence=confidence) if r.shape[0] else (np.full(len(names), np.nan),) * 2
+        )
         pv = _p_value(r) if r.shape[0] else np.full(len(names), np.nan)
         for i, name in enumerate(names):
-            rows.append({"metric": metric, "level": level, "group": name, "n": int(n[i]),
-                         "a": _f(pa[i]), "b": _f(pb[i]), "diff": _f(pa[i] - pb[i]),
-                         "ci_low": _f(lo[i]), "ci_high": _f(hi[i]), "p_value": _f(pv[i])})
+            rows.append(
+                {
+                    "metric": metric,
+                    "level": level,
+                    "group": name,
+                    "n": int(n[i]),
+                    "a": _f(pa[i]),
+                    "b": _f(pb[i]),
+                    "diff": _f(pa[i] - pb[i]),
+                    "ci_low": _f(lo[i]),
+                    "ci_high": _f(hi[i]),
+                    "p_value": _f(pv[i]),
+                }
+            )
 
     r_acc = reps(w, num_a, num_b, den) if w.shape[0] else np.zeros((0, n_g))
     n_items = den.sum(axis=0)
-    emit("accuracy", "category", [c.value for c in CATEGORIES], acc_a[:n_cat], acc_b[:n_cat], r_acc[:, :n_cat], n_items[:n_cat])
-    emit("accuracy", "column", [c.value for c in COLUMNS], acc_a[n_cat:n_cat + n_col], acc_b[n_cat:n_cat + n_col],
-         r_acc[:, n_cat:n_cat + n_col], n_items[n_cat:n_cat + n_col])
-    emit("accuracy", "overall", [OVERALL_MICRO], acc_a[-1:], acc_b[-1:], r_acc[:, -1:], n_items[-1:])
+    emit(
+        "accuracy",
+        "category",
+        [c.value for c in CATEGORIES],
+        acc_a[:n_cat],
+        acc_b[:n_cat],
+        r_acc[:, :n_cat],
+        n_items[:n_cat],
+    )
+    emit(
+        "accuracy",
+        "column",
+        [c.value for c in COLUMNS],
+        acc_a[n_cat : n_cat + n_col],
+        acc_b[n_cat : n_cat + n_col],
+        r_acc[:, n_cat : n_cat + n_col],
+        n_items[n_cat : n_cat + n_col],
+    )
+    emit(
+        "accuracy", "overall", [OVERALL_MICRO], acc_a[-1:], acc_b[-1:], r_acc[:, -1:], n_items[-1:]
+    )
     # macro: mean of the category accuracies present in the full sample
     if w.shape[0]:
         bot = w @ den[:, :n_cat]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ra = np.where(bot > 0, (w @ num_a[:, :n_cat]) / np.where(bot > 0, bot, 1), np.nan)[:, present]
-            rb = np.where(bot > 0, (w @ num_b[:, :n_cat]) / np.where(bot > 0, bot, 1), np.nan)[:, present]
+            ra = np.where(bot > 0, (w @ num_a[:, :n_cat]) / np.where(bot > 0, bot, 1), np.nan)[
+                :, present
+            ]
+            rb = np.where(bot > 0, (w @ num_b[:, :n_cat]) / np.where(bot > 0, bot, 1), np.nan)[
+                :, present
+            ]
             r_macro = (np.nanmean(ra, axis=1) - np.nanmean(rb, axis=1))[:, None]
     else:
         r_macro = np.zeros((0, 1))
-    emit("accuracy", "overall", [OVERALL_MACRO], np.array([np.mean(acc_a[:n_cat][present])]),
-         np.array([np.mean(acc_b[:n_cat][present])]), r_macro, n_items[-1:])
+    emit(
+        "accuracy",
+        "overall",
+        [OVERALL_MACRO],
+        np.array([np.mean(acc_a[:n_cat][present])]),
+        np.array([np.mean(acc_b[:n_cat][present])]),
+        r_macro,
+        n_items[-1:],
+    )
     r_iou = reps(w, inum_a, inum_b, iden) if w.shape[0] else np.zeros((0, n_s))
-    emit("mean_iou", "structure", [s.value for s in STRUCTURES] + ["All"], iou_a, iou_b, r_iou, iden.sum(axis=0))
-    return pl.DataFrame(rows, schema_overrides={c: pl.Float64 for c in ("a", "b", "diff", "ci_low", "ci_high", "p_value")}).with_columns(
-        pl.lit(a.label).alias("run_a"), pl.lit(b.label).alias("run_b"))
+    emit(
+        "mean_iou",
+        "structure",
+        [s.value for s in STRUCTURES] + ["All"],
+        iou_a,
+        iou_b,
+        r_iou,
+        iden.sum(axis=0),
+    )
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            c: pl.Float64 for c in ("a", "b", "diff", "ci_low", "ci_high", "p_value")
+        },
+    ).with_columns(pl.lit(a.label).alias("run_a"), pl.lit(b.label).alias("run_b"))

@@ -43,7 +43,9 @@ def _as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def predictions_frame(records: Iterable[Mapping[str, Any]], *, source: str = "predictions") -> pl.DataFrame:
+def predictions_frame(
+    records: Iterable[Mapping[str, Any]], *, source: str = "predictions"
+) -> pl.DataFrame:
     """A predictions table from records shaped as in docs/formats.md (extra fields ignored).
 
     >>> predictions_frame([{"scan_id": "9000001_00M_1", "question_id": 30, "raw_text": "{}"}]).shape
@@ -52,7 +54,9 @@ def predictions_frame(records: Iterable[Mapping[str, Any]], *, source: str = "pr
     cols: dict[str, list[Any]] = {c: [] for c in PREDICTION_SCHEMA}
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
-            raise BenchMetricsError(f"{source}: record {i + 1}: expected a JSON object, got {type(r).__name__}")
+            raise BenchMetricsError(
+                f"{source}: record {i + 1}: expected a JSON object, got {type(r).__name__}"
+            )
         try:
             scan_id = r["scan_id"]
             qid = int(r["question_id"])
@@ -61,7 +65,9 @@ def predictions_frame(records: Iterable[Mapping[str, Any]], *, source: str = "pr
                 f"{source}: record {i + 1}: fields 'scan_id' and 'question_id' (an integer 1..69) are required"
             ) from None
         if not 1 <= qid <= len(ms.QUESTIONS):
-            raise BenchMetricsError(f"{source}: record {i + 1}: field 'question_id' = {qid}; expected 1..69")
+            raise BenchMetricsError(
+                f"{source}: record {i + 1}: field 'question_id' = {qid}; expected 1..69"
+            )
         raw = r.get("raw_text")
         cols["scan_id"].append(str(scan_id))
         cols["question_id"].append(qid)
@@ -86,7 +92,9 @@ def load_predictions(path: str | Path) -> pl.DataFrame:
             try:
                 records.append(json.loads(line))
             except ValueError as exc:
-                if n > 1 and not line.endswith("\n"):  # a run killed mid-write leaves a torn last line
+                if n > 1 and not line.endswith(
+                    "\n"
+                ):  # a run killed mid-write leaves a torn last line
                     break
                 raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
     return predictions_frame(records, source=str(path))
@@ -119,22 +127,45 @@ def load_public_results(
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BenchMetricsError(f"{path}: not found; expected a results JSON of the public scripts") from None
+        raise BenchMetricsError(
+            f"{path}: not found; expected a results JSON of the public scripts"
+        ) from None
     except ValueError as exc:
         raise BenchMetricsError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise BenchMetricsError(f"{path}: expected one JSON object keyed by '<patient>_<time>_..._<question_id>'")
-    models = sorted({k[: -len("_result")] for v in data.values() if isinstance(v, dict)
-                     for k in v if k.endswith("_result")})
+        raise BenchMetricsError(
+            f"{path}: expected one JSON object keyed by '<patient>_<time>_..._<question_id>'"
+        )
+    models = sorted(
+        {
+            k[: -len("_result")]
+            for v in data.values()
+            if isinstance(v, dict)
+            for k in v
+            if k.endswith("_result")
+        }
+    )
     if model is None:
         if len(models) != 1:
-            raise BenchMetricsError(f"{path}: field '<model>_result': found models {models}; pass model= to pick one")
+            raise BenchMetricsError(
+                f"{path}: field '<model>_result': found models {models}; pass model= to pick one"
+            )
         model = models[0]
     elif model not in models:
-        raise BenchMetricsError(f"{path}: field '{model}_result' not found; models present: {models}")
+        raise BenchMetricsError(
+            f"{path}: field '{model}_result' not found; models present: {models}"
+        )
     index = {
-        (str(r["patient_id"]), str(r["visit"]), str(r["study_folder"]), str(r["series_folder"]), int(r["side"])): r["scan_id"]
-        for r in scans.select("patient_id", "visit", "study_folder", "series_folder", "side", "scan_id").iter_rows(named=True)
+        (
+            str(r["patient_id"]),
+            str(r["visit"]),
+            str(r["study_folder"]),
+            str(r["series_folder"]),
+            int(r["side"]),
+        ): r["scan_id"]
+        for r in scans.select(
+            "patient_id", "visit", "study_folder", "series_folder", "side", "scan_id"
+        ).iter_rows(named=True)
     }
     records: list[dict[str, Any]] = []
     for key, value in data.items():
@@ -149,15 +180,28 @@ def load_public_results(
         raw: str | None
         error: str | None = None
         if isinstance(result, dict) and set(result) == {"response"}:
-            raw = result["response"] if isinstance(result["response"], str) else _as_text(result["response"])
+            raw = (
+                result["response"]
+                if isinstance(result["response"], str)
+                else _as_text(result["response"])
+            )
         elif isinstance(result, dict) and set(result) == {"error"}:
             raw, error = None, _as_text(result["error"])
         elif result is None:
             raw, error = None, "no result"
         else:
             raw = json.dumps(result, ensure_ascii=False)
-        records.append({"scan_id": scan_id, "question_id": parts[5], "raw_text": raw, "error": error,
-                        "model": model, "setting": None, "view": None})
+        records.append(
+            {
+                "scan_id": scan_id,
+                "question_id": parts[5],
+                "raw_text": raw,
+                "error": error,
+                "model": model,
+                "setting": None,
+                "view": None,
+            }
+        )
     return predictions_frame(records, source=str(path))
 
 
@@ -168,7 +212,9 @@ def read_predictions(
     ``scan_id`` and ``question_id``), else the public results JSON (needs ``scans``)."""
     path = Path(path)
     if not path.is_file():
-        raise BenchMetricsError(f"{path}: not found; expected predictions JSONL or a public results JSON")
+        raise BenchMetricsError(
+            f"{path}: not found; expected predictions JSONL or a public results JSON"
+        )
     with path.open(encoding="utf-8") as fh:
         first = fh.readline()
     try:
@@ -178,6 +224,8 @@ def read_predictions(
     is_jsonl = isinstance(head, dict) and "scan_id" in head and "question_id" in head
     if not is_jsonl and first.lstrip()[:1] == "{":
         if scans is None:
-            raise BenchMetricsError(f"{path}: a public results JSON needs the dataset's scans.parquet to match ids")
+            raise BenchMetricsError(
+                f"{path}: a public results JSON needs the dataset's scans.parquet to match ids"
+            )
         return load_public_results(path, scans, model=model)
     return load_predictions(path)

@@ -41,21 +41,37 @@ def normalise_key(key: str) -> str:
 #: Extra spellings accepted for the attribute of a single-attribute question
 #: (osteophyte, Hoffa, effusion, extrusion, morphology, hypertrophy, root tear,
 #: patellar tendon, periarticular): the attribute's own public key is always accepted.
-SINGLE_ATTRIBUTE_ALIASES: frozenset[str] = frozenset(
-    {"grade", "score", "value"}
-)
+SINGLE_ATTRIBUTE_ALIASES: frozenset[str] = frozenset({"grade", "score", "value"})
 #: Keys under which a box is looked for inside an answer object (normalised).
 BOX_KEYS: frozenset[str] = frozenset(
     {
-        "box", "bbox", "bounding box", "bbox 3d", "3d bbox", "3d box", "box 3d",
-        "3d bounding box", "bounding box 3d", "bounding box 3d public", "roi", "region box",
+        "box",
+        "bbox",
+        "bounding box",
+        "bbox 3d",
+        "3d bbox",
+        "3d box",
+        "box 3d",
+        "3d bounding box",
+        "bounding box 3d",
+        "bounding box 3d public",
+        "roi",
+        "region box",
     }
 )
 #: The six part names of the public box form, when a box is written as an object.
 BOX_PART_KEYS: tuple[str, ...] = ("start slice", "end slice", "x min", "x max", "y min", "y max")
 #: Keys whose value is kept as the reasoning text (normalised).
 REASONING_KEYS: frozenset[str] = frozenset(
-    {"reasoning", "reasoning steps", "chain of thought", "cot", "rationale", "explanation", "thinking"}
+    {
+        "reasoning",
+        "reasoning steps",
+        "chain of thought",
+        "cot",
+        "rationale",
+        "explanation",
+        "thinking",
+    }
 )
 
 #: Normalised public answer key -> question id (all 69 questions).

@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["PAPER_TABLE2", "PAPER_TABLE3", "TABLE2_COLUMNS", "TABLE3_COLUMNS", "paper_table2", "paper_table3"]
+__all__ = [
+    "PAPER_TABLE2",
+    "PAPER_TABLE3",
+    "TABLE2_COLUMNS",
+    "TABLE3_COLUMNS",
+    "paper_table2",
+    "paper_table3",
+]
 
 #: Table 2 columns (the paper's five-column view plus Overall).
 TABLE2_COLUMNS: tuple[str, ...] = ("BML", "Cart.", "Ost.", "Men.", "Others", "Overall")
 #: Table 3 columns (mean IoU per structure).
-TABLE3_COLUMNS: tuple[str, ...] = ("Patella", "Femur", "Tibia", "Meniscus", "ACL", "PCL", "Synovitis")
+TABLE3_COLUMNS: tuple[str, ...] = (
+    "Patella",
+    "Femur",
+    "Tibia",
+    "Meniscus",
+    "ACL",
+    "PCL",
+    "Synovitis",
+)
 
 #: (model, setting, BML, Cart., Ost., Men., Others, Overall) as printed in the paper.
 PAPER_TABLE2: tuple[tuple[str, str, float, float, float, float, float, float], ...] = (

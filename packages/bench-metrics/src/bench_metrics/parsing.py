@@ -61,7 +61,9 @@ _BOX_TEXT = re.compile(r"[\[(]" + ",".join([_NUM] * 6) + r"[\])]")
 #: a box on its own labelled line: "Box: [...]", "**Bounding box**: (...)", "3D box = [...]"
 _BOX_LINE = re.compile(
     r"(?:^|\n)[ \t>*#-]*(?:3d[ \t]+)?(?:bounding[ \t]+)?(?:box|bbox)[ \t*]*[:=][ \t*]*"
-    + r"[\[(]" + ",".join([_NUM] * 6) + r"[\])]",
+    + r"[\[(]"
+    + ",".join([_NUM] * 6)
+    + r"[\])]",
     re.IGNORECASE,
 )
 _MAX_TEXT = 1_000_000  # replies longer than this are cut before parsing (none is that long)
@@ -141,7 +143,11 @@ class _Scan:
                     elif nk in REASONING_KEYS:
                         if depth == 0:
                             self.reasoning = v
-                    elif flat is None and nk in qk.attribute_names and not isinstance(v, (dict, list)):
+                    elif (
+                        flat is None
+                        and nk in qk.attribute_names
+                        and not isinstance(v, (dict, list))
+                    ):
                         flat = d
                     if isinstance(v, (dict, list)) and depth < _MAX_DEPTH:
                         nxt.append(v)
@@ -283,8 +289,10 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
         grades, failures = _read_value(scans[chosen].value, qk)
     else:
         kind = (
-            FailureKind.WRONG_REGION if other
-            else FailureKind.KEY_MISSING if cands
+            FailureKind.WRONG_REGION
+            if other
+            else FailureKind.KEY_MISSING
+            if cands
             else FailureKind.NO_ANSWER_OBJECT
         )
         grades, failures = {}, dict.fromkeys(qk.attribute_keys, kind)
@@ -293,7 +301,9 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
     box: PublicBox | None = None
     box_failure: FailureKind | None = None
     if q.box_regions:
-        order = ([chosen] if chosen >= 0 else []) + [i for i in range(len(cands) - 1, -1, -1) if i != chosen]
+        order = ([chosen] if chosen >= 0 else []) + [
+            i for i in range(len(cands) - 1, -1, -1) if i != chosen
+        ]
         found: PublicBox | FailureKind | None = None
         for i in order:
             if scans[i].box is not _NO_BOX:
@@ -306,7 +316,11 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
             if last is None:
                 for last in _BOX_TEXT.finditer(rest):  # noqa: B007 - else the last 6-list
                     pass
-            found = _box_from_value([_num(x) for x in last.groups()]) if last else FailureKind.BOX_MISSING
+            found = (
+                _box_from_value([_num(x) for x in last.groups()])
+                if last
+                else FailureKind.BOX_MISSING
+            )
         if isinstance(found, tuple):
             box = found
         else:
@@ -317,7 +331,9 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
     if reasoning is None:
         if cands:
             first, last_end = cands[0].start, cands[-1].end
-            reasoning = (_strip_fences(rest[:first]) + "\n" + _strip_fences(rest[last_end:])).strip()
+            reasoning = (
+                _strip_fences(rest[:first]) + "\n" + _strip_fences(rest[last_end:])
+            ).strip()
         else:
             reasoning = rest.strip()
     return ParsedAnswer(

@@ -37,9 +37,15 @@ def feature_families() -> dict[str, tuple[str, ...]]:
     for feature in ms.Feature:
         attrs = [a for q in ms.questions_for(feature=feature) for a in q.attributes]
         spaces = {a.grades for a in attrs}
-        title = {"bml": "BML", "acl": "ACL", "pcl": "PCL"}.get(feature.value, feature.value.replace("_", " ").capitalize())
+        title = {"bml": "BML", "acl": "ACL", "pcl": "PCL"}.get(
+            feature.value, feature.value.replace("_", " ").capitalize()
+        )
         for a in attrs:
-            name = title if len(spaces) == 1 else f"{title} {a.key.rsplit('.', 1)[1].replace('_', ' ')}"
+            name = (
+                title
+                if len(spaces) == 1
+                else f"{title} {a.key.rsplit('.', 1)[1].replace('_', ' ')}"
+            )
             out.setdefault(name, []).append(a.key)
     return {k: tuple(v) for k, v in out.items()}
 
@@ -75,9 +81,18 @@ def _plot_categories(scores: Scores, path: Path) -> None:
     x = np.arange(len(names))
     ax.bar(x, np.nan_to_num(acc), color="#4C72B0", label="accuracy")
     err = np.vstack([np.nan_to_num(acc - lo), np.nan_to_num(hi - acc)])
-    ax.errorbar(x, np.nan_to_num(acc), yerr=np.clip(err, 0, None), fmt="none", ecolor="black", capsize=3,
-                label=f"{int(scores.meta['confidence'] * 100)}% bootstrap interval (by patient)")
-    ax.hlines(maj, x - 0.4, x + 0.4, colors="#C44E52", linestyles="--", label="majority-class reference")
+    ax.errorbar(
+        x,
+        np.nan_to_num(acc),
+        yerr=np.clip(err, 0, None),
+        fmt="none",
+        ecolor="black",
+        capsize=3,
+        label=f"{int(scores.meta['confidence'] * 100)}% bootstrap interval (by patient)",
+    )
+    ax.hlines(
+        maj, x - 0.4, x + 0.4, colors="#C44E52", linestyles="--", label="majority-class reference"
+    )
     ax.set_xticks(x, [n.replace(" & ", " &\n") for n in names], fontsize=8, rotation=25, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
@@ -97,8 +112,14 @@ def _plot_structures(scores: Scores, path: Path) -> None:
         hi = np.array([_num(v) for v in s["ci_high"]])
         x = np.arange(len(names))
         ax.bar(x, m, color="#55A868", label="mean IoU")
-        ax.errorbar(x, m, yerr=np.clip(np.vstack([np.nan_to_num(m - lo), np.nan_to_num(hi - m)]), 0, None),
-                    fmt="none", ecolor="black", capsize=3)
+        ax.errorbar(
+            x,
+            m,
+            yerr=np.clip(np.vstack([np.nan_to_num(m - lo), np.nan_to_num(hi - m)]), 0, None),
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+        )
         ax.plot(x, [_num(v) for v in s["acc_025"]], "o", color="#8172B2", label="Acc@0.25")
         ax.plot(x, [_num(v) for v in s["acc_050"]], "s", color="#CCB974", label="Acc@0.5")
         ax.set_xticks(x, names, fontsize=8)
@@ -119,8 +140,11 @@ def _plot_scatter(scores: Scores, path: Path) -> None:
         ax.annotate(str(qid), (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
     c = scores.correlation.filter(pl.col("level") == "question")
     if c.height:
-        ax.set_title(f"IoU vs accuracy per question (Pearson {_num(c['pearson'][0]):.2f}, "
-                     f"Spearman {_num(c['spearman'][0]):.2f}, n={c['n'][0]})", fontsize=9)
+        ax.set_title(
+            f"IoU vs accuracy per question (Pearson {_num(c['pearson'][0]):.2f}, "
+            f"Spearman {_num(c['spearman'][0]):.2f}, n={c['n'][0]})",
+            fontsize=9,
+        )
     ax.set_xlabel("mean IoU")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1)
@@ -150,28 +174,58 @@ def _plot_confusions(scores: Scores, path: Path) -> None:
         ax.imshow(frac, cmap="Blues", vmin=0, vmax=1, aspect="auto")
         for (r, c), v in np.ndenumerate(conf):
             if v:
-                ax.text(c, r, str(v), ha="center", va="center", fontsize=6,
-                        color="white" if frac[r, c] > 0.6 else "black")
+                ax.text(
+                    c,
+                    r,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if frac[r, c] > 0.6 else "black",
+                )
         ax.set_xticks(range(k + 1), [str(j) for j in range(k)] + ["fail"], fontsize=6)
         ax.set_yticks(range(k), [str(j) for j in range(k)], fontsize=6)
         ax.set_title(name, fontsize=8)
         ax.set_xlabel("predicted", fontsize=6)
         ax.set_ylabel("true", fontsize=6)
-    fig.suptitle(f"Confusion per feature family (row-normalised colour, counts): {scores.label}", fontsize=9)
+    fig.suptitle(
+        f"Confusion per feature family (row-normalised colour, counts): {scores.label}", fontsize=9
+    )
     _save(fig, path)
 
 
 def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | None) -> str:
     m = scores.meta
     conf = int(m["confidence"] * 100)
-    g = scores.groups.select("level", "group", "n_items", "accuracy", "ci_low", "ci_high", "majority",
-                             "kappa", "kappa_low", "kappa_high", "balanced_accuracy", "macro_f1", "failure_rate")
+    g = scores.groups.select(
+        "level",
+        "group",
+        "n_items",
+        "accuracy",
+        "ci_low",
+        "ci_high",
+        "majority",
+        "kappa",
+        "kappa_low",
+        "kappa_high",
+        "balanced_accuracy",
+        "macro_f1",
+        "failure_rate",
+    )
     t2 = table2([scores] + ([other] if other is not None else []))
-    t2 = t2.with_columns(pl.when(pl.col("source") == "paper").then(pl.lit("paper (as published)"))
-                         .otherwise(pl.col("source")).alias("source"))
+    t2 = t2.with_columns(
+        pl.when(pl.col("source") == "paper")
+        .then(pl.lit("paper (as published)"))
+        .otherwise(pl.col("source"))
+        .alias("source")
+    )
     t3 = table3([scores] + ([other] if other is not None else []), patellar_tendon=True)
-    t3 = t3.with_columns(pl.when(pl.col("source") == "paper").then(pl.lit("paper (as published)"))
-                         .otherwise(pl.col("source")).alias("source"))
+    t3 = t3.with_columns(
+        pl.when(pl.col("source") == "paper")
+        .then(pl.lit("paper (as published)"))
+        .otherwise(pl.col("source"))
+        .alias("source")
+    )
     lines = [
         f"# ReasonKnee-Bench report: {scores.label}",
         "",
@@ -204,8 +258,18 @@ def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | N
         "",
         "## Localisation",
         "",
-        to_markdown(scores.structures.select("structure", "n_boxes", "mean_iou", "ci_low", "ci_high",
-                                             "acc_025", "acc_050", "box_failure_rate")),
+        to_markdown(
+            scores.structures.select(
+                "structure",
+                "n_boxes",
+                "mean_iou",
+                "ci_low",
+                "ci_high",
+                "acc_025",
+                "acc_050",
+                "box_failure_rate",
+            )
+        ),
         "",
         "![IoU per structure](figures/iou_per_structure.png)",
         "",
@@ -233,7 +297,10 @@ def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | N
             to_markdown(comparison.drop("run_a", "run_b")),
             "",
         ]
-    lines += ["All tables: `tables/` (Markdown, CSV, JSON); per-attribute and per-question tables are there too.", ""]
+    lines += [
+        "All tables: `tables/` (Markdown, CSV, JSON); per-attribute and per-question tables are there too.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -256,8 +323,11 @@ def write_report(
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         comparison = (
-            compare_runs(scores, compare, n_boot=n_boot, seed=seed, confidence=scores.meta["confidence"])
-            if compare is not None else None
+            compare_runs(
+                scores, compare, n_boot=n_boot, seed=seed, confidence=scores.meta["confidence"]
+            )
+            if compare is not None
+            else None
         )
         write_tables(scores, tmp, comparison=comparison)
         figs = tmp / "figures"

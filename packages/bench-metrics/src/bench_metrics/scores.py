@@ -45,7 +45,9 @@ class Scores:
     def accuracy(self, group: str) -> float:
         """Accuracy of a category, column or Overall row by its name (NaN if absent)."""
         row = self.groups.filter(pl.col("group") == group)
-        return float(row["accuracy"][0]) if row.height and row["accuracy"][0] is not None else math.nan
+        return (
+            float(row["accuracy"][0]) if row.height and row["accuracy"][0] is not None else math.nan
+        )
 
     @property
     def overall_micro(self) -> float:
@@ -60,4 +62,6 @@ class Scores:
     def mean_iou(self, structure: str = "All") -> float:
         """Mean IoU of a structure (``"All"``: every scored box)."""
         row = self.structures.filter(pl.col("structure") == structure)
-        return float(row["mean_iou"][0]) if row.height and row["mean_iou"][0] is not None else math.nan
+        return (
+            float(row["mean_iou"][0]) if row.height and row["mean_iou"][0] is not None else math.nan
+        )

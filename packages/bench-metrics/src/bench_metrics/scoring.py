@@ -51,11 +51,18 @@ STRUCTURES: tuple[ms.Structure, ...] = tuple(ms.Structure)
 _ATTRS = ms.ATTRIBUTES
 _ATTR_INDEX = {a.key: i for i, a in enumerate(_ATTRS)}
 _ATTR_QID = np.array([a.question_id for a in _ATTRS], dtype=np.int64)
-_ATTR_CAT = np.array([CATEGORIES.index(ms.question(a.question_id).category) for a in _ATTRS], dtype=np.int64)
-_ATTR_COL = np.array([COLUMNS.index(ms.question(a.question_id).column) for a in _ATTRS], dtype=np.int64)
+_ATTR_CAT = np.array(
+    [CATEGORIES.index(ms.question(a.question_id).category) for a in _ATTRS], dtype=np.int64
+)
+_ATTR_COL = np.array(
+    [COLUMNS.index(ms.question(a.question_id).column) for a in _ATTRS], dtype=np.int64
+)
 _ATTR_K = np.array([len(a.grades.meanings) for a in _ATTRS], dtype=np.int64)
 _Q_STRUCT = np.array(
-    [-1] + [STRUCTURES.index(q.structure) if q.box_regions and q.structure else -1 for q in ms.QUESTIONS],
+    [-1]
+    + [
+        STRUCTURES.index(q.structure) if q.box_regions and q.structure else -1 for q in ms.QUESTIONS
+    ],
     dtype=np.int64,
 )
 _FAILS = tuple(FailureKind)
@@ -79,13 +86,17 @@ def _predictions(predictions: pl.DataFrame | Iterable[Mapping[str, Any]]) -> pl.
         for c, t in PREDICTION_SCHEMA.items():
             if c not in frame.columns:
                 if c in ("scan_id", "question_id"):
-                    raise BenchMetricsError(f"predictions: missing column {c!r}; expected {list(PREDICTION_SCHEMA)}")
+                    raise BenchMetricsError(
+                        f"predictions: missing column {c!r}; expected {list(PREDICTION_SCHEMA)}"
+                    )
                 frame = frame.with_columns(pl.lit(None, dtype=t).alias(c))
         return frame.select([pl.col(c).cast(t) for c, t in PREDICTION_SCHEMA.items()])
     return predictions_frame(predictions)
 
 
-def _reference(reference: pl.DataFrame | Mapping[str, int] | None, truth: pl.DataFrame) -> tuple[np.ndarray, str]:
+def _reference(
+    reference: pl.DataFrame | Mapping[str, int] | None, truth: pl.DataFrame
+) -> tuple[np.ndarray, str]:
     if reference is None:
         grades, source = majority_grades(truth), "scored split"
     elif isinstance(reference, pl.DataFrame):
@@ -142,17 +153,23 @@ def _view(cache: dict[str, ViewGeometry | None], text: str | None) -> ViewGeomet
     return cache[text]
 
 
-
-
 #: the interval columns of kappa, balanced accuracy and macro-F1, in that order
-AGREEMENT_CI_COLUMNS = ("kappa_low", "kappa_high", "balanced_accuracy_low", "balanced_accuracy_high",
-                        "macro_f1_low", "macro_f1_high")
+AGREEMENT_CI_COLUMNS = (
+    "kappa_low",
+    "kappa_high",
+    "balanced_accuracy_low",
+    "balanced_accuracy_high",
+    "macro_f1_low",
+    "macro_f1_high",
+)
 
 
 def _agreement_bounds(low: np.ndarray, high: np.ndarray) -> dict[str, float | None]:
     """``{kappa_low: .., kappa_high: .., ...}`` from (3,) lower and upper bounds."""
-    return {name: _nan(float(v)) for name, v in zip(AGREEMENT_CI_COLUMNS, np.column_stack([low, high]).ravel(),
-                                                     strict=True)}
+    return {
+        name: _nan(float(v))
+        for name, v in zip(AGREEMENT_CI_COLUMNS, np.column_stack([low, high]).ravel(), strict=True)
+    }
 
 
 def _nan(x: float) -> float | None:
@@ -179,7 +196,9 @@ def _agreement_replicates(
         p = pred[sel]
         p = np.where((p < 0) | (p >= k), k, p)  # a failure is its own class, the last column
         cells = ((pat[sel] * attrs.size + local[a_idx[sel]]) * k + t_grade[sel]) * (k + 1) + p
-        per_patient = np.bincount(cells, minlength=n_pat * attrs.size * k * (k + 1)).reshape(n_pat, -1)
+        per_patient = np.bincount(cells, minlength=n_pat * attrs.size * k * (k + 1)).reshape(
+            n_pat, -1
+        )
         reps = (weights @ per_patient.astype(np.float64)).reshape(n_b, attrs.size, k, k + 1)
         out[:, attrs, 0] = weighted_kappa_many(reps, ordinal=ordinal)
         out[:, attrs, 1] = balanced_accuracy_many(reps)
@@ -262,7 +281,9 @@ def score_predictions(
     t_grade = long["grade"].to_numpy().astype(np.int64)
     if ((t_grade < 0) | (t_grade >= _ATTR_K[a_idx])).any():
         bad = int(np.flatnonzero((t_grade < 0) | (t_grade >= _ATTR_K[a_idx]))[0])
-        raise BenchMetricsError(f"truth: grade {t_grade[bad]} of {attr_keys[bad]!r} is outside its grade space")
+        raise BenchMetricsError(
+            f"truth: grade {t_grade[bad]} of {attr_keys[bad]!r} is outside its grade space"
+        )
     n_items = rec.size
     pred = np.full(n_items, -1, dtype=np.int64)
     fail = np.zeros(n_items, dtype=np.int64)
@@ -280,7 +301,11 @@ def score_predictions(
             pred[i] = g
     correct = (pred == t_grade).astype(np.float64)
 
-    patient_codes = joined.select((pl.col("patient_id").rank("dense") - 1).cast(pl.Int64)).to_series().to_numpy()
+    patient_codes = (
+        joined.select((pl.col("patient_id").rank("dense") - 1).cast(pl.Int64))
+        .to_series()
+        .to_numpy()
+    )
     n_pat = int(patient_codes.max()) + 1
     pat = patient_codes[rec]
     cat = _ATTR_CAT[a_idx]
@@ -295,7 +320,9 @@ def score_predictions(
     box_fail = np.zeros(n_rec, dtype=np.int64)
     pub_p = np.zeros((n_rec, 6), dtype=np.int64)
     pub_t = np.zeros((n_rec, 6), dtype=np.int64)
-    mapped: dict[int, tuple[int, ...]] = {}  # records whose box went through a view: half-open source rows
+    mapped: dict[
+        int, tuple[int, ...]
+    ] = {}  # records whose box went through a view: half-open source rows
     view_cache: dict[str, ViewGeometry | None] = {}
     for i in range(n_rec):
         if struct[i] < 0:
@@ -303,7 +330,13 @@ def score_predictions(
         tbox = truth_boxes[i]
         if tbox is None:
             continue
-        if len(tbox) != 6 or tbox[1] < tbox[0] or tbox[3] < tbox[2] or tbox[5] < tbox[4] or min(tbox) < 0:
+        if (
+            len(tbox) != 6
+            or tbox[1] < tbox[0]
+            or tbox[3] < tbox[2]
+            or tbox[5] < tbox[4]
+            or min(tbox) < 0
+        ):
             raise BenchMetricsError(
                 f"truth: field 'box_public' of {joined['scan_id'][i]} question {qids[i]}: {tbox!r} is not "
                 "[start_slice, end_slice, x_min, x_max, y_min, y_max] with 0 <= start <= end"
@@ -379,10 +412,16 @@ def score_predictions(
     s_groups = np.concatenate([s_idx, np.where(scored, len(STRUCTURES), -1)])
     pat2 = np.tile(rec_pat, 2)
     iou_num = patient_sums(pat2, s_groups, np.tile(iou, 2), n_patients=n_pat, n_groups=n_s)
-    h25 = patient_sums(pat2, s_groups, np.tile((iou >= 0.25).astype(float), 2), n_patients=n_pat, n_groups=n_s)
-    h50 = patient_sums(pat2, s_groups, np.tile((iou >= 0.5).astype(float), 2), n_patients=n_pat, n_groups=n_s)
+    h25 = patient_sums(
+        pat2, s_groups, np.tile((iou >= 0.25).astype(float), 2), n_patients=n_pat, n_groups=n_s
+    )
+    h50 = patient_sums(
+        pat2, s_groups, np.tile((iou >= 0.5).astype(float), 2), n_patients=n_pat, n_groups=n_s
+    )
     s_den = patient_sums(pat2, s_groups, np.ones(2 * n_rec), n_patients=n_pat, n_groups=n_s)
-    bfail = patient_sums(pat2, s_groups, np.tile((box_fail > 0).astype(float), 2), n_patients=n_pat, n_groups=n_s)
+    bfail = patient_sums(
+        pat2, s_groups, np.tile((box_fail > 0).astype(float), 2), n_patients=n_pat, n_groups=n_s
+    )
     s_n = s_den.sum(axis=0)
 
     def ratio(x: np.ndarray) -> np.ndarray:
@@ -394,8 +433,12 @@ def score_predictions(
     if weights.shape[0]:
         reps = ratio_replicates(weights, num, den)
         with np.errstate(invalid="ignore"):
-            cat_reps = reps[:, g_cat:g_cat + n_cat][:, n_per[g_cat:g_cat + n_cat] > 0]
-            macro_reps = np.nanmean(cat_reps, axis=1) if cat_reps.shape[1] else np.full(weights.shape[0], np.nan)
+            cat_reps = reps[:, g_cat : g_cat + n_cat][:, n_per[g_cat : g_cat + n_cat] > 0]
+            macro_reps = (
+                np.nanmean(cat_reps, axis=1)
+                if cat_reps.shape[1]
+                else np.full(weights.shape[0], np.nan)
+            )
         lo, hi = interval(reps, confidence=confidence)
         mlo, mhi = interval(macro_reps, confidence=confidence)
         iou_lo, iou_hi = interval(ratio_replicates(weights, iou_num, s_den), confidence=confidence)
@@ -413,7 +456,9 @@ def score_predictions(
     agree_hi = np.stack([b[1] for b in bounds], axis=1)
 
     def agreement_ci(mask: np.ndarray) -> dict[str, float | None]:
-        low, high = interval(_mean_over_attributes(agree_boot, mask & scored_attr), confidence=confidence)
+        low, high = interval(
+            _mean_over_attributes(agree_boot, mask & scored_attr), confidence=confidence
+        )
         return _agreement_bounds(low, high)
 
     # ---------------------------------------------------------------- tables
@@ -421,32 +466,64 @@ def score_predictions(
 
     def add_group(level: str, name: str, gi: int, attr_mask: np.ndarray) -> None:
         k, b, f = mean_over(attr_mask)
-        group_rows.append({
-            "level": level, "group": name, "n_items": int(n_per[gi]),
-            "accuracy": _nan(acc[gi]), "ci_low": _nan(lo[gi]), "ci_high": _nan(hi[gi]),
-            "majority": _nan(maj_acc[gi]), "kappa": _nan(k), "balanced_accuracy": _nan(b),
-            "macro_f1": _nan(f), "failure_rate": _nan(fail_rate[gi]), **agreement_ci(attr_mask),
-        })
+        group_rows.append(
+            {
+                "level": level,
+                "group": name,
+                "n_items": int(n_per[gi]),
+                "accuracy": _nan(acc[gi]),
+                "ci_low": _nan(lo[gi]),
+                "ci_high": _nan(hi[gi]),
+                "majority": _nan(maj_acc[gi]),
+                "kappa": _nan(k),
+                "balanced_accuracy": _nan(b),
+                "macro_f1": _nan(f),
+                "failure_rate": _nan(fail_rate[gi]),
+                **agreement_ci(attr_mask),
+            }
+        )
 
     for ci, c in enumerate(CATEGORIES):
         add_group("category", c.value, g_cat + ci, cat_of_attr == ci)
     for ci, c in enumerate(COLUMNS):
         add_group("column", c.value, g_col + ci, col_of_attr == ci)
     add_group("overall", OVERALL_MICRO, g_all, np.ones(n_att, dtype=bool))
-    present = n_per[g_cat:g_cat + n_cat] > 0
-    cat_acc = acc[g_cat:g_cat + n_cat][present]
-    cat_maj = maj_acc[g_cat:g_cat + n_cat][present]
+    present = n_per[g_cat : g_cat + n_cat] > 0
+    cat_acc = acc[g_cat : g_cat + n_cat][present]
+    cat_maj = maj_acc[g_cat : g_cat + n_cat][present]
     k, b, f = mean_over(np.ones(n_att, dtype=bool))
-    group_rows.append({
-        "level": "overall", "group": OVERALL_MACRO, "n_items": int(n_per[g_all]),
-        "accuracy": _nan(float(np.mean(cat_acc))) if cat_acc.size else None,
-        "ci_low": _nan(float(mlo[0])), "ci_high": _nan(float(mhi[0])),
-        "majority": _nan(float(np.nanmean(cat_maj))) if cat_maj.size and not np.isnan(cat_maj).all() else None,
-        "kappa": _nan(k), "balanced_accuracy": _nan(b), "macro_f1": _nan(f),
-        "failure_rate": _nan(fail_rate[g_all]), **agreement_ci(np.ones(n_att, dtype=bool)),
-    })
-    float_cols = {c: pl.Float64 for c in ("accuracy", "ci_low", "ci_high", "majority", "kappa",
-                                           "balanced_accuracy", "macro_f1", "failure_rate", *AGREEMENT_CI_COLUMNS)}
+    group_rows.append(
+        {
+            "level": "overall",
+            "group": OVERALL_MACRO,
+            "n_items": int(n_per[g_all]),
+            "accuracy": _nan(float(np.mean(cat_acc))) if cat_acc.size else None,
+            "ci_low": _nan(float(mlo[0])),
+            "ci_high": _nan(float(mhi[0])),
+            "majority": _nan(float(np.nanmean(cat_maj)))
+            if cat_maj.size and not np.isnan(cat_maj).all()
+            else None,
+            "kappa": _nan(k),
+            "balanced_accuracy": _nan(b),
+            "macro_f1": _nan(f),
+            "failure_rate": _nan(fail_rate[g_all]),
+            **agreement_ci(np.ones(n_att, dtype=bool)),
+        }
+    )
+    float_cols = {
+        c: pl.Float64
+        for c in (
+            "accuracy",
+            "ci_low",
+            "ci_high",
+            "majority",
+            "kappa",
+            "balanced_accuracy",
+            "macro_f1",
+            "failure_rate",
+            *AGREEMENT_CI_COLUMNS,
+        )
+    }
     groups = pl.DataFrame(group_rows, schema_overrides=float_cols)
 
     attr_rows = []
@@ -455,31 +532,68 @@ def score_predictions(
         if n_per[gi] == 0:
             continue
         q = ms.question(a.question_id)
-        attr_rows.append({
-            "attribute": a.key, "question_id": a.question_id, "name": a.name,
-            "category": q.category.value, "column": q.column.value, "n_items": int(n_per[gi]),
-            "accuracy": _nan(acc[gi]), "ci_low": _nan(lo[gi]), "ci_high": _nan(hi[gi]),
-            "majority_grade": int(majority[ai]) if majority[ai] >= 0 else None,
-            "majority": _nan(maj_acc[gi]), "kappa": _nan(agree[ai, 0]),
-            "balanced_accuracy": _nan(agree[ai, 1]), "macro_f1": _nan(agree[ai, 2]),
-            "failure_rate": _nan(fail_rate[gi]), **_agreement_bounds(agree_lo[ai], agree_hi[ai]),
-        })
-    attributes = pl.DataFrame(attr_rows, schema_overrides={**float_cols, "majority_grade": pl.Int64})
+        attr_rows.append(
+            {
+                "attribute": a.key,
+                "question_id": a.question_id,
+                "name": a.name,
+                "category": q.category.value,
+                "column": q.column.value,
+                "n_items": int(n_per[gi]),
+                "accuracy": _nan(acc[gi]),
+                "ci_low": _nan(lo[gi]),
+                "ci_high": _nan(hi[gi]),
+                "majority_grade": int(majority[ai]) if majority[ai] >= 0 else None,
+                "majority": _nan(maj_acc[gi]),
+                "kappa": _nan(agree[ai, 0]),
+                "balanced_accuracy": _nan(agree[ai, 1]),
+                "macro_f1": _nan(agree[ai, 2]),
+                "failure_rate": _nan(fail_rate[gi]),
+                **_agreement_bounds(agree_lo[ai], agree_hi[ai]),
+            }
+        )
+    attributes = pl.DataFrame(
+        attr_rows, schema_overrides={**float_cols, "majority_grade": pl.Int64}
+    )
 
     struct_rows = []
     acc25, acc50, miou, bfr = ratio(h25), ratio(h50), ratio(iou_num), ratio(bfail)
     for si in range(n_s):
         name = STRUCTURES[si].value if si < len(STRUCTURES) else "All"
-        struct_rows.append({
-            "structure": name, "n_boxes": int(s_n[si]),
-            "mean_iou": _nan(miou[si]), "ci_low": _nan(iou_lo[si]), "ci_high": _nan(iou_hi[si]),
-            "acc_025": _nan(acc25[si]), "acc_025_low": _nan(h25_lo[si]), "acc_025_high": _nan(h25_hi[si]),
-            "acc_050": _nan(acc50[si]), "acc_050_low": _nan(h50_lo[si]), "acc_050_high": _nan(h50_hi[si]),
-            "box_failure_rate": _nan(bfr[si]),
-        })
-    structures = pl.DataFrame(struct_rows, schema_overrides={
-        c: pl.Float64 for c in ("mean_iou", "ci_low", "ci_high", "acc_025", "acc_025_low", "acc_025_high",
-                                "acc_050", "acc_050_low", "acc_050_high", "box_failure_rate")})
+        struct_rows.append(
+            {
+                "structure": name,
+                "n_boxes": int(s_n[si]),
+                "mean_iou": _nan(miou[si]),
+                "ci_low": _nan(iou_lo[si]),
+                "ci_high": _nan(iou_hi[si]),
+                "acc_025": _nan(acc25[si]),
+                "acc_025_low": _nan(h25_lo[si]),
+                "acc_025_high": _nan(h25_hi[si]),
+                "acc_050": _nan(acc50[si]),
+                "acc_050_low": _nan(h50_lo[si]),
+                "acc_050_high": _nan(h50_hi[si]),
+                "box_failure_rate": _nan(bfr[si]),
+            }
+        )
+    structures = pl.DataFrame(
+        struct_rows,
+        schema_overrides={
+            c: pl.Float64
+            for c in (
+                "mean_iou",
+                "ci_low",
+                "ci_high",
+                "acc_025",
+                "acc_025_low",
+                "acc_025_high",
+                "acc_050",
+                "acc_050_low",
+                "acc_050_high",
+                "box_failure_rate",
+            )
+        },
+    )
 
     # per question: accuracy and IoU
     q_items = np.bincount(q_arr[rec], minlength=70).astype(np.float64)
@@ -494,34 +608,57 @@ def score_predictions(
         if q_recs[qi] == 0:
             continue
         q = ms.question(qi)
-        q_rows.append({
-            "question_id": qi, "answer_key": q.answer_key, "category": q.category.value,
-            "structure": q.structure.value if q.structure and q.box_regions else None,
-            "n_records": int(q_recs[qi]), "n_items": int(q_items[qi]),
-            "accuracy": float(q_corr[qi] / q_items[qi]) if q_items[qi] else None,
-            "n_boxes": int(q_box[qi]),
-            "mean_iou": float(q_iou[qi] / q_box[qi]) if q_box[qi] else None,
-            "acc_025": float(q_h25[qi] / q_box[qi]) if q_box[qi] else None,
-            "acc_050": float(q_h50[qi] / q_box[qi]) if q_box[qi] else None,
-        })
-    questions_frame = pl.DataFrame(q_rows, schema_overrides={
-        "accuracy": pl.Float64, "mean_iou": pl.Float64, "acc_025": pl.Float64, "acc_050": pl.Float64,
-        "structure": pl.String})
+        q_rows.append(
+            {
+                "question_id": qi,
+                "answer_key": q.answer_key,
+                "category": q.category.value,
+                "structure": q.structure.value if q.structure and q.box_regions else None,
+                "n_records": int(q_recs[qi]),
+                "n_items": int(q_items[qi]),
+                "accuracy": float(q_corr[qi] / q_items[qi]) if q_items[qi] else None,
+                "n_boxes": int(q_box[qi]),
+                "mean_iou": float(q_iou[qi] / q_box[qi]) if q_box[qi] else None,
+                "acc_025": float(q_h25[qi] / q_box[qi]) if q_box[qi] else None,
+                "acc_050": float(q_h50[qi] / q_box[qi]) if q_box[qi] else None,
+            }
+        )
+    questions_frame = pl.DataFrame(
+        q_rows,
+        schema_overrides={
+            "accuracy": pl.Float64,
+            "mean_iou": pl.Float64,
+            "acc_025": pl.Float64,
+            "acc_050": pl.Float64,
+            "structure": pl.String,
+        },
+    )
 
     # IoU vs accuracy
-    both = questions_frame.filter(pl.col("mean_iou").is_not_null() & pl.col("accuracy").is_not_null())
+    both = questions_frame.filter(
+        pl.col("mean_iou").is_not_null() & pl.col("accuracy").is_not_null()
+    )
     rec_items = np.bincount(rec, minlength=n_rec).astype(np.float64)
     rec_corr = np.bincount(rec, weights=correct, minlength=n_rec)
     rsel = scored & (rec_items > 0)
     rec_acc = np.divide(rec_corr, rec_items, out=np.zeros(n_rec), where=rec_items > 0)
-    correlation = pl.DataFrame([
-        {"level": "question", "n": both.height,
-         "pearson": _nan(pearson(both["mean_iou"], both["accuracy"])),
-         "spearman": _nan(spearman(both["mean_iou"], both["accuracy"]))},
-        {"level": "record", "n": int(rsel.sum()),
-         "pearson": _nan(pearson(iou[rsel], rec_acc[rsel])),
-         "spearman": _nan(spearman(iou[rsel], rec_acc[rsel]))},
-    ], schema_overrides={"pearson": pl.Float64, "spearman": pl.Float64})
+    correlation = pl.DataFrame(
+        [
+            {
+                "level": "question",
+                "n": both.height,
+                "pearson": _nan(pearson(both["mean_iou"], both["accuracy"])),
+                "spearman": _nan(spearman(both["mean_iou"], both["accuracy"])),
+            },
+            {
+                "level": "record",
+                "n": int(rsel.sum()),
+                "pearson": _nan(pearson(iou[rsel], rec_acc[rsel])),
+                "spearman": _nan(spearman(iou[rsel], rec_acc[rsel])),
+            },
+        ],
+        schema_overrides={"pearson": pl.Float64, "spearman": pl.Float64},
+    )
 
     # failure counts
     f_rows = []
@@ -531,14 +668,32 @@ def score_predictions(
     for kind in _FAILS:
         code = _FAIL_CODE[kind]
         if kind in (FailureKind.BOX_MISSING, FailureKind.BOX_MALFORMED):
-            f_rows.append({"scope": "box", "kind": kind.value, "count": int(b_counts[code]),
-                           "share": b_counts[code] / n_scored if n_scored else None})
+            f_rows.append(
+                {
+                    "scope": "box",
+                    "kind": kind.value,
+                    "count": int(b_counts[code]),
+                    "share": b_counts[code] / n_scored if n_scored else None,
+                }
+            )
         else:
-            f_rows.append({"scope": "grade", "kind": kind.value, "count": int(g_counts[code]),
-                           "share": g_counts[code] / n_items if n_items else None})
+            f_rows.append(
+                {
+                    "scope": "grade",
+                    "kind": kind.value,
+                    "count": int(g_counts[code]),
+                    "share": g_counts[code] / n_items if n_items else None,
+                }
+            )
             if kind is FailureKind.NO_PREDICTION:
-                f_rows.append({"scope": "box", "kind": kind.value, "count": int(b_counts[code]),
-                               "share": b_counts[code] / n_scored if n_scored else None})
+                f_rows.append(
+                    {
+                        "scope": "box",
+                        "kind": kind.value,
+                        "count": int(b_counts[code]),
+                        "share": b_counts[code] / n_scored if n_scored else None,
+                    }
+                )
     failures = pl.DataFrame(f_rows, schema_overrides={"share": pl.Float64})
 
     # readings
@@ -546,31 +701,39 @@ def score_predictions(
     cat_names = np.array([c.value for c in CATEGORIES], dtype=object)
     col_names = np.array([c.value for c in COLUMNS], dtype=object)
     struct_names = np.array([s.value for s in STRUCTURES] + [None], dtype=object)
-    items = pl.DataFrame({
-        "scan_id": joined["scan_id"].gather(pl.Series(rec)),
-        "patient_id": joined["patient_id"].gather(pl.Series(rec)),
-        "question_id": q_arr[rec],
-        "attribute": attr_keys,
-        "category": cat_names[cat].tolist(),
-        "column": col_names[col].tolist(),
-        "truth": t_grade,
-        "pred": pl.Series(pred).set(pl.Series(pred < 0), None) if (pred < 0).any() else pl.Series(pred),
-        "failure": fail_names[fail].tolist(),
-        "correct": correct.astype(bool),
-    }, schema_overrides={"failure": pl.String, "pred": pl.Int64})
-    records = pl.DataFrame({
-        "scan_id": joined["scan_id"],
-        "patient_id": joined["patient_id"],
-        "question_id": q_arr,
-        "structure": struct_names[struct].tolist(),
-        "box_scored": scored,
-        "iou": pl.Series(np.where(scored, iou, np.nan)).fill_nan(None),
-        "box_failure": fail_names[np.where(scored, box_fail, 0)].tolist(),
-        "predicted": [p is not None for p in parsed],
-        "repaired": [bool(p.repaired) if p is not None else False for p in parsed],
-        "reasoning": [p.reasoning if p is not None else None for p in parsed],
-        "think": [p.think if p is not None else None for p in parsed],
-    }, schema_overrides={"structure": pl.String, "box_failure": pl.String, "iou": pl.Float64})
+    items = pl.DataFrame(
+        {
+            "scan_id": joined["scan_id"].gather(pl.Series(rec)),
+            "patient_id": joined["patient_id"].gather(pl.Series(rec)),
+            "question_id": q_arr[rec],
+            "attribute": attr_keys,
+            "category": cat_names[cat].tolist(),
+            "column": col_names[col].tolist(),
+            "truth": t_grade,
+            "pred": pl.Series(pred).set(pl.Series(pred < 0), None)
+            if (pred < 0).any()
+            else pl.Series(pred),
+            "failure": fail_names[fail].tolist(),
+            "correct": correct.astype(bool),
+        },
+        schema_overrides={"failure": pl.String, "pred": pl.Int64},
+    )
+    records = pl.DataFrame(
+        {
+            "scan_id": joined["scan_id"],
+            "patient_id": joined["patient_id"],
+            "question_id": q_arr,
+            "structure": struct_names[struct].tolist(),
+            "box_scored": scored,
+            "iou": pl.Series(np.where(scored, iou, np.nan)).fill_nan(None),
+            "box_failure": fail_names[np.where(scored, box_fail, 0)].tolist(),
+            "predicted": [p is not None for p in parsed],
+            "repaired": [bool(p.repaired) if p is not None else False for p in parsed],
+            "reasoning": [p.reasoning if p is not None else None for p in parsed],
+            "think": [p.think if p is not None else None for p in parsed],
+        },
+        schema_overrides={"structure": pl.String, "box_failure": pl.String, "iou": pl.Float64},
+    )
 
     meta = {
         "n_truth_records": n_rec,

@@ -17,7 +17,13 @@ from bench_metrics.scores import OVERALL_MICRO, Scores
 
 __all__ = ["table2", "table3", "to_markdown", "write_atomic", "write_table", "write_tables"]
 
-_T2_SOURCE = dict(zip(TABLE2_COLUMNS, ("BML", "Cartilage", "Osteophyte", "Meniscus", "Others", OVERALL_MICRO), strict=True))
+_T2_SOURCE = dict(
+    zip(
+        TABLE2_COLUMNS,
+        ("BML", "Cartilage", "Osteophyte", "Meniscus", "Others", OVERALL_MICRO),
+        strict=True,
+    )
+)
 
 
 def _split_label(label: str) -> tuple[str, str]:
@@ -40,12 +46,21 @@ def table2(runs: Scores | Sequence[Scores], *, with_paper: bool = True) -> pl.Da
             row[out] = s.accuracy(group)
         row["source"] = "this run"
         rows.append(row)
-    ours = pl.DataFrame(rows, schema={"model": pl.String, "setting": pl.String,
-                                      **{c: pl.Float64 for c in TABLE2_COLUMNS}, "source": pl.String})
+    ours = pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "setting": pl.String,
+            **{c: pl.Float64 for c in TABLE2_COLUMNS},
+            "source": pl.String,
+        },
+    )
     return pl.concat([ours, paper_table2()], how="vertical_relaxed") if with_paper else ours
 
 
-def table3(runs: Scores | Sequence[Scores], *, with_paper: bool = True, patellar_tendon: bool = False) -> pl.DataFrame:
+def table3(
+    runs: Scores | Sequence[Scores], *, with_paper: bool = True, patellar_tendon: bool = False
+) -> pl.DataFrame:
     """Mean IoU in the paper's Table 3 layout (Patella … Synovitis), optionally plus the patellar tendon."""
     runs = [runs] if isinstance(runs, Scores) else list(runs)
     cols = list(TABLE3_COLUMNS) + (["Patellar tendon"] if patellar_tendon else [])
@@ -56,7 +71,9 @@ def table3(runs: Scores | Sequence[Scores], *, with_paper: bool = True, patellar
             row[c] = s.mean_iou(c)
         row["source"] = "this run"
         rows.append(row)
-    ours = pl.DataFrame(rows, schema={"model": pl.String, **{c: pl.Float64 for c in cols}, "source": pl.String})
+    ours = pl.DataFrame(
+        rows, schema={"model": pl.String, **{c: pl.Float64 for c in cols}, "source": pl.String}
+    )
     return pl.concat([ours, paper_table3()], how="diagonal_relaxed") if with_paper else ours
 
 
@@ -113,7 +130,9 @@ def write_table(frame: pl.DataFrame, stem: Path, *, digits: int = 3) -> list[Pat
     return out
 
 
-def write_tables(scores: Scores, out_dir: str | Path, *, comparison: pl.DataFrame | None = None) -> list[Path]:
+def write_tables(
+    scores: Scores, out_dir: str | Path, *, comparison: pl.DataFrame | None = None
+) -> list[Path]:
     """Every table of ``scores`` under ``out_dir/tables/`` in three formats, plus ``scores.json``."""
     tdir = Path(out_dir) / "tables"
     written: list[Path] = []
@@ -132,9 +151,17 @@ def write_tables(scores: Scores, out_dir: str | Path, *, comparison: pl.DataFram
         tables["comparison"] = comparison
     for name, frame in tables.items():
         written += write_table(frame, tdir / name)
-    summary = {"label": scores.label, "meta": scores.meta,
-               "groups": [{k: _json_safe(v) for k, v in r.items()} for r in scores.groups.iter_rows(named=True)],
-               "structures": [{k: _json_safe(v) for k, v in r.items()} for r in scores.structures.iter_rows(named=True)]}
+    summary = {
+        "label": scores.label,
+        "meta": scores.meta,
+        "groups": [
+            {k: _json_safe(v) for k, v in r.items()} for r in scores.groups.iter_rows(named=True)
+        ],
+        "structures": [
+            {k: _json_safe(v) for k, v in r.items()}
+            for r in scores.structures.iter_rows(named=True)
+        ],
+    }
     path = Path(out_dir) / "scores.json"
     write_atomic(path, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return [*written, path]

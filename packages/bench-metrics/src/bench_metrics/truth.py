@@ -18,7 +18,14 @@ import polars as pl
 
 from bench_metrics.errors import BenchMetricsError
 
-__all__ = ["TRUTH_SCHEMA", "load_scans", "load_truth", "majority_grades", "truth_from_rows", "validate_truth"]
+__all__ = [
+    "TRUTH_SCHEMA",
+    "load_scans",
+    "load_truth",
+    "majority_grades",
+    "truth_from_rows",
+    "validate_truth",
+]
 
 TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "scan_id": pl.String(),
@@ -34,7 +41,9 @@ def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFram
     """``truth`` reduced to :data:`TRUTH_SCHEMA` (cast), or a :class:`BenchMetricsError` naming what is wrong."""
     missing = [c for c in TRUTH_SCHEMA if c not in truth.columns and c != "split"]
     if missing:
-        raise BenchMetricsError(f"{source}: missing column(s) {missing}; expected {list(TRUTH_SCHEMA)}")
+        raise BenchMetricsError(
+            f"{source}: missing column(s) {missing}; expected {list(TRUTH_SCHEMA)}"
+        )
     if "split" not in truth.columns:
         truth = truth.with_columns(pl.lit(None, dtype=pl.String()).alias("split"))
     try:
@@ -47,7 +56,9 @@ def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFram
             f"{source}: question_id {bad_q['question_id'][0]!r} out of range; expected 1..{len(ms.QUESTIONS)}"
         )
     if out.select(pl.struct("scan_id", "question_id").is_duplicated().any()).item():
-        raise BenchMetricsError(f"{source}: duplicate (scan_id, question_id) rows; expected one row per pair")
+        raise BenchMetricsError(
+            f"{source}: duplicate (scan_id, question_id) rows; expected one row per pair"
+        )
     return out
 
 
@@ -67,14 +78,16 @@ def truth_from_rows(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         grades = r["grades"]
         if isinstance(grades, Mapping):
             grades = [{"attribute": k, "grade": v} for k, v in grades.items()]
-        out.append({
-            "scan_id": r["scan_id"],
-            "patient_id": r["patient_id"],
-            "question_id": int(r["question_id"]),
-            "split": r.get("split"),
-            "grades": list(grades),
-            "box_public": r.get("box_public"),
-        })
+        out.append(
+            {
+                "scan_id": r["scan_id"],
+                "patient_id": r["patient_id"],
+                "question_id": int(r["question_id"]),
+                "split": r.get("split"),
+                "grades": list(grades),
+                "box_public": r.get("box_public"),
+            }
+        )
     return validate_truth(pl.DataFrame(out, schema=TRUTH_SCHEMA), source="rows")
 
 
@@ -82,7 +95,9 @@ def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFr
     """The truth of ``split`` (``None`` = every split) from ``<dataset_dir>/quintuples.parquet``."""
     path = Path(dataset_dir) / "quintuples.parquet"
     if not path.is_file():
-        raise BenchMetricsError(f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)")
+        raise BenchMetricsError(
+            f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
+        )
     cols = pl.read_parquet_schema(path)
     need = [c for c in TRUTH_SCHEMA if c in cols]
     truth = validate_truth(pl.read_parquet(path, columns=need), source=str(path))
@@ -100,7 +115,9 @@ def load_scans(dataset_dir: str | Path) -> pl.DataFrame:
     """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns."""
     path = Path(dataset_dir) / "scans.parquet"
     if not path.is_file():
-        raise BenchMetricsError(f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)")
+        raise BenchMetricsError(
+            f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
+        )
     scans = pl.read_parquet(path)
     need = ["scan_id", "patient_id", "visit", "side", "study_folder", "series_folder"]
     missing = [c for c in need if c not in scans.columns]

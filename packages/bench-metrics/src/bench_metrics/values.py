@@ -44,8 +44,14 @@ _GRADE_TEXT = re.compile(
 )
 _NON_INTEGRAL = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")
 _PRESENCE_WORDS = {
-    "yes": 1, "no": 0, "true": 1, "false": 0, "present": 1, "absent": 0,
-    "positive": 1, "negative": 0,
+    "yes": 1,
+    "no": 0,
+    "true": 1,
+    "false": 0,
+    "present": 1,
+    "absent": 0,
+    "positive": 1,
+    "negative": 0,
 }
 
 

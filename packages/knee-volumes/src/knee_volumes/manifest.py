@@ -67,7 +67,13 @@ def _release_visits() -> dict[str, str]:
 def _row(*, patient_id: str, visit: str, side: int, **values: object) -> dict[str, Any]:
     """A manifest row; its ``scan_id`` follows from the patient, visit and side."""
     row = dict.fromkeys(MANIFEST_SCHEMA)
-    row.update(values, scan_id=scan_id_of(patient_id, visit, side), patient_id=patient_id, visit=visit, side=side)
+    row.update(
+        values,
+        scan_id=scan_id_of(patient_id, visit, side),
+        patient_id=patient_id,
+        visit=visit,
+        side=side,
+    )
     return row
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "side_from_description",
 ]
 
+
 def scan_id_of(patient_id: str, visit: str, side: int | str) -> str:
     """The scan id every table uses: ``"{patient_id}_{visit}_{side}"``.
 

@@ -60,19 +60,42 @@ class GradeSpace:
 
 BML_SIZE = GradeSpace(
     "BML size",
-    ("none", "<33% of the subregion volume", "33-66% of the subregion volume", ">66% of the subregion volume"),
+    (
+        "none",
+        "<33% of the subregion volume",
+        "33-66% of the subregion volume",
+        ">66% of the subregion volume",
+    ),
 )
-BML_NUMBER = GradeSpace("BML number", ("none", "one lesion", "two lesions", "three or more lesions"))
+BML_NUMBER = GradeSpace(
+    "BML number", ("none", "one lesion", "two lesions", "three or more lesions")
+)
 BML_PERCENT = GradeSpace(
-    "BML percent", ("none", "<33% of the lesion is BML", "33-66% of the lesion is BML", ">66% of the lesion is BML")
+    "BML percent",
+    (
+        "none",
+        "<33% of the lesion is BML",
+        "33-66% of the lesion is BML",
+        ">66% of the lesion is BML",
+    ),
 )
 CARTILAGE_SIZE = GradeSpace(
     "cartilage size",
-    ("none", "<10% of the subregion surface", "10-75% of the subregion surface", ">75% of the subregion surface"),
+    (
+        "none",
+        "<10% of the subregion surface",
+        "10-75% of the subregion surface",
+        ">75% of the subregion surface",
+    ),
 )
 CARTILAGE_DEPTH = GradeSpace(
     "cartilage depth",
-    ("none", "<10% of the defect is full-thickness", "10-75% of the defect is full-thickness", ">75% of the defect is full-thickness"),
+    (
+        "none",
+        "<10% of the defect is full-thickness",
+        "10-75% of the defect is full-thickness",
+        ">75% of the defect is full-thickness",
+    ),
 )
 OSTEOPHYTE = GradeSpace("osteophyte", ("none", "small", "medium", "large"))
 HOFFA = GradeSpace("Hoffa-synovitis", ("normal", "mild", "moderate", "severe"))

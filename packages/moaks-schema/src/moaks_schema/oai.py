@@ -201,8 +201,11 @@ class OaiVariableMap:
         """A new map with ``extra`` entries added (an extra stem replaces the same stem+attribute)."""
         extra = tuple(extra)
         keep = tuple(
-            e for e in self.entries
-            if not any(x.stem.upper() == e.stem.upper() and x.attribute == e.attribute for x in extra)
+            e
+            for e in self.entries
+            if not any(
+                x.stem.upper() == e.stem.upper() and x.attribute == e.attribute for x in extra
+            )
         )
         return OaiVariableMap(keep + extra)
 
@@ -219,7 +222,9 @@ class OaiVariableMap:
             raise MoaksSchemaError(f"{path}: cannot read codebook: {exc}") from exc
         rows = list(csv.DictReader(text.splitlines()))
         if not rows or not {"variable", "attribute"} <= set(rows[0]):
-            raise MoaksSchemaError(f"{path}: expected a CSV header with columns 'variable,attribute[,decoder]'")
+            raise MoaksSchemaError(
+                f"{path}: expected a CSV header with columns 'variable,attribute[,decoder]'"
+            )
         extra: list[OaiVariable] = []
         for i, row in enumerate(rows, start=2):
             _, stem = split_prefix(row["variable"])
@@ -234,8 +239,12 @@ class OaiVariableMap:
     def to_rows(self) -> list[dict[str, str]]:
         """The map as rows (``variable``, ``attribute``, ``decoder``, ``confirmed``) for CSV or display."""
         return [
-            {"variable": e.stem, "attribute": e.attribute, "decoder": e.decoder.value,
-             "confirmed": str(e.confirmed).lower()}
+            {
+                "variable": e.stem,
+                "attribute": e.attribute,
+                "decoder": e.decoder.value,
+                "confirmed": str(e.confirmed).lower(),
+            }
             for e in self.entries
         ]
 

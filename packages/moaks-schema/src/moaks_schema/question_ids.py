@@ -32,7 +32,9 @@ def parse_question_ids(text: str) -> tuple[int, ...]:
         lo = int(lo_text)
         hi = int(hi_text) if dash else lo
         if lo > hi:
-            raise MoaksSchemaError(f"question ids {text!r}: range {part!r} runs backwards (expected lo <= hi)")
+            raise MoaksSchemaError(
+                f"question ids {text!r}: range {part!r} runs backwards (expected lo <= hi)"
+            )
         if lo < 1 or hi > last:
             raise MoaksSchemaError(f"question ids {text!r}: {part!r} lies outside 1..{last}")
         out.update(range(lo, hi + 1))

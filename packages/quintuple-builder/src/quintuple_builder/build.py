@@ -82,30 +82,66 @@ def _require(scans: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.col("side").cast(pl.Int64), pl.col("patient_id").cast(pl.String))
 
 
-def _results_frames(results: Sequence[ScanResult], label_source: str
-                    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _results_frames(
+    results: Sequence[ScanResult], label_source: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     ok = [r for r in results if r.ok]
-    failures = pl.DataFrame([(r.scan_id, r.stage, r.error) for r in results if not r.ok],
-                            schema=_FAILURE_SCHEMA, orient="row")
+    failures = pl.DataFrame(
+        [(r.scan_id, r.stage, r.error) for r in results if not r.ok],
+        schema=_FAILURE_SCHEMA,
+        orient="row",
+    )
     geometry = pl.DataFrame(
-        [(r.scan_id, r.study_folder, r.series_folder, r.image_rel, r.label_rel, list(r.shape or ()),
-          list(r.spacing or ())) for r in ok], orient="row",
-        schema={"scan_id": pl.String, "study_folder": pl.String, "series_folder": pl.String,
-                "image_path": pl.String, "label_path": pl.String, "shape": pl.List(pl.Int64),
-                "spacing": pl.List(pl.Float64)})
+        [
+            (
+                r.scan_id,
+                r.study_folder,
+                r.series_folder,
+                r.image_rel,
+                r.label_rel,
+                list(r.shape or ()),
+                list(r.spacing or ()),
+            )
+            for r in ok
+        ],
+        orient="row",
+        schema={
+            "scan_id": pl.String,
+            "study_folder": pl.String,
+            "series_folder": pl.String,
+            "image_path": pl.String,
+            "label_path": pl.String,
+            "shape": pl.List(pl.Int64),
+            "spacing": pl.List(pl.Float64),
+        },
+    )
     boxes = pl.DataFrame(
-        [(r.scan_id, qid, None if b is None else list(b), None if b is None else label_source)
-         for r in ok for qid, b in r.boxes], orient="row",
-        schema={"scan_id": pl.String, "question_id": pl.Int64, "box_public": pl.List(pl.Int64),
-                "box_source": pl.String})
-    absent = pl.DataFrame([(r.scan_id, code) for r in ok for code in r.absent_regions], orient="row",
-                          schema={"scan_id": pl.String, "region": pl.String})
+        [
+            (r.scan_id, qid, None if b is None else list(b), None if b is None else label_source)
+            for r in ok
+            for qid, b in r.boxes
+        ],
+        orient="row",
+        schema={
+            "scan_id": pl.String,
+            "question_id": pl.Int64,
+            "box_public": pl.List(pl.Int64),
+            "box_source": pl.String,
+        },
+    )
+    absent = pl.DataFrame(
+        [(r.scan_id, code) for r in ok for code in r.absent_regions],
+        orient="row",
+        schema={"scan_id": pl.String, "region": pl.String},
+    )
     return failures, geometry, boxes, absent
 
 
 def _prepare_out(out_dir: Path, overwrite: bool) -> Path:
     if out_dir.exists() and not overwrite:
-        raise QuintupleBuilderError(f"{out_dir}: output folder exists: expected a new path (or overwrite=True)")
+        raise QuintupleBuilderError(
+            f"{out_dir}: output folder exists: expected a new path (or overwrite=True)"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -148,39 +184,68 @@ def build_dataset(
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
     """
     if label_source not in LABEL_SOURCES:
-        raise QuintupleBuilderError(f"label_source {label_source!r}: expected one of {', '.join(LABEL_SOURCES)}")
+        raise QuintupleBuilderError(
+            f"label_source {label_source!r}: expected one of {', '.join(LABEL_SOURCES)}"
+        )
     out_dir = Path(out_dir)
     scans = _require(scans).sort("scan_id")
     qids = tuple(question_ids) if question_ids is not None else tuple(q.id for q in QUESTIONS)
     manifest_failed = scans.filter(pl.col("status").fill_null("ok") != "ok")
     scans_ok = scans.filter(pl.col("status").fill_null("ok") == "ok")
-    knees = readings.select(pl.col("patient_id").cast(pl.String), pl.col("visit").cast(pl.String),
-                            pl.col("side").cast(pl.Int64)).unique()
+    knees = readings.select(
+        pl.col("patient_id").cast(pl.String),
+        pl.col("visit").cast(pl.String),
+        pl.col("side").cast(pl.Int64),
+    ).unique()
     with_reading = scans_ok.join(knees, on=["patient_id", "visit", "side"], how="semi")
     skipped = scans_ok.join(knees, on=["patient_id", "visit", "side"], how="anti").select(
-        "scan_id", pl.lit("no MOAKS reading for this knee and visit").alias("reason"))
+        "scan_id", pl.lit("no MOAKS reading for this knee and visit").alias("reason")
+    )
     tmp = _prepare_out(out_dir, overwrite)
     try:
         tasks = [
-            ScanTask(scan_id=r["scan_id"], patient_id=r["patient_id"], visit=r["visit"], side=int(r["side"]),
-                     image_path=str(r["image_path"]), label_path=r["label_path"], out_root=str(tmp),
-                     study_folder=r["study_folder"], series_folder=r["series_folder"], question_ids=qids)
+            ScanTask(
+                scan_id=r["scan_id"],
+                patient_id=r["patient_id"],
+                visit=r["visit"],
+                side=int(r["side"]),
+                image_path=str(r["image_path"]),
+                label_path=r["label_path"],
+                out_root=str(tmp),
+                study_folder=r["study_folder"],
+                series_folder=r["series_folder"],
+                question_ids=qids,
+            )
             for r in with_reading.iter_rows(named=True)
         ]
         results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
         failures, geometry, boxes, absent = _results_frames(results, label_source)
-        failures = pl.concat([
-            manifest_failed.select("scan_id", pl.lit("manifest").alias("stage"),
-                                   pl.col("error").fill_null("failed in the scan manifest")),
-            failures]).sort("scan_id")
+        failures = pl.concat(
+            [
+                manifest_failed.select(
+                    "scan_id",
+                    pl.lit("manifest").alias("stage"),
+                    pl.col("error").fill_null("failed in the scan manifest"),
+                ),
+                failures,
+            ]
+        ).sort("scan_id")
         if failures.height and not keep_going:
             shutil.rmtree(tmp, ignore_errors=True)
-            return BuildResult(out_dir=out_dir, written=False, failures=failures, skipped=skipped,
-                               counts=pl.DataFrame())
+            return BuildResult(
+                out_dir=out_dir,
+                written=False,
+                failures=failures,
+                skipped=skipped,
+                counts=pl.DataFrame(),
+            )
         built = with_reading.drop("study_folder", "series_folder", "image_path", "label_path").join(
-            geometry, on="scan_id", how="inner")
+            geometry, on="scan_id", how="inner"
+        )
         if built.height == 0:
-            raise QuintupleBuilderError("no scan could be built: every scan failed or has no MOAKS reading")
+            raise QuintupleBuilderError(
+                "no scan could be built: every scan failed or has no MOAKS reading"
+            )
         splits = assign_splits(built["patient_id"].to_list())
         built = built.with_columns(
             pl.col("patient_id").replace_strict(splits, return_dtype=pl.String).alias("split"),
@@ -204,20 +269,32 @@ def build_dataset(
         for name, table in (reports or {}).items():
             table.write_parquet(rep / f"{name}.parquet", statistics=False)
         counts = counts_per_split(scan_table, quintuples)
-        manifest = write_manifest(tmp, {
-            "seed": seed,
-            "label_source": label_source,
-            "question_ids": list(qids),
-            "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
-            "patients_per_split": per_split,
-            "counts": {r["split"]: {k: v for k, v in r.items() if k != "split"} for r in counts.iter_rows(named=True)},
-            "failures": failures.height,
-            "skipped": skipped.height,
-            **(extra_manifest or {}),
-        })
+        manifest = write_manifest(
+            tmp,
+            {
+                "seed": seed,
+                "label_source": label_source,
+                "question_ids": list(qids),
+                "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
+                "patients_per_split": per_split,
+                "counts": {
+                    r["split"]: {k: v for k, v in r.items() if k != "split"}
+                    for r in counts.iter_rows(named=True)
+                },
+                "failures": failures.height,
+                "skipped": skipped.height,
+                **(extra_manifest or {}),
+            },
+        )
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return BuildResult(out_dir=out_dir, written=True, failures=failures, skipped=skipped, counts=counts,
-                       manifest=manifest)
+    return BuildResult(
+        out_dir=out_dir,
+        written=True,
+        failures=failures,
+        skipped=skipped,
+        counts=counts,
+        manifest=manifest,
+    )

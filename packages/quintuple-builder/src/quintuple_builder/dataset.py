@@ -31,22 +31,31 @@ class Dataset:
         root = Path(root)
         path = root / "manifest.json"
         if not path.is_file():
-            raise QuintupleBuilderError(f"{path}: not found: expected a dataset folder built by `reasonknee build`")
+            raise QuintupleBuilderError(
+                f"{path}: not found: expected a dataset folder built by `reasonknee build`"
+            )
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise QuintupleBuilderError(f"{path}: invalid JSON: {exc}") from exc
         for name in ("scans.parquet", "quintuples.parquet"):
             if not (root / name).is_file():
-                raise QuintupleBuilderError(f"{root / name}: not found: expected it in the dataset folder")
+                raise QuintupleBuilderError(
+                    f"{root / name}: not found: expected it in the dataset folder"
+                )
         return cls(root=root, manifest=manifest)
 
     def scans(self, *, split: str | None = None) -> pl.DataFrame:
         """scans.parquet, optionally one split."""
         return self._filtered(pl.read_parquet(self.root / "scans.parquet"), split)
 
-    def quintuples(self, *, split: str | None = None, complete_only: bool = False,
-                   question_ids: list[int] | None = None) -> pl.DataFrame:
+    def quintuples(
+        self,
+        *,
+        split: str | None = None,
+        complete_only: bool = False,
+        question_ids: list[int] | None = None,
+    ) -> pl.DataFrame:
         """quintuples.parquet, optionally one split, complete rows only, or some questions."""
         lf = pl.scan_parquet(self.root / "quintuples.parquet")
         if split is not None:
@@ -67,8 +76,12 @@ class Dataset:
         return self._path(scan_id, "label_path")
 
     def _path(self, scan_id: str, col: str) -> Path:
-        rows = pl.scan_parquet(self.root / "scans.parquet").filter(pl.col("scan_id") == scan_id) \
-            .select(col).collect()
+        rows = (
+            pl.scan_parquet(self.root / "scans.parquet")
+            .filter(pl.col("scan_id") == scan_id)
+            .select(col)
+            .collect()
+        )
         if rows.height == 0:
             raise QuintupleBuilderError(f"{self.root / 'scans.parquet'}: no scan {scan_id!r}")
         return self.root / rows.item()

@@ -70,8 +70,12 @@ def _run_ray(tasks: Sequence[ScanTask], *, num_cpus: int, progress: bool) -> lis
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=1)(process_scan)
@@ -104,4 +108,6 @@ def run_scans(
         return _run_local(tasks, workers=workers, progress=progress)
     if executor == "ray":
         return _run_ray(tasks, num_cpus=num_cpus, progress=progress)
-    raise QuintupleBuilderError(f"unknown executor {executor!r}: expected one of {', '.join(EXECUTORS)}")
+    raise QuintupleBuilderError(
+        f"unknown executor {executor!r}: expected one of {', '.join(EXECUTORS)}"
+    )

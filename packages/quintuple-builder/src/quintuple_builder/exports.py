@@ -34,8 +34,18 @@ __all__ = [
 
 #: Columns of scans.parquet (docs/formats.md), in order.
 SCAN_COLUMNS: tuple[str, ...] = (
-    "scan_id", "patient_id", "visit", "side", "study_folder", "series_folder", "split",
-    "image_path", "label_path", "shape", "spacing", "label_source",
+    "scan_id",
+    "patient_id",
+    "visit",
+    "side",
+    "study_folder",
+    "series_folder",
+    "split",
+    "image_path",
+    "label_path",
+    "shape",
+    "spacing",
+    "label_source",
 )
 #: The prompt setting used for the public training JSON and the SFT files.
 PUBLIC_PROMPT_SETTING = "instruction"
@@ -59,7 +69,12 @@ def _chunks(frame: pl.DataFrame):
 
 def _json_str(expr: pl.Expr) -> pl.Expr:
     """The JSON string literal of a string column (quoted and escaped), vectorised."""
-    return pl.struct(expr.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
+    return (
+        pl.struct(expr.alias("v"))
+        .struct.json_encode()
+        .str.strip_prefix('{"v":')
+        .str.strip_suffix("}")
+    )
 
 
 def write_core(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> None:
@@ -80,24 +95,42 @@ def write_public(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> N
     out = root / "public"
     out.mkdir(parents=True, exist_ok=True)
     csv_frame = scans.select(
-        pl.col("patient_id"), pl.col("visit").alias("time"), pl.col("study_folder"), pl.col("series_folder"),
-        pl.col("side").alias("knee_side"), pl.col("source_path").alias("path"),
-        pl.col("image_path").alias("image_filepath"), pl.col("label_path").alias("label_filepath"),
+        pl.col("patient_id"),
+        pl.col("visit").alias("time"),
+        pl.col("study_folder"),
+        pl.col("series_folder"),
+        pl.col("side").alias("knee_side"),
+        pl.col("source_path").alias("path"),
+        pl.col("image_path").alias("image_filepath"),
+        pl.col("label_path").alias("label_filepath"),
         pl.col("split"),
     )
     if tuple(csv_frame.columns[:-1]) != PUBLIC_SPLIT_COLUMNS:  # pragma: no cover - a contract check
-        raise RuntimeError(f"public split columns {csv_frame.columns[:-1]} != {PUBLIC_SPLIT_COLUMNS}")
+        raise RuntimeError(
+            f"public split columns {csv_frame.columns[:-1]} != {PUBLIC_SPLIT_COLUMNS}"
+        )
     images = scans.select("scan_id", "image_path")
     item = pl.concat_str(
-        pl.lit('{"image": '), _json_str(pl.col("image_path")), pl.lit(', "prompt": '),
-        _json_str(pl.col("prompt_instruction")), pl.lit(', "answer": '), _json_str(pl.col("answer")),
-        pl.lit(', "final_diagnosis": '), _final_diagnosis(), pl.lit("}"))
+        pl.lit('{"image": '),
+        _json_str(pl.col("image_path")),
+        pl.lit(', "prompt": '),
+        _json_str(pl.col("prompt_instruction")),
+        pl.lit(', "answer": '),
+        _json_str(pl.col("answer")),
+        pl.lit(', "final_diagnosis": '),
+        _final_diagnosis(),
+        pl.lit("}"),
+    )
     for split in SPLITS:
-        csv_frame.filter(pl.col("split") == split).drop("split").sort("patient_id", "time", "knee_side") \
-            .write_csv(out / f"{split}_split.csv")
-        rows = (quintuples.filter(pl.col("complete") & (pl.col("split") == split))
-                .select("scan_id", "question_id", "prompt_instruction", "answer", "answer_no_cot")
-                .join(images, on="scan_id", how="left").sort("scan_id", "question_id"))
+        csv_frame.filter(pl.col("split") == split).drop("split").sort(
+            "patient_id", "time", "knee_side"
+        ).write_csv(out / f"{split}_split.csv")
+        rows = (
+            quintuples.filter(pl.col("complete") & (pl.col("split") == split))
+            .select("scan_id", "question_id", "prompt_instruction", "answer", "answer_no_cot")
+            .join(images, on="scan_id", how="left")
+            .sort("scan_id", "question_id")
+        )
         with (out / f"{split}.json").open("w", encoding="utf-8") as fh:
             fh.write("[")
             first = True
@@ -120,19 +153,36 @@ def write_sft(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> None
     prompt_col = f"prompt_{PUBLIC_PROMPT_SETTING.replace('-', '_')}"
     image = _json_str(pl.col("image_path"))
     line = pl.concat_str(
-        pl.lit('{"id": '), _json_str(pl.col("quintuple_id")), pl.lit(', "scan_id": '), _json_str(pl.col("scan_id")),
-        pl.lit(', "question_id": '), pl.col("question_id").cast(pl.String), pl.lit(', "image": '), image,
-        pl.lit(f', "setting": {json.dumps(PUBLIC_PROMPT_SETTING)}, "messages": [{{"role": "system", "content": '
-               f'[{{"type": "text", "text": {json.dumps(SFT_SYSTEM_PROMPT)}}}]}}, {{"role": "user", "content": '
-               '[{"type": "video", "video": '), image,
-        pl.lit('}, {"type": "text", "text": '), _json_str(pl.col(prompt_col)),
-        pl.lit('}]}, {"role": "assistant", "content": [{"type": "text", "text": '), _json_str(pl.col("answer")),
-        pl.lit('}]}], "answer_no_cot": '), _json_str(pl.col("answer_no_cot")), pl.lit("}"))
+        pl.lit('{"id": '),
+        _json_str(pl.col("quintuple_id")),
+        pl.lit(', "scan_id": '),
+        _json_str(pl.col("scan_id")),
+        pl.lit(', "question_id": '),
+        pl.col("question_id").cast(pl.String),
+        pl.lit(', "image": '),
+        image,
+        pl.lit(
+            f', "setting": {json.dumps(PUBLIC_PROMPT_SETTING)}, "messages": [{{"role": "system", "content": '
+            f'[{{"type": "text", "text": {json.dumps(SFT_SYSTEM_PROMPT)}}}]}}, {{"role": "user", "content": '
+            '[{"type": "video", "video": '
+        ),
+        image,
+        pl.lit('}, {"type": "text", "text": '),
+        _json_str(pl.col(prompt_col)),
+        pl.lit('}]}, {"role": "assistant", "content": [{"type": "text", "text": '),
+        _json_str(pl.col("answer")),
+        pl.lit('}]}], "answer_no_cot": '),
+        _json_str(pl.col("answer_no_cot")),
+        pl.lit("}"),
+    )
     images = scans.select("scan_id", "image_path")
     for split in SPLITS:
-        rows = (quintuples.filter(pl.col("complete") & (pl.col("split") == split))
-                .select("quintuple_id", "scan_id", "question_id", prompt_col, "answer", "answer_no_cot")
-                .join(images, on="scan_id", how="left").sort("scan_id", "question_id"))
+        rows = (
+            quintuples.filter(pl.col("complete") & (pl.col("split") == split))
+            .select("quintuple_id", "scan_id", "question_id", prompt_col, "answer", "answer_no_cot")
+            .join(images, on="scan_id", how="left")
+            .sort("scan_id", "question_id")
+        )
         with (out / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
             for chunk in _chunks(rows):
                 lines = chunk.select(line.alias("line"))["line"].to_list()
@@ -166,8 +216,12 @@ def write_hf(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> None:
     out = root / "hf"
     (out / "data").mkdir(parents=True, exist_ok=True)
     frame = quintuples.join(
-        scans.select("scan_id", pl.col("image_path").alias("image"), pl.col("label_path").alias("label")),
-        on="scan_id", how="left").sort("scan_id", "question_id")
+        scans.select(
+            "scan_id", pl.col("image_path").alias("image"), pl.col("label_path").alias("label")
+        ),
+        on="scan_id",
+        how="left",
+    ).sort("scan_id", "question_id")
     files = []
     for split in SPLITS:
         part = frame.filter(pl.col("split") == split)

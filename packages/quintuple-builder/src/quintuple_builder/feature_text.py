@@ -333,13 +333,22 @@ def finding_name(question: Question) -> str:
 # "{finding}" are filled in. Phrases of different grades never contain each other.
 _OBS: dict[tuple[Feature, str], tuple[tuple[str, ...], ...]] = {
     (Feature.BML, "size"): (
-        ("no marrow lesion is seen in the subregion", "the subchondral marrow of the subregion is clear"),
-        ("the lesion occupies less than a third of the subregion",
-         "a small lesion takes up under 33% of the subregion volume"),
-        ("the lesion occupies between a third and two thirds of the subregion",
-         "the lesion fills roughly 33-66% of the subregion volume"),
-        ("the lesion occupies more than two thirds of the subregion",
-         "the lesion fills over 66% of the subregion volume"),
+        (
+            "no marrow lesion is seen in the subregion",
+            "the subchondral marrow of the subregion is clear",
+        ),
+        (
+            "the lesion occupies less than a third of the subregion",
+            "a small lesion takes up under 33% of the subregion volume",
+        ),
+        (
+            "the lesion occupies between a third and two thirds of the subregion",
+            "the lesion fills roughly 33-66% of the subregion volume",
+        ),
+        (
+            "the lesion occupies more than two thirds of the subregion",
+            "the lesion fills over 66% of the subregion volume",
+        ),
     ),
     (Feature.BML, "number"): (
         ("there is no separate lesion to count", "no distinct lesion can be counted"),
@@ -348,81 +357,161 @@ _OBS: dict[tuple[Feature, str], tuple[tuple[str, ...], ...]] = {
         ("three or more separate lesions are present", "at least three lesions are counted"),
     ),
     (Feature.BML, "percent"): (
-        ("there is no lesion for a BML share", "no lesion tissue is present to divide into BML and cyst"),
-        ("cyst makes up most of the lesion, with BML under a third",
-         "the lesion is mainly cystic (BML below 33%)"),
-        ("BML and cyst share the lesion, BML between a third and two thirds",
-         "the lesion is mixed, with BML at about 33-66%"),
-        ("the lesion is almost entirely ill-defined BML, above two thirds",
-         "the lesion is predominantly BML (over 66%)"),
+        (
+            "there is no lesion for a BML share",
+            "no lesion tissue is present to divide into BML and cyst",
+        ),
+        (
+            "cyst makes up most of the lesion, with BML under a third",
+            "the lesion is mainly cystic (BML below 33%)",
+        ),
+        (
+            "BML and cyst share the lesion, BML between a third and two thirds",
+            "the lesion is mixed, with BML at about 33-66%",
+        ),
+        (
+            "the lesion is almost entirely ill-defined BML, above two thirds",
+            "the lesion is predominantly BML (over 66%)",
+        ),
     ),
     (Feature.CARTILAGE, "size"): (
-        ("the cartilage surface of the subregion is intact", "the cartilage layer shows no loss anywhere"),
-        ("loss affects less than a tenth of the subregion surface",
-         "a focal defect covers under 10% of the surface"),
-        ("loss affects between a tenth and three quarters of the subregion surface",
-         "defects cover about 10-75% of the surface"),
-        ("loss affects more than three quarters of the subregion surface",
-         "cartilage loss covers over 75% of the surface"),
+        (
+            "the cartilage surface of the subregion is intact",
+            "the cartilage layer shows no loss anywhere",
+        ),
+        (
+            "loss affects less than a tenth of the subregion surface",
+            "a focal defect covers under 10% of the surface",
+        ),
+        (
+            "loss affects between a tenth and three quarters of the subregion surface",
+            "defects cover about 10-75% of the surface",
+        ),
+        (
+            "loss affects more than three quarters of the subregion surface",
+            "cartilage loss covers over 75% of the surface",
+        ),
     ),
     (Feature.CARTILAGE, "depth"): (
         ("no part reaches full thickness", "the bone is nowhere exposed"),
-        ("full-thickness loss is under a tenth of the defect",
-         "bone is exposed in less than 10% of the defect"),
-        ("full-thickness loss is between a tenth and three quarters of the defect",
-         "bone is exposed in about 10-75% of the defect"),
-        ("full-thickness loss is more than three quarters of the defect",
-         "bone is exposed in over 75% of the defect"),
+        (
+            "full-thickness loss is under a tenth of the defect",
+            "bone is exposed in less than 10% of the defect",
+        ),
+        (
+            "full-thickness loss is between a tenth and three quarters of the defect",
+            "bone is exposed in about 10-75% of the defect",
+        ),
+        (
+            "full-thickness loss is more than three quarters of the defect",
+            "bone is exposed in over 75% of the defect",
+        ),
     ),
     (Feature.OSTEOPHYTE, "grade"): (
         ("the joint margin is smooth with no outgrowth", "there is no bony spur at the margin"),
-        ("a small spur protrudes slightly from the margin", "the largest outgrowth protrudes only a little"),
-        ("a medium-sized spur protrudes clearly from the margin",
-         "the largest outgrowth has a moderate protrusion"),
-        ("a large spur protrudes far beyond the margin", "the largest outgrowth protrudes markedly"),
+        (
+            "a small spur protrudes slightly from the margin",
+            "the largest outgrowth protrudes only a little",
+        ),
+        (
+            "a medium-sized spur protrudes clearly from the margin",
+            "the largest outgrowth has a moderate protrusion",
+        ),
+        (
+            "a large spur protrudes far beyond the margin",
+            "the largest outgrowth protrudes markedly",
+        ),
     ),
     (Feature.HOFFA, "grade"): (
         ("the fat pad is homogeneously dark", "there is no hyperintensity in the fat pad"),
-        ("faint hyperintensity involves a small part of the fat pad",
-         "slight diffuse brightening is seen in the fat pad"),
-        ("moderate hyperintensity involves a good part of the fat pad",
-         "clear diffuse brightening occupies much of the fat pad"),
-        ("marked hyperintensity involves most of the fat pad",
-         "intense brightening fills nearly the whole fat pad"),
+        (
+            "faint hyperintensity involves a small part of the fat pad",
+            "slight diffuse brightening is seen in the fat pad",
+        ),
+        (
+            "moderate hyperintensity involves a good part of the fat pad",
+            "clear diffuse brightening occupies much of the fat pad",
+        ),
+        (
+            "marked hyperintensity involves most of the fat pad",
+            "intense brightening fills nearly the whole fat pad",
+        ),
     ),
     (Feature.EFFUSION, "grade"): (
-        ("only a thin physiological film of fluid is present", "fluid does not distend the capsule"),
+        (
+            "only a thin physiological film of fluid is present",
+            "fluid does not distend the capsule",
+        ),
         ("fluid slightly distends the suprapatellar recess", "a small effusion is seen"),
         ("fluid moderately distends the capsule", "a medium effusion with a convex recess is seen"),
         ("fluid markedly distends the whole capsule", "a large effusion balloons the recesses"),
     ),
     (Feature.EXTRUSION, "grade"): (
         ("the meniscal edge lies within 2 mm of the tibial margin", "extrusion is below 2 mm"),
-        ("the meniscal edge lies 2 to 2.9 mm beyond the tibial margin", "extrusion measures about 2-2.9 mm"),
-        ("the meniscal edge lies 3 to 4.9 mm beyond the tibial margin", "extrusion measures about 3-4.9 mm"),
-        ("the meniscal edge lies 5 mm or more beyond the tibial margin", "extrusion reaches at least 5 mm"),
+        (
+            "the meniscal edge lies 2 to 2.9 mm beyond the tibial margin",
+            "extrusion measures about 2-2.9 mm",
+        ),
+        (
+            "the meniscal edge lies 3 to 4.9 mm beyond the tibial margin",
+            "extrusion measures about 3-4.9 mm",
+        ),
+        (
+            "the meniscal edge lies 5 mm or more beyond the tibial margin",
+            "extrusion reaches at least 5 mm",
+        ),
     ),
     (Feature.MORPHOLOGY, "code"): (
-        ("the segment is uniformly dark and intact", "no abnormal signal or tissue loss is seen in the segment"),
-        ("signal lies within the substance without reaching a surface",
-         "intrasubstance signal stays away from the articular surfaces"),
-        ("a bright line runs across the segment perpendicular to its free edge",
-         "a radial cleft cuts across the segment"),
-        ("a bright line runs parallel to the tibial plateau and reaches a surface",
-         "a horizontal cleft splits the segment into upper and lower leaves"),
-        ("a bright line runs along the long axis of the segment, perpendicular to the plateau",
-         "a vertical longitudinal cleft runs along the segment"),
-        ("bright lines run in more than one plane", "a complex tear with several components is seen"),
-        ("part of the meniscal tissue is missing", "the segment is partially macerated with tissue lost"),
-        ("tissue loss has progressed since the previous reading but remains partial",
-         "partial maceration has advanced compared with the prior visit"),
-        ("the meniscal tissue of the segment is entirely missing", "the segment is completely macerated"),
+        (
+            "the segment is uniformly dark and intact",
+            "no abnormal signal or tissue loss is seen in the segment",
+        ),
+        (
+            "signal lies within the substance without reaching a surface",
+            "intrasubstance signal stays away from the articular surfaces",
+        ),
+        (
+            "a bright line runs across the segment perpendicular to its free edge",
+            "a radial cleft cuts across the segment",
+        ),
+        (
+            "a bright line runs parallel to the tibial plateau and reaches a surface",
+            "a horizontal cleft splits the segment into upper and lower leaves",
+        ),
+        (
+            "a bright line runs along the long axis of the segment, perpendicular to the plateau",
+            "a vertical longitudinal cleft runs along the segment",
+        ),
+        (
+            "bright lines run in more than one plane",
+            "a complex tear with several components is seen",
+        ),
+        (
+            "part of the meniscal tissue is missing",
+            "the segment is partially macerated with tissue lost",
+        ),
+        (
+            "tissue loss has progressed since the previous reading but remains partial",
+            "partial maceration has advanced compared with the prior visit",
+        ),
+        (
+            "the meniscal tissue of the segment is entirely missing",
+            "the segment is completely macerated",
+        ),
     ),
     (Feature.MENISCAL_CYST, "tear_location"): (
-        ("the cyst communicates with a tear of the anterior horn", "the associated tear lies in the anterior horn"),
-        ("the cyst communicates with a tear of the meniscal body", "the associated tear lies in the body"),
-        ("the cyst communicates with a tear of the posterior horn",
-         "the associated tear lies in the posterior horn"),
+        (
+            "the cyst communicates with a tear of the anterior horn",
+            "the associated tear lies in the anterior horn",
+        ),
+        (
+            "the cyst communicates with a tear of the meniscal body",
+            "the associated tear lies in the body",
+        ),
+        (
+            "the cyst communicates with a tear of the posterior horn",
+            "the associated tear lies in the posterior horn",
+        ),
         ("no associated meniscal tear is found", "there is no tear linked to a cyst"),
     ),
 }

@@ -17,13 +17,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "MANIFEST_PACKAGES", "content_hash", "package_versions", "write_manifest"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_PACKAGES",
+    "content_hash",
+    "package_versions",
+    "write_manifest",
+]
 
 #: Version of the dataset folder layout (docs/formats.md).
 FORMAT_VERSION = 1
 #: Distributions whose versions the manifest records.
 MANIFEST_PACKAGES: tuple[str, ...] = (
-    "quintuple-builder", "moaks-schema", "bbox3d", "knee-volumes", "numpy", "polars", "nibabel",
+    "quintuple-builder",
+    "moaks-schema",
+    "bbox3d",
+    "knee-volumes",
+    "numpy",
+    "polars",
+    "nibabel",
 )
 
 
@@ -62,8 +74,13 @@ def package_versions() -> dict[str, str | None]:
 def write_manifest(root: str | Path, fields: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest.json`` (format version, package versions, ``fields``, content hash)."""
     root = Path(root)
-    manifest = {"format_version": FORMAT_VERSION, "packages": package_versions(), **fields,
-                "content_hash": content_hash(root)}
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n",
-                                        encoding="utf-8")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "packages": package_versions(),
+        **fields,
+        "content_hash": content_hash(root),
+    }
+    (root / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
     return manifest

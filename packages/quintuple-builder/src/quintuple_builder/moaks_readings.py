@@ -117,11 +117,20 @@ def find_moaks_files(root: str | Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise QuintupleBuilderError(f"{root}: MOAKS folder not found")
-    txt = sorted(p for p in root.iterdir() if p.is_file() and "MOAKS" in p.name.upper()
-                 and p.suffix.lower() == ".txt")
+    txt = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file() and "MOAKS" in p.name.upper() and p.suffix.lower() == ".txt"
+    )
     stems = {p.stem.upper() for p in txt}
-    sas = sorted(p for p in root.iterdir() if p.is_file() and "MOAKS" in p.name.upper()
-                 and p.suffix.lower() == ".sas7bdat" and p.stem.upper() not in stems)
+    sas = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file()
+        and "MOAKS" in p.name.upper()
+        and p.suffix.lower() == ".sas7bdat"
+        and p.stem.upper() not in stems
+    )
     files = txt + sas
     if not files:
         raise QuintupleBuilderError(
@@ -181,11 +190,16 @@ def read_moaks_table(path: str | Path) -> pl.DataFrame:
             raise QuintupleBuilderError(f"{path}: cannot read MOAKS file: {exc}") from exc
         text = _decode_text(raw)
         if not text.strip():
-            raise QuintupleBuilderError(f"{path}: empty MOAKS file: expected a '|'-separated header row")
+            raise QuintupleBuilderError(
+                f"{path}: empty MOAKS file: expected a '|'-separated header row"
+            )
         try:
             table = pl.read_csv(
-                io.BytesIO(text.encode("utf-8")), separator="|", infer_schema=False,
-                quote_char=None, truncate_ragged_lines=True,
+                io.BytesIO(text.encode("utf-8")),
+                separator="|",
+                infer_schema=False,
+                quote_char=None,
+                truncate_ragged_lines=True,
             ).with_columns(pl.all().fill_null(""))
         except Exception as exc:
             raise QuintupleBuilderError(f"{path}: not a '|'-separated table: {exc}") from exc
@@ -210,8 +224,9 @@ def _side_codes(path: Path, values: pl.Series) -> dict[str, int]:
 
 def _variable_table(variable_map: OaiVariableMap) -> pl.DataFrame:
     rows = [(e.stem.upper(), e.attribute, e.decoder.value) for e in variable_map.entries]
-    return pl.DataFrame(rows, schema={"stem": pl.String, "attribute": pl.String, "decoder": pl.String},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"stem": pl.String, "attribute": pl.String, "decoder": pl.String}, orient="row"
+    )
 
 
 def _attribute_table() -> pl.DataFrame:
@@ -222,24 +237,35 @@ def _attribute_table() -> pl.DataFrame:
             "n_grades": [len(a.grades.meanings) for a in ATTRIBUTES],
             "attr_order": list(range(len(ATTRIBUTES))),
         },
-        schema={"attribute": pl.String, "question_id": pl.Int64, "n_grades": pl.Int64,
-                "attr_order": pl.Int64},
+        schema={
+            "attribute": pl.String,
+            "question_id": pl.Int64,
+            "n_grades": pl.Int64,
+            "attr_order": pl.Int64,
+        },
     )
 
 
-def _long_rows(path: Path, file_index: int, table: pl.DataFrame, variables: pl.DataFrame
-               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _long_rows(
+    path: Path, file_index: int, table: pl.DataFrame, variables: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cells, knees) for one file: one row per (row, mapped column), one row per (row, visit)."""
     n = table.height
     sides = _side_codes(path, table["SIDE"].str.strip_chars())
-    base = pl.DataFrame({
-        "patient_id": table["ID"].str.strip_chars(),
-        "side": table["SIDE"].str.strip_chars().replace_strict(sides, return_dtype=pl.Int64),
-        "source": (table["READPRJ"].str.strip_chars() if "READPRJ" in table.columns
-                   else pl.Series([path.stem] * n, dtype=pl.String)),
-        "row": pl.Series(range(n), dtype=pl.Int64),
-    }).with_columns(
-        pl.col("patient_id").str.zfill(7), pl.lit(file_index, pl.Int64).alias("file_index"),
+    base = pl.DataFrame(
+        {
+            "patient_id": table["ID"].str.strip_chars(),
+            "side": table["SIDE"].str.strip_chars().replace_strict(sides, return_dtype=pl.Int64),
+            "source": (
+                table["READPRJ"].str.strip_chars()
+                if "READPRJ" in table.columns
+                else pl.Series([path.stem] * n, dtype=pl.String)
+            ),
+            "row": pl.Series(range(n), dtype=pl.Int64),
+        }
+    ).with_columns(
+        pl.col("patient_id").str.zfill(7),
+        pl.lit(file_index, pl.Int64).alias("file_index"),
         pl.lit(path.name).alias("file"),
     )
     known_stems = set(variables["stem"].to_list())
@@ -261,54 +287,102 @@ def _long_rows(path: Path, file_index: int, table: pl.DataFrame, variables: pl.D
         wide = base.with_columns(pl.lit(label).alias("visit")).hstack(
             table.select([pl.col(c).alias(s) for c, s in cols])
         )
-        knees.append(wide.select("patient_id", "visit", "side", "source", "row", "file_index", "file"))
-        cells.append(wide.unpivot(index=["patient_id", "visit", "side", "source", "row", "file_index",
-                                         "file"], on=[s for _, s in cols], variable_name="stem",
-                                  value_name="raw_value"))
-    return (pl.concat(cells) if cells else pl.DataFrame(),
-            pl.concat(knees) if knees else pl.DataFrame())
+        knees.append(
+            wide.select("patient_id", "visit", "side", "source", "row", "file_index", "file")
+        )
+        cells.append(
+            wide.unpivot(
+                index=["patient_id", "visit", "side", "source", "row", "file_index", "file"],
+                on=[s for _, s in cols],
+                variable_name="stem",
+                value_name="raw_value",
+            )
+        )
+    return (
+        pl.concat(cells) if cells else pl.DataFrame(),
+        pl.concat(knees) if knees else pl.DataFrame(),
+    )
 
 
 def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
     """Per (row, attribute): grade (null when missing) and grade_note."""
     df = cells.join(variables, on="stem", how="inner").join(
-        attrs.select("attribute", "n_grades"), on="attribute", how="inner")
+        attrs.select("attribute", "n_grades"), on="attribute", how="inner"
+    )
     code = pl.col("raw_value").str.split_exact(":", 1).struct.field("field_0").str.strip_chars()
     df = df.with_columns(code.alias("code"))
-    missing = pl.col("code").is_null() | (pl.col("code") == "") | pl.col("code").str.starts_with(".")
+    missing = (
+        pl.col("code").is_null() | (pl.col("code") == "") | pl.col("code").str.starts_with(".")
+    )
     num = pl.col("code").cast(pl.Float64, strict=False)
     floor = num.floor()
     cart = pl.col("code").str.extract_groups(r"^(\d+)(?:\.(\d+))?$")
     size = cart.struct.field("1").cast(pl.Int64, strict=False)
-    depth = pl.col("code").str.extract(r"^\d+\.(\d+)$", 1).cast(pl.Int64, strict=False).fill_null(
-        pl.when(cart.struct.field("1").is_not_null()).then(0))
+    depth = (
+        pl.col("code")
+        .str.extract(r"^\d+\.(\d+)$", 1)
+        .cast(pl.Int64, strict=False)
+        .fill_null(pl.when(cart.struct.field("1").is_not_null()).then(0))
+    )
     is_cart = pl.col("decoder") != Decoder.PLAIN.value
     cart_ok = size.is_not_null() & (size < 4) & (depth < 4)
-    plain_grade = pl.when(num.is_not_null() & (num >= 0) & ((num - floor) == 0)).then(floor) \
-        .when(num.is_not_null() & (num >= 0) & ((num - floor) == 0.5)).then(floor) \
-        .otherwise(None).cast(pl.Int64)
-    cart_grade = pl.when(~cart_ok).then(None).when(
-        pl.col("decoder") == Decoder.CARTILAGE_SIZE.value).then(size).otherwise(depth)
+    plain_grade = (
+        pl.when(num.is_not_null() & (num >= 0) & ((num - floor) == 0))
+        .then(floor)
+        .when(num.is_not_null() & (num >= 0) & ((num - floor) == 0.5))
+        .then(floor)
+        .otherwise(None)
+        .cast(pl.Int64)
+    )
+    cart_grade = (
+        pl.when(~cart_ok)
+        .then(None)
+        .when(pl.col("decoder") == Decoder.CARTILAGE_SIZE.value)
+        .then(size)
+        .otherwise(depth)
+    )
     raw_grade = pl.when(missing).then(None).when(is_cart).then(cart_grade).otherwise(plain_grade)
     df = df.with_columns(raw_grade.alias("g0"))
     note = (
-        pl.when(missing).then(pl.lit("missing_code"))
-        .when(num.is_not_null() & (num < 0)).then(pl.lit("change_code"))
-        .when(is_cart & size.is_null()).then(pl.lit("unparseable"))
-        .when(is_cart & ~cart_ok).then(pl.lit("out_of_range"))
-        .when(~is_cart & num.is_null()).then(pl.lit("unparseable"))
-        .when(~is_cart & ((num - floor) != 0) & ((num - floor) != 0.5)).then(pl.lit("unparseable"))
-        .when(pl.col("g0") >= pl.col("n_grades")).then(pl.lit("out_of_range"))
-        .when(~is_cart & ((num - floor) == 0.5)).then(pl.lit("half_step"))
+        pl.when(missing)
+        .then(pl.lit("missing_code"))
+        .when(num.is_not_null() & (num < 0))
+        .then(pl.lit("change_code"))
+        .when(is_cart & size.is_null())
+        .then(pl.lit("unparseable"))
+        .when(is_cart & ~cart_ok)
+        .then(pl.lit("out_of_range"))
+        .when(~is_cart & num.is_null())
+        .then(pl.lit("unparseable"))
+        .when(~is_cart & ((num - floor) != 0) & ((num - floor) != 0.5))
+        .then(pl.lit("unparseable"))
+        .when(pl.col("g0") >= pl.col("n_grades"))
+        .then(pl.lit("out_of_range"))
+        .when(~is_cart & ((num - floor) == 0.5))
+        .then(pl.lit("half_step"))
         .otherwise(None)
     )
     df = df.with_columns(note.alias("grade_note"))
     df = df.with_columns(
         pl.when(pl.col("grade_note").is_null() | (pl.col("grade_note") == "half_step"))
-        .then(pl.col("g0")).otherwise(None).alias("grade")
+        .then(pl.col("g0"))
+        .otherwise(None)
+        .alias("grade")
     )
-    return df.select("patient_id", "visit", "side", "source", "row", "file_index", "file", "stem",
-                     "attribute", "grade", "grade_note", "raw_value")
+    return df.select(
+        "patient_id",
+        "visit",
+        "side",
+        "source",
+        "row",
+        "file_index",
+        "file",
+        "stem",
+        "attribute",
+        "grade",
+        "grade_note",
+        "raw_value",
+    )
 
 
 def load_moaks_readings(
@@ -352,44 +426,74 @@ def load_moaks_readings(
     counts = decoded.group_by(rowkey).agg(pl.col("grade").is_not_null().sum().alias("n_valid"))
     prj = knees.select("source").unique()
     prj = prj.with_columns(
-        pl.col("source").map_elements(lambda s: readprj_sort_key(s)[0], return_dtype=pl.Int64)
+        pl.col("source")
+        .map_elements(lambda s: readprj_sort_key(s)[0], return_dtype=pl.Int64)
         .alias("prj_num"),
-        pl.col("source").map_elements(lambda s: readprj_sort_key(s)[1], return_dtype=pl.String)
+        pl.col("source")
+        .map_elements(lambda s: readprj_sort_key(s)[1], return_dtype=pl.String)
         .alias("prj_suffix"),
     )
     ranked = (
-        knees.join(counts, on=rowkey, how="left").with_columns(pl.col("n_valid").fill_null(0))
+        knees.join(counts, on=rowkey, how="left")
+        .with_columns(pl.col("n_valid").fill_null(0))
         .join(prj, on="source", how="left")
-        .sort([*key, "n_valid", "prj_num", "prj_suffix", "file_index", "row"],
-              descending=[False, False, False, True, False, False, False, False])
+        .sort(
+            [*key, "n_valid", "prj_num", "prj_suffix", "file_index", "row"],
+            descending=[False, False, False, True, False, False, False, False],
+        )
         .with_columns(pl.int_range(pl.len()).over(key).alias("rank"))
     )
     chosen = ranked.filter(pl.col("rank") == 0)
 
     # Conflicts: knees read more than once, and how many attributes disagree.
-    multi = ranked.group_by(key).agg(
-        pl.len().alias("n_rows"),
-        pl.col("source").filter(pl.col("rank") == 0).first().alias("chosen_source"),
-        pl.col("source").filter(pl.col("rank") > 0).alias("other_sources"),
-    ).filter(pl.col("n_rows") > 1)
+    multi = (
+        ranked.group_by(key)
+        .agg(
+            pl.len().alias("n_rows"),
+            pl.col("source").filter(pl.col("rank") == 0).first().alias("chosen_source"),
+            pl.col("source").filter(pl.col("rank") > 0).alias("other_sources"),
+        )
+        .filter(pl.col("n_rows") > 1)
+    )
     if multi.height:
-        dis = (decoded.join(multi.select(key), on=key, how="semi")
-               .group_by([*key, "attribute"])
-               .agg(pl.col("grade").drop_nulls().n_unique().alias("nu"))
-               .filter(pl.col("nu") > 1)
-               .group_by(key).agg(pl.len().alias("n_disagreements"),
-                                  pl.col("attribute").sort().alias("disagreeing_attributes")))
+        dis = (
+            decoded.join(multi.select(key), on=key, how="semi")
+            .group_by([*key, "attribute"])
+            .agg(pl.col("grade").drop_nulls().n_unique().alias("nu"))
+            .filter(pl.col("nu") > 1)
+            .group_by(key)
+            .agg(
+                pl.len().alias("n_disagreements"),
+                pl.col("attribute").sort().alias("disagreeing_attributes"),
+            )
+        )
         conflicts = multi.join(dis, on=key, how="left").with_columns(
             pl.col("n_disagreements").fill_null(0),
             pl.col("disagreeing_attributes").fill_null(pl.lit([], pl.List(pl.String))),
         )
     else:
-        conflicts = pl.DataFrame(schema={
-            "patient_id": pl.String, "visit": pl.String, "side": pl.Int64, "n_rows": pl.UInt32,
-            "chosen_source": pl.String, "other_sources": pl.List(pl.String),
-            "n_disagreements": pl.UInt32, "disagreeing_attributes": pl.List(pl.String)})
-    conflicts = conflicts.select("patient_id", "visit", "side", "n_rows", "chosen_source",
-                                 "other_sources", "n_disagreements", "disagreeing_attributes").sort(key)
+        conflicts = pl.DataFrame(
+            schema={
+                "patient_id": pl.String,
+                "visit": pl.String,
+                "side": pl.Int64,
+                "n_rows": pl.UInt32,
+                "chosen_source": pl.String,
+                "other_sources": pl.List(pl.String),
+                "n_disagreements": pl.UInt32,
+                "disagreeing_attributes": pl.List(pl.String),
+            }
+        )
+    conflicts = conflicts.select(
+        "patient_id",
+        "visit",
+        "side",
+        "n_rows",
+        "chosen_source",
+        "other_sources",
+        "n_disagreements",
+        "disagreeing_attributes",
+    ).sort(key)
 
     # Every attribute for every chosen knee: grades where read, a reason where not.
     mapped = set(variables["attribute"].to_list())
@@ -397,15 +501,35 @@ def load_moaks_readings(
     frame = chosen.select(*key, "source", "file").join(attrs, how="cross")
     frame = frame.join(
         chosen_cells.select(*key, "attribute", "grade", "grade_note", "raw_value"),
-        on=[*key, "attribute"], how="left")
-    absent_note = (pl.when(~pl.col("attribute").is_in(list(mapped))).then(pl.lit("unmapped"))
-                   .otherwise(pl.lit("column_absent")))
-    readings = frame.with_columns(
-        pl.when(pl.col("raw_value").is_null() & pl.col("grade").is_null()).then(absent_note)
-        .otherwise(pl.col("grade_note")).alias("grade_note")
-    ).sort([*key, "attr_order"]).select(*READING_COLUMNS, *EXTRA_READING_COLUMNS)
-    readings = readings.with_columns(pl.col("side").cast(pl.Int64), pl.col("question_id").cast(pl.Int64),
-                                     pl.col("grade").cast(pl.Int64))
+        on=[*key, "attribute"],
+        how="left",
+    )
+    absent_note = (
+        pl.when(~pl.col("attribute").is_in(list(mapped)))
+        .then(pl.lit("unmapped"))
+        .otherwise(pl.lit("column_absent"))
+    )
+    readings = (
+        frame.with_columns(
+            pl.when(pl.col("raw_value").is_null() & pl.col("grade").is_null())
+            .then(absent_note)
+            .otherwise(pl.col("grade_note"))
+            .alias("grade_note")
+        )
+        .sort([*key, "attr_order"])
+        .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS)
+    )
+    readings = readings.with_columns(
+        pl.col("side").cast(pl.Int64),
+        pl.col("question_id").cast(pl.Int64),
+        pl.col("grade").cast(pl.Int64),
+    )
     missing = readings.filter(pl.col("grade").is_null()).select(
-        "patient_id", "visit", "side", "question_id", "attribute", pl.col("grade_note").alias("reason"))
+        "patient_id",
+        "visit",
+        "side",
+        "question_id",
+        "attribute",
+        pl.col("grade_note").alias("reason"),
+    )
     return MoaksReadings(readings=readings, conflicts=conflicts, missing=missing)

@@ -71,6 +71,7 @@ def json_template(question: Question) -> str:
     >>> json_template(question(44))
     '{"MOAKS_scores": {"medial meniscus anterior extrusion": <integer 0-3>}}'
     """
+
     def slot(a) -> str:
         return f"<integer 0-{len(a.grades.meanings) - 1}>"
 
@@ -88,7 +89,9 @@ def answer_shape(question: Question) -> str:
         convention = BOX_CONVENTION.format(target=box_target_name(question))
     else:
         box_line = "Box: none"
-        convention = "This finding is graded over the whole knee, so write the box line as `Box: none`."
+        convention = (
+            "This finding is graded over the whole knee, so write the box line as `Box: none`."
+        )
     return (
         "Answer in exactly this format:\n"
         f"{box_line}\n"
@@ -118,7 +121,9 @@ def _site_words(question: Question) -> str:
 def prompt(question: Question, setting: str) -> str:
     """The prompt text of one question in one setting."""
     if setting not in SETTINGS:
-        raise QuintupleBuilderError(f"unknown prompt setting {setting!r}: expected one of {', '.join(SETTINGS)}")
+        raise QuintupleBuilderError(
+            f"unknown prompt setting {setting!r}: expected one of {', '.join(SETTINGS)}"
+        )
     text = FEATURE_TEXT[question.feature]
     lines = [f"In this DESS MRI of the knee, {text.task.format(site=_site_words(question))}."]
     if setting != "zero-shot":

@@ -113,29 +113,43 @@ def reasoning_chain(
         locate = rng.choice(_LOCATE_ABSENT).format(target=target)
     elif question.feature is Feature.PERIARTICULAR:
         where = PERIARTICULAR_SITE.get(question.site or "", "")
-        locate = (f"Search the periarticular soft tissues for {question.site_name} ({where}); it is not "
-                  "tied to one labelled region, so no box is given.")
+        locate = (
+            f"Search the periarticular soft tissues for {question.site_name} ({where}); it is not "
+            "tied to one labelled region, so no box is given."
+        )
     else:
-        name = question.site_name if question.feature is not Feature.EFFUSION else "Effusion-synovitis"
+        name = (
+            question.site_name if question.feature is not Feature.EFFUSION else "Effusion-synovitis"
+        )
         locate = rng.choice(_LOCATE_GLOBAL).format(finding=_cap(name), finding_lc=name.lower())
     look = f"{_cap(rng.choice(text.looks))}; {rng.choice(text.mimics)}."
-    obs = "; ".join(rng.choice(observation_phrases(question, a)[int(grades[a.key])])
-                    for a in question.attributes)
+    obs = "; ".join(
+        rng.choice(observation_phrases(question, a)[int(grades[a.key])])
+        for a in question.attributes
+    )
     observe = rng.choice(_OBS_LEAD).format(target=target, obs=obs)
     crit = "; ".join(
         f'"{a.name}" meets grade {int(grades[a.key])} ({a.grades.meaning(int(grades[a.key]))})'
         for a in question.attributes
     )
     criteria = rng.choice(_CRIT_LEAD).format(crit=crit)
-    conclusion = "Grades: " + "; ".join(f"{a.name} = {int(grades[a.key])}" for a in question.attributes) + "."
+    conclusion = (
+        "Grades: "
+        + "; ".join(f"{a.name} = {int(grades[a.key])}" for a in question.attributes)
+        + "."
+    )
     return [locate, look, observe, criteria, conclusion]
 
 
 def _observed_grade(question: Question, attr_index: int, step: str) -> int:
     attr = question.attributes[attr_index]
     low = step.lower()
-    found = {g for g, phrases in enumerate(observation_phrases(question, attr))
-             for p in phrases if p.lower() in low}
+    found = {
+        g
+        for g, phrases in enumerate(observation_phrases(question, attr))
+        for p in phrases
+        if p.lower() in low
+    }
     if len(found) != 1:
         raise QuintupleBuilderError(
             f"question {question.id}, {attr.key}: observation step names grades {sorted(found)}, "
@@ -147,7 +161,9 @@ def _observed_grade(question: Question, attr_index: int, step: str) -> int:
 def grades_from_chain(question: Question, steps: Sequence[str]) -> dict[str, int]:
     """Read the grades back from a chain; raises unless steps 3, 4 and 5 agree."""
     if len(steps) != 5:
-        raise QuintupleBuilderError(f"question {question.id}: expected 5 reasoning steps, got {len(steps)}")
+        raise QuintupleBuilderError(
+            f"question {question.id}: expected 5 reasoning steps, got {len(steps)}"
+        )
     out: dict[str, int] = {}
     final = steps[4]
     if not final.startswith("Grades: "):
@@ -158,9 +174,14 @@ def grades_from_chain(question: Question, steps: Sequence[str]) -> dict[str, int
         if not m or not c:
             raise QuintupleBuilderError(f"question {question.id}: grade of {a.name!r} not stated")
         g = int(m.group(1))
-        if (int(c.group(1)) != g or g not in a.grades
-                or f'"{a.name}" meets grade {g} ({a.grades.meaning(g)})' not in steps[3]):
-            raise QuintupleBuilderError(f"question {question.id}: {a.name!r} criteria step disagrees")
+        if (
+            int(c.group(1)) != g
+            or g not in a.grades
+            or f'"{a.name}" meets grade {g} ({a.grades.meaning(g)})' not in steps[3]
+        ):
+            raise QuintupleBuilderError(
+                f"question {question.id}: {a.name!r} criteria step disagrees"
+            )
         if _observed_grade(question, i, steps[2]) != g:
             raise QuintupleBuilderError(f"question {question.id}: {a.name!r} observation disagrees")
         out[a.key] = g

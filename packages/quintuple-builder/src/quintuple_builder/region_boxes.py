@@ -23,7 +23,9 @@ def region_boxes(label_map: np.ndarray) -> LabelBoxes:
     return boxes_from_labels(label_map, labels=[r.label for r in REGIONS], connectivity=26)
 
 
-def question_boxes(label_boxes: LabelBoxes, *, questions: Sequence[Question] = QUESTIONS) -> dict[int, Box | None]:
+def question_boxes(
+    label_boxes: LabelBoxes, *, questions: Sequence[Question] = QUESTIONS
+) -> dict[int, Box | None]:
     """``{question_id: box or None}`` from the region boxes of one scan."""
     out: dict[int, Box | None] = {}
     for q in questions:
@@ -35,7 +37,9 @@ def question_boxes(label_boxes: LabelBoxes, *, questions: Sequence[Question] = Q
     return out
 
 
-def boxes_for_scan(label_map: np.ndarray, *, questions: Sequence[Question] = QUESTIONS) -> dict[int, Box | None]:
+def boxes_for_scan(
+    label_map: np.ndarray, *, questions: Sequence[Question] = QUESTIONS
+) -> dict[int, Box | None]:
     """``{question_id: box or None}`` straight from a label map.
 
     >>> m = np.zeros((6, 8, 8), np.uint8); m[1:3, 2:5, 1:4] = 4   # FMC only

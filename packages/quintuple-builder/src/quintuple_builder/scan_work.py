@@ -54,7 +54,9 @@ def _folder(value: str | None, fallback: str) -> str:
     return value if re.fullmatch(r"[A-Za-z0-9.-]+", value) else fallback
 
 
-def dataset_file_name(patient_id: str, visit: str, study_folder: str, series_folder: str, side: int) -> str:
+def dataset_file_name(
+    patient_id: str, visit: str, study_folder: str, series_folder: str, side: int
+) -> str:
     """``<patient>/<visit>/<date>_<series>_<side>.nii.gz`` (under ``images/`` or ``labels/``)."""
     return f"{patient_id}/{visit}/{study_folder}_{series_folder}_{side}.nii.gz"
 
@@ -70,10 +72,15 @@ def process_scan(task: ScanTask) -> ScanResult:
     try:
         vol = read_volume(task.image_path)
         if vol.side is not None and vol.side != task.side:
-            raise ValueError(f"{task.image_path}: side {vol.side} in the image, {task.side} in the manifest")
+            raise ValueError(
+                f"{task.image_path}: side {vol.side} in the image, {task.side} in the manifest"
+            )
         study = _folder(task.study_folder or vol.study_date, "00000000")
-        series = _folder(task.series_folder or (None if vol.series_number is None else f"{vol.series_number:08d}"),
-                         "00000000")
+        series = _folder(
+            task.series_folder
+            or (None if vol.series_number is None else f"{vol.series_number:08d}"),
+            "00000000",
+        )
         rel = dataset_file_name(task.patient_id, task.visit, study, series, task.side)
         out = Path(task.out_root)
         write_nifti(vol, out / "images" / rel)
@@ -87,12 +94,21 @@ def process_scan(task: ScanTask) -> ScanResult:
         qs = [question(i) for i in task.question_ids]
         boxes = question_boxes(lb, questions=qs)
         return ScanResult(
-            scan_id=task.scan_id, ok=True, image_rel=f"images/{rel}", label_rel=f"labels/{rel}",
-            study_folder=study, series_folder=series, shape=vol.shape,
+            scan_id=task.scan_id,
+            ok=True,
+            image_rel=f"images/{rel}",
+            label_rel=f"labels/{rel}",
+            study_folder=study,
+            series_folder=series,
+            shape=vol.shape,
             spacing=tuple(float(s) for s in vol.spacing),  # type: ignore[arg-type]
-            boxes=tuple((qid, None if b is None else tuple(b.to_public())) for qid, b in boxes.items()),
+            boxes=tuple(
+                (qid, None if b is None else tuple(b.to_public())) for qid, b in boxes.items()
+            ),
             absent_regions=tuple(region_by_label(lab).code for lab in lb.absent),
             flags=tuple(vol.flags),
         )
     except Exception as exc:  # a bad scan is reported, never crashes the build
-        return ScanResult(scan_id=task.scan_id, ok=False, error=f"{type(exc).__name__}: {exc}", stage=stage)
+        return ScanResult(
+            scan_id=task.scan_id, ok=False, error=f"{type(exc).__name__}: {exc}", stage=stage
+        )

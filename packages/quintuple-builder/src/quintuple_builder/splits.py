@@ -20,7 +20,14 @@ import polars as pl
 
 from quintuple_builder.errors import QuintupleBuilderError
 
-__all__ = ["FRACTIONS", "SPLITS", "assign_splits", "check_leakage", "split_for_patient", "split_position"]
+__all__ = [
+    "FRACTIONS",
+    "SPLITS",
+    "assign_splits",
+    "check_leakage",
+    "split_for_patient",
+    "split_position",
+]
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 FRACTIONS: tuple[float, float, float] = (0.75, 0.10, 0.15)
@@ -50,8 +57,11 @@ def assign_splits(patient_ids: Iterable[str], *, ensure_nonempty: bool = True) -
     pos = {str(p): split_position(str(p)) for p in set(map(str, patient_ids))}
     out = {p: _split_of(u) for p, u in pos.items()}
     if ensure_nonempty and len(out) >= len(SPLITS):
-        bounds = {"train": (0.0, FRACTIONS[0]), "val": (FRACTIONS[0], FRACTIONS[0] + FRACTIONS[1]),
-                  "test": (FRACTIONS[0] + FRACTIONS[1], 1.0)}
+        bounds = {
+            "train": (0.0, FRACTIONS[0]),
+            "val": (FRACTIONS[0], FRACTIONS[0] + FRACTIONS[1]),
+            "test": (FRACTIONS[0] + FRACTIONS[1], 1.0),
+        }
         for split in SPLITS:
             members = [p for p, s in out.items() if s == split]
             if members:
@@ -59,8 +69,10 @@ def assign_splits(patient_ids: Iterable[str], *, ensure_nonempty: bool = True) -
             lo, hi = bounds[split]
             counts = {s: sum(1 for v in out.values() if v == s) for s in SPLITS}
             donor = max(SPLITS, key=lambda s: (counts[s], -SPLITS.index(s)))
-            candidates = sorted((p for p, s in out.items() if s == donor),
-                                key=lambda p: (min(abs(pos[p] - lo), abs(pos[p] - hi)), p))
+            candidates = sorted(
+                (p for p, s in out.items() if s == donor),
+                key=lambda p: (min(abs(pos[p] - lo), abs(pos[p] - hi)), p),
+            )
             out[candidates[0]] = split
     return out
 
@@ -72,7 +84,9 @@ def check_leakage(table: pl.DataFrame, *, where: str = "dataset") -> dict[str, i
     """
     for col in ("patient_id", "split"):
         if col not in table.columns:
-            raise QuintupleBuilderError(f"{where}: column {col!r} missing: expected patient_id and split")
+            raise QuintupleBuilderError(
+                f"{where}: column {col!r} missing: expected patient_id and split"
+            )
     per = table.group_by("patient_id").agg(pl.col("split").n_unique().alias("n"))
     leaked = per.filter(pl.col("n") > 1)["patient_id"].to_list()
     if leaked:

@@ -9,8 +9,13 @@ from moaks_schema import ATTRIBUTES, QUESTIONS
 
 from quintuple_builder.splits import SPLITS
 
-__all__ = ["FIG4A_ATTRIBUTES", "counts_per_split", "grade_distribution", "plot_grade_distribution",
-           "write_statistics"]
+__all__ = [
+    "FIG4A_ATTRIBUTES",
+    "counts_per_split",
+    "grade_distribution",
+    "plot_grade_distribution",
+    "write_statistics",
+]
 
 #: The "main" MOAKS grades of Fig. 4a: (feature, attribute short key, panel title).
 FIG4A_ATTRIBUTES: tuple[tuple[str, str, str], ...] = (
@@ -30,21 +35,51 @@ def grade_distribution(quintuples: pl.DataFrame) -> pl.DataFrame:
     where ``fraction`` is over the graded (non-null) readings of that attribute.
     """
     meta = pl.DataFrame(
-        [(a.key, a.question_id, QUESTIONS[a.question_id - 1].feature.value,
-          QUESTIONS[a.question_id - 1].site or QUESTIONS[a.question_id - 1].site_name, i)
-         for i, a in enumerate(ATTRIBUTES)],
-        orient="row", schema={"attribute": pl.String, "question_id": pl.Int64, "feature": pl.String,
-                              "site": pl.String, "order": pl.Int64})
+        [
+            (
+                a.key,
+                a.question_id,
+                QUESTIONS[a.question_id - 1].feature.value,
+                QUESTIONS[a.question_id - 1].site or QUESTIONS[a.question_id - 1].site_name,
+                i,
+            )
+            for i, a in enumerate(ATTRIBUTES)
+        ],
+        orient="row",
+        schema={
+            "attribute": pl.String,
+            "question_id": pl.Int64,
+            "feature": pl.String,
+            "site": pl.String,
+            "order": pl.Int64,
+        },
+    )
     long = quintuples.select(pl.col("grades").explode()).unnest("grades")
     counts = long.group_by("attribute", "grade").len("count")
-    graded = counts.filter(pl.col("grade").is_not_null()).group_by("attribute").agg(
-        pl.col("count").sum().alias("n_graded"))
-    return (counts.join(graded, on="attribute", how="left").join(meta, on="attribute", how="left")
-            .with_columns(pl.when(pl.col("grade").is_not_null())
-                          .then(pl.col("count") / pl.col("n_graded")).alias("fraction"))
-            .sort("order", "grade", nulls_last=True)
-            .select("question_id", "feature", "site", "attribute", "grade",
-                    pl.col("count").cast(pl.Int64), "fraction"))
+    graded = (
+        counts.filter(pl.col("grade").is_not_null())
+        .group_by("attribute")
+        .agg(pl.col("count").sum().alias("n_graded"))
+    )
+    return (
+        counts.join(graded, on="attribute", how="left")
+        .join(meta, on="attribute", how="left")
+        .with_columns(
+            pl.when(pl.col("grade").is_not_null())
+            .then(pl.col("count") / pl.col("n_graded"))
+            .alias("fraction")
+        )
+        .sort("order", "grade", nulls_last=True)
+        .select(
+            "question_id",
+            "feature",
+            "site",
+            "attribute",
+            "grade",
+            pl.col("count").cast(pl.Int64),
+            "fraction",
+        )
+    )
 
 
 def counts_per_split(scans: pl.DataFrame, quintuples: pl.DataFrame) -> pl.DataFrame:
@@ -53,10 +88,25 @@ def counts_per_split(scans: pl.DataFrame, quintuples: pl.DataFrame) -> pl.DataFr
     for split in (*SPLITS, "all"):
         s = scans if split == "all" else scans.filter(pl.col("split") == split)
         q = quintuples if split == "all" else quintuples.filter(pl.col("split") == split)
-        rows.append({"split": split, "patients": s["patient_id"].n_unique(), "scans": s.height,
-                     "quintuples": q.height, "complete_quintuples": int(q["complete"].sum())})
-    return pl.DataFrame(rows, schema={"split": pl.String, "patients": pl.Int64, "scans": pl.Int64,
-                                      "quintuples": pl.Int64, "complete_quintuples": pl.Int64})
+        rows.append(
+            {
+                "split": split,
+                "patients": s["patient_id"].n_unique(),
+                "scans": s.height,
+                "quintuples": q.height,
+                "complete_quintuples": int(q["complete"].sum()),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "split": pl.String,
+            "patients": pl.Int64,
+            "scans": pl.Int64,
+            "quintuples": pl.Int64,
+            "complete_quintuples": pl.Int64,
+        },
+    )
 
 
 def plot_grade_distribution(dist: pl.DataFrame, path: str | Path) -> Path:
@@ -71,7 +121,9 @@ def plot_grade_distribution(dist: pl.DataFrame, path: str | Path) -> Path:
     fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
     colours = {1: "#fdae61", 2: "#f46d43", 3: "#a50026"}
     for ax, (feature, short, title) in zip(axes.ravel(), FIG4A_ATTRIBUTES, strict=True):
-        part = dist.filter((pl.col("feature") == feature) & pl.col("attribute").str.ends_with(f".{short}"))
+        part = dist.filter(
+            (pl.col("feature") == feature) & pl.col("attribute").str.ends_with(f".{short}")
+        )
         sites = part.sort("question_id")["site"].unique(maintain_order=True).to_list()
         bottom = [0.0] * len(sites)
         for g in (1, 2, 3):
@@ -99,5 +151,8 @@ def write_statistics(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) 
     dist.write_csv(out / "grade_distribution.csv")
     counts_per_split(scans, quintuples).write_csv(out / "counts_per_split.csv")
     png = plot_grade_distribution(dist, out / "grade_distribution.png")
-    return {"grade_distribution": out / "grade_distribution.csv",
-            "counts_per_split": out / "counts_per_split.csv", "figure": png}
+    return {
+        "grade_distribution": out / "grade_distribution.csv",
+        "counts_per_split": out / "counts_per_split.csv",
+        "figure": png,
+    }

@@ -33,9 +33,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     if kind not in ("cpu", "cuda", "mps"):
         raise SegmenterError(f"device {name!r}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise SegmenterError(f"device {name!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SegmenterError(f"device {name!r}: MPS is not available on this machine (use 'cpu' or 'auto')")
+        raise SegmenterError(
+            f"device {name!r}: CUDA is not available on this machine (use 'cpu' or 'auto')"
+        )
+    if kind == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise SegmenterError(
+            f"device {name!r}: MPS is not available on this machine (use 'cpu' or 'auto')"
+        )
     return torch.device(name)
 
 

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
 __all__ = ["DICE_COLUMNS", "dice_barplot", "dice_per_region", "dice_summary", "dice_table"]
 
 #: Columns of :func:`dice_table`, one row per (scan, region).
-DICE_COLUMNS = ("scan_id", "label", "region", "name", "structure", "dice", "pred_voxels", "ref_voxels")
+DICE_COLUMNS = (
+    "scan_id",
+    "label",
+    "region",
+    "name",
+    "structure",
+    "dice",
+    "pred_voxels",
+    "ref_voxels",
+)
 
 
 def dice_per_region(pred: np.ndarray, ref: np.ndarray, *, num_labels: int = 25) -> np.ndarray:
@@ -65,7 +74,9 @@ def dice_table(
     from moaks_schema import REGIONS
 
     if len(pred_paths) != len(ref_paths):
-        raise SegmenterError(f"{len(pred_paths)} predictions but {len(ref_paths)} reference maps: expected pairs")
+        raise SegmenterError(
+            f"{len(pred_paths)} predictions but {len(ref_paths)} reference maps: expected pairs"
+        )
     ids = list(scan_ids) if scan_ids is not None else [case_id_from_path(p) for p in pred_paths]
     if len(ids) != len(pred_paths):
         raise SegmenterError(f"{len(ids)} scan ids for {len(pred_paths)} predictions")
@@ -73,10 +84,16 @@ def dice_table(
     for sid, pp, rp in zip(ids, pred_paths, ref_paths, strict=True):
         pred, ref = _read_labels(Path(pp), "prediction"), _read_labels(Path(rp), "reference map")
         if pred.shape != ref.shape:
-            raise SegmenterError(f"scan {sid!r}: prediction {pp} has shape {pred.shape}, reference {rp} has {ref.shape}")
+            raise SegmenterError(
+                f"scan {sid!r}: prediction {pp} has shape {pred.shape}, reference {rp} has {ref.shape}"
+            )
         dice = dice_per_region(pred, ref, num_labels=len(REGIONS))
-        pred_n = np.bincount(np.clip(pred.ravel().astype(np.int64), 0, len(REGIONS)), minlength=len(REGIONS) + 1)
-        ref_n = np.bincount(np.clip(ref.ravel().astype(np.int64), 0, len(REGIONS)), minlength=len(REGIONS) + 1)
+        pred_n = np.bincount(
+            np.clip(pred.ravel().astype(np.int64), 0, len(REGIONS)), minlength=len(REGIONS) + 1
+        )
+        ref_n = np.bincount(
+            np.clip(ref.ravel().astype(np.int64), 0, len(REGIONS)), minlength=len(REGIONS) + 1
+        )
         for r, d in zip(REGIONS, dice, strict=True):
             rows["scan_id"].append(sid)
             rows["label"].append(r.label)
@@ -89,8 +106,14 @@ def dice_table(
     return pl.DataFrame(
         rows,
         schema={
-            "scan_id": pl.String, "label": pl.Int64, "region": pl.String, "name": pl.String,
-            "structure": pl.String, "dice": pl.Float64, "pred_voxels": pl.Int64, "ref_voxels": pl.Int64,
+            "scan_id": pl.String,
+            "label": pl.Int64,
+            "region": pl.String,
+            "name": pl.String,
+            "structure": pl.String,
+            "dice": pl.Float64,
+            "pred_voxels": pl.Int64,
+            "ref_voxels": pl.Int64,
         },
     )
 
@@ -110,7 +133,9 @@ def dice_summary(table: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def dice_barplot(table: pl.DataFrame, path: str | os.PathLike[str], *, title: str = "Dice per region") -> Path:
+def dice_barplot(
+    table: pl.DataFrame, path: str | os.PathLike[str], *, title: str = "Dice per region"
+) -> Path:
     """Bar chart of mean Dice per region (error bars: standard deviation) as a PNG; returns ``path``.
 
     ``table``: a :func:`dice_table` or :func:`dice_summary` result.
@@ -129,8 +154,23 @@ def dice_barplot(table: pl.DataFrame, path: str | os.PathLike[str], *, title: st
     means = np.nan_to_num(raw_means, nan=0.0)
     stds = np.nan_to_num(summary["std_dice"].to_numpy().astype(float), nan=0.0)
     structures = summary["structure"].to_list()
-    palette = {s: c for s, c in zip(dict.fromkeys(structures), (
-        "#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"), strict=False)}
+    palette = {
+        s: c
+        for s, c in zip(
+            dict.fromkeys(structures),
+            (
+                "#4C72B0",
+                "#DD8452",
+                "#55A868",
+                "#C44E52",
+                "#8172B3",
+                "#937860",
+                "#DA8BC3",
+                "#8C8C8C",
+            ),
+            strict=False,
+        )
+    }
 
     # a default style: other code (nnU-Net's progress plots use seaborn) changes global rcParams
     with matplotlib.style.context("default"), rc_context({"font.size": 8}):
@@ -138,8 +178,16 @@ def dice_barplot(table: pl.DataFrame, path: str | os.PathLike[str], *, title: st
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
         x = np.arange(len(codes))
-        ax.bar(x, means, yerr=stds, capsize=2, color=[palette[s] for s in structures],
-               edgecolor="black", linewidth=0.4, error_kw={"linewidth": 0.6})
+        ax.bar(
+            x,
+            means,
+            yerr=stds,
+            capsize=2,
+            color=[palette[s] for s in structures],
+            edgecolor="black",
+            linewidth=0.4,
+            error_kw={"linewidth": 0.6},
+        )
         ax.set_xticks(x)
         ax.set_xticklabels(codes, rotation=60, ha="right", fontsize=7)
         ax.set_xlim(-0.7, len(codes) - 0.3)
@@ -150,9 +198,19 @@ def dice_barplot(table: pl.DataFrame, path: str | os.PathLike[str], *, title: st
         ax.set_title(f"{title} (mean of regions {overall:.3f})", fontsize=9)
         ax.grid(axis="y", linewidth=0.3)
         ax.set_axisbelow(True)
-        handles = [Patch(facecolor=c, edgecolor="black", linewidth=0.4, label=s) for s, c in palette.items()]
-        ax.legend(handles=handles, fontsize=6, ncols=min(8, len(handles)), loc="upper center", frameon=False,
-                  handlelength=1.0, columnspacing=0.8)
+        handles = [
+            Patch(facecolor=c, edgecolor="black", linewidth=0.4, label=s)
+            for s, c in palette.items()
+        ]
+        ax.legend(
+            handles=handles,
+            fontsize=6,
+            ncols=min(8, len(handles)),
+            loc="upper center",
+            frameon=False,
+            handlelength=1.0,
+            columnspacing=0.8,
+        )
         fig.tight_layout()
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,8 @@ def dataset_json(
     """
     return {
         "name": name,
-        "description": description or "Knee MRI, 25 MOAKS regions (moaks_schema.REGIONS), exported by knee-segmenter",
+        "description": description
+        or "Knee MRI, 25 MOAKS regions (moaks_schema.REGIONS), exported by knee-segmenter",
         "channel_names": {"0": CHANNEL_NAME},
         "labels": label_names(),
         "numTraining": int(num_training),
@@ -119,14 +120,18 @@ def dataset_json(
     }
 
 
-def pairs_from_manifest(manifest: pl.DataFrame, *, base_dir: str | os.PathLike[str] | None = None) -> list[CasePair]:
+def pairs_from_manifest(
+    manifest: pl.DataFrame, *, base_dir: str | os.PathLike[str] | None = None
+) -> list[CasePair]:
     """Training pairs from a scan manifest: rows with ``status == "ok"`` and a ``label_path``.
 
     Relative paths are taken relative to ``base_dir``.
     """
     for col in ("scan_id", "image_path", "label_path"):
         if col not in manifest.columns:
-            raise SegmenterError(f"scan manifest: missing column {col!r} (expected scan_id, image_path, label_path)")
+            raise SegmenterError(
+                f"scan manifest: missing column {col!r} (expected scan_id, image_path, label_path)"
+            )
     base = Path(base_dir) if base_dir is not None else None
     out = []
     for row in manifest.iter_rows(named=True):
@@ -155,7 +160,9 @@ def _nifti_by_case(folder: Path, what: str) -> dict[str, Path]:
     return found
 
 
-def pairs_from_folder(images_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str]) -> list[CasePair]:
+def pairs_from_folder(
+    images_dir: str | os.PathLike[str], labels_dir: str | os.PathLike[str]
+) -> list[CasePair]:
     """Training pairs from two folders, an image and its label map matched by case name.
 
     A case's name is its file name without ``.nii.gz`` / ``.nii``
@@ -173,7 +180,9 @@ def pairs_from_folder(images_dir: str | os.PathLike[str], labels_dir: str | os.P
     folders = {"images": Path(images_dir), "labels": Path(labels_dir)}
     for what, folder in folders.items():
         if not folder.is_dir():
-            raise SegmenterError(f"{what} folder {folder}: not a folder; expected NIfTI scans (*.nii.gz)")
+            raise SegmenterError(
+                f"{what} folder {folder}: not a folder; expected NIfTI scans (*.nii.gz)"
+            )
     images = _nifti_by_case(folders["images"], "images")
     labels = _nifti_by_case(folders["labels"], "labels")
     if not images:
@@ -189,14 +198,21 @@ def pairs_from_folder(images_dir: str | os.PathLike[str], labels_dir: str | os.P
     if unlabelled or labels:
         detail = []
         if unlabelled:
-            detail.append(f"{len(unlabelled)} image(s) without a label map in {folders['labels']}: "
-                          + ", ".join(unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else ""))
+            detail.append(
+                f"{len(unlabelled)} image(s) without a label map in {folders['labels']}: "
+                + ", ".join(unlabelled[:5])
+                + (" ..." if len(unlabelled) > 5 else "")
+            )
         if labels:
             orphans = [p.name for p in labels.values()]
-            detail.append(f"{len(orphans)} label map(s) without an image in {folders['images']}: "
-                          + ", ".join(orphans[:5]) + (" ..." if len(orphans) > 5 else ""))
+            detail.append(
+                f"{len(orphans)} label map(s) without an image in {folders['images']}: "
+                + ", ".join(orphans[:5])
+                + (" ..." if len(orphans) > 5 else "")
+            )
         raise SegmenterError(
-            "; ".join(detail) + "; expected every image and label map to share a case name (<case>.nii.gz)"
+            "; ".join(detail)
+            + "; expected every image and label map to share a case name (<case>.nii.gz)"
         )
     return sorted(pairs, key=lambda pair: pair.case_id)
 
@@ -221,9 +237,13 @@ def _load(path: Path, what: str, case_id: str) -> Any:
     try:
         img: Any = nib.load(str(path))
     except Exception as e:
-        raise SegmenterError(f"case {case_id!r}: {what} file {path} is not a readable NIfTI ({e})") from e
+        raise SegmenterError(
+            f"case {case_id!r}: {what} file {path} is not a readable NIfTI ({e})"
+        ) from e
     if len(img.shape) != 3:
-        raise SegmenterError(f"case {case_id!r}: {what} file {path} has shape {img.shape}, expected a 3D volume")
+        raise SegmenterError(
+            f"case {case_id!r}: {what} file {path} has shape {img.shape}, expected a 3D volume"
+        )
     return img
 
 
@@ -316,7 +336,9 @@ def export_dataset(
     is written unless every case is valid.
     """
     if not 1 <= int(dataset_id) <= 999:
-        raise SegmenterError(f"dataset_id: expected 1..999 (nnU-Net's 3-digit ids), got {dataset_id!r}")
+        raise SegmenterError(
+            f"dataset_id: expected 1..999 (nnU-Net's 3-digit ids), got {dataset_id!r}"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise SegmenterError(f"dataset name {name!r}: expected letters, digits, '_' or '-'")
     items: Sequence[CasePair] = [_as_pair(p, i) for i, p in enumerate(pairs)]
@@ -338,8 +360,11 @@ def export_dataset(
     folders = nnunet_folders(root)
     ds_name = folders.dataset_name(dataset_id, name)
     out = folders.raw / ds_name
-    clash = [p.name for p in folders.raw.glob(f"Dataset{int(dataset_id):03d}_*") if p.name != ds_name] \
-        if folders.raw.is_dir() else []
+    clash = (
+        [p.name for p in folders.raw.glob(f"Dataset{int(dataset_id):03d}_*") if p.name != ds_name]
+        if folders.raw.is_dir()
+        else []
+    )
     if clash:
         raise SegmenterError(
             f"dataset_id {dataset_id}: {folders.raw} already holds {clash}; nnU-Net finds datasets by id, "
@@ -351,10 +376,14 @@ def export_dataset(
     for pair in items:
         image = _load(pair.image, "image", pair.case_id)
         if not (pair.image.name.endswith(".nii.gz") or pair.image.name.endswith(".nii")):
-            raise SegmenterError(f"case {pair.case_id!r}: image {pair.image} must be a .nii or .nii.gz file")
+            raise SegmenterError(
+                f"case {pair.case_id!r}: image {pair.image} must be a .nii or .nii.gz file"
+            )
         zooms = image.header.get_zooms()[:3]
         if not all(float(z) > 0 for z in zooms):
-            raise SegmenterError(f"case {pair.case_id!r}: image {pair.image} has voxel spacing {zooms}, expected > 0")
+            raise SegmenterError(
+                f"case {pair.case_id!r}: image {pair.image} has voxel spacing {zooms}, expected > 0"
+            )
         labels.append((pair, image, _validated_label(pair, image)))
 
     images_dir, labels_dir = out / "imagesTr", out / "labelsTr"
@@ -372,8 +401,12 @@ def export_dataset(
             if stale.name not in wanted:
                 stale.unlink()
     lr_axes = {left_right_axis(image.affine) for _, image, _ in labels}
-    lr_axis = lr_axes.pop() if len(lr_axes) == 1 else None  # mixed orientations: no left-right mirroring
-    meta = json.dumps(dataset_json(len(items), name=name, description=description, lr_axis=lr_axis), indent=2)
+    lr_axis = (
+        lr_axes.pop() if len(lr_axes) == 1 else None
+    )  # mixed orientations: no left-right mirroring
+    meta = json.dumps(
+        dataset_json(len(items), name=name, description=description, lr_axis=lr_axis), indent=2
+    )
     meta += "\n"
     _write_if_changed(out / "dataset.json", meta.encode())
     return out

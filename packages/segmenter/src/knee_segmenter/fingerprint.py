@@ -19,7 +19,9 @@ class SampledFingerprintExtractor(DatasetFingerprintExtractor):
 
     foreground_voxels: int = 100_000
 
-    def __init__(self, dataset_name_or_id: str | int, num_processes: int = 1, verbose: bool = False):
+    def __init__(
+        self, dataset_name_or_id: str | int, num_processes: int = 1, verbose: bool = False
+    ):
         super().__init__(dataset_name_or_id, num_processes, verbose=verbose)
         self.num_foreground_voxels_for_intensitystats = self.foreground_voxels
 

@@ -132,7 +132,8 @@ def configure_nnunet(*, num_processes: int | None = None) -> int:
 
 def _nnunet_modules() -> list:
     return [
-        m for name, m in list(sys.modules.items())
+        m
+        for name, m in list(sys.modules.items())
         if m is not None and (name == "nnunetv2" or name.startswith("nnunetv2."))
     ]
 

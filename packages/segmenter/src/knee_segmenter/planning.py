@@ -67,8 +67,11 @@ def plan_and_preprocess(
     from knee_segmenter.fingerprint import SampledFingerprintExtractor
 
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    in_process = _threads_for_spawn_pools(fingerprint_module, preprocessor_module) if n == 1 \
+    in_process = (
+        _threads_for_spawn_pools(fingerprint_module, preprocessor_module)
+        if n == 1
         else contextlib.nullcontext()
+    )
     with quiet, in_process:
         extract_fingerprint_dataset(
             int(dataset_id),
@@ -117,9 +120,14 @@ def _planner_class(
     def determine_fullres_target_spacing(self):  # type: ignore[no-untyped-def]
         return base.determine_fullres_target_spacing(self) * spacing_factor
 
-    return type(f"Knee{base.__name__}", (base,), {
-        "__init__": __init__, "determine_fullres_target_spacing": determine_fullres_target_spacing,
-    })
+    return type(
+        f"Knee{base.__name__}",
+        (base,),
+        {
+            "__init__": __init__,
+            "determine_fullres_target_spacing": determine_fullres_target_spacing,
+        },
+    )
 
 
 class _ThreadContext:

@@ -63,7 +63,9 @@ def scan_inputs(
         manifest: Any = images
         for col in ("scan_id", "image_path"):
             if col not in manifest.columns:
-                raise SegmenterError(f"scan manifest: missing column {col!r} (expected scan_id, image_path)")
+                raise SegmenterError(
+                    f"scan manifest: missing column {col!r} (expected scan_id, image_path)"
+                )
         for row in manifest.iter_rows(named=True):
             if row.get("status", "ok") != "ok":
                 continue
@@ -78,7 +80,9 @@ def scan_inputs(
     seen: dict[str, Path] = {}
     for s in out:
         if s.scan_id in seen:
-            raise SegmenterError(f"scan {s.scan_id!r}: listed twice ({seen[s.scan_id]} and {s.image})")
+            raise SegmenterError(
+                f"scan {s.scan_id!r}: listed twice ({seen[s.scan_id]} and {s.image})"
+            )
         seen[s.scan_id] = s.image
     return out
 
@@ -90,7 +94,9 @@ def check_aligned(pred: str | os.PathLike[str], image: str | os.PathLike[str]) -
     p: Any = nib.load(str(pred))
     i: Any = nib.load(str(image))
     if tuple(p.shape) != tuple(i.shape):
-        raise SegmenterError(f"prediction {pred}: shape {tuple(p.shape)}, expected the input's {tuple(i.shape)} ({image})")
+        raise SegmenterError(
+            f"prediction {pred}: shape {tuple(p.shape)}, expected the input's {tuple(i.shape)} ({image})"
+        )
     if not np.allclose(p.affine, i.affine, atol=_AFFINE_ATOL):
         raise SegmenterError(
             f"prediction {pred}: affine\n{np.round(p.affine, 4)}\nexpected the input's\n"
@@ -98,7 +104,9 @@ def check_aligned(pred: str | os.PathLike[str], image: str | os.PathLike[str]) -
         )
 
 
-def is_valid_prediction(pred: str | os.PathLike[str], image: str | os.PathLike[str], *, max_label: int = 25) -> bool:
+def is_valid_prediction(
+    pred: str | os.PathLike[str], image: str | os.PathLike[str], *, max_label: int = 25
+) -> bool:
     """Whether ``pred`` is a finished prediction for ``image`` (aligned, integer labels 0..``max_label``)."""
     import nibabel as nib
 
@@ -110,7 +118,12 @@ def is_valid_prediction(pred: str | os.PathLike[str], image: str | os.PathLike[s
         data = np.asanyarray(img.dataobj)
     except Exception:
         return False
-    return bool(np.issubdtype(data.dtype, np.integer) and data.size and data.min() >= 0 and data.max() <= max_label)
+    return bool(
+        np.issubdtype(data.dtype, np.integer)
+        and data.size
+        and data.min() >= 0
+        and data.max() <= max_label
+    )
 
 
 def predict(
@@ -165,7 +178,8 @@ def predict(
             raise SegmenterError("names: two scans share an output name")
     max_label = _max_label(model)
     todo = [
-        (s, t) for s, t in zip(scans, targets, strict=True)
+        (s, t)
+        for s, t in zip(scans, targets, strict=True)
         if overwrite or not is_valid_prediction(t, s.image, max_label=max_label)
     ]
     if not todo:
@@ -198,15 +212,21 @@ def predict(
     use = tuple(folds) if folds is not None else model.folds
     missing = [f for f in use if not model.checkpoint(f).is_file()]
     if missing:
-        raise SegmenterError(f"model folder {model.path}: no checkpoint_final.pth for folds {missing}")
+        raise SegmenterError(
+            f"model folder {model.path}: no checkpoint_final.pth for folds {missing}"
+        )
     with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates its trainer lookup
         predictor.initialize_from_trained_model_folder(
-            str(model.path), use_folds=use, checkpoint_name="checkpoint_final.pth"  # type: ignore[arg-type]
+            str(model.path),
+            use_folds=use,
+            checkpoint_name="checkpoint_final.pth",  # type: ignore[arg-type]
         )
     pm, cm, lm = predictor.plans_manager, predictor.configuration_manager, predictor.label_manager
     dataset_json = predictor.dataset_json
     if pm is None or cm is None or lm is None or dataset_json is None:
-        raise SegmenterError(f"model folder {model.path}: nnU-Net could not load its plans and dataset.json")
+        raise SegmenterError(
+            f"model folder {model.path}: nnU-Net could not load its plans and dataset.json"
+        )
     reader_writer = pm.image_reader_writer_class()
 
     def prepare(scan: ScanInput) -> tuple[np.ndarray, dict]:
@@ -227,8 +247,13 @@ def predict(
         return target
 
     n = max(1, int(batch))
-    with torch_threads(threads), ThreadPoolExecutor(max_workers=2) as pool, \
-            tqdm(total=len(todo), desc="nnU-Net prediction", unit="scan", disable=not progress or None) as bar:
+    with (
+        torch_threads(threads),
+        ThreadPoolExecutor(max_workers=2) as pool,
+        tqdm(
+            total=len(todo), desc="nnU-Net prediction", unit="scan", disable=not progress or None
+        ) as bar,
+    ):
         queue = iter(todo)
         ahead: deque[tuple[ScanInput, Path, Future]] = deque()
         behind: deque[Future] = deque()
@@ -246,7 +271,9 @@ def predict(
             data, props = job.result()
             fill()
             with torch.inference_mode():
-                logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+                logits = predictor.predict_logits_from_preprocessed_data(
+                    torch.from_numpy(data)
+                ).cpu()
             seg = convert_predicted_logits_to_segmentation_with_correct_shape(
                 logits, pm, cm, lm, props, num_threads_torch=export_threads
             )

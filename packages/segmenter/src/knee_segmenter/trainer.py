@@ -80,7 +80,11 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             self.num_val_iterations_per_epoch = int(v)
         v = _env("KNEE_SEGMENTER_MAX_SECONDS")
         self.max_seconds: float | None = float(v) if v is not None else None
-        self.skip_final_validation: bool = _env("KNEE_SEGMENTER_SKIP_VALIDATION") in ("1", "true", "True")
+        self.skip_final_validation: bool = _env("KNEE_SEGMENTER_SKIP_VALIDATION") in (
+            "1",
+            "true",
+            "True",
+        )
         #: write ``checkpoint_best.pth`` (by EMA pseudo Dice) as nnU-Net does; prediction uses the final one
         self.save_best: bool = _env("KNEE_SEGMENTER_SAVE_BEST") not in ("0", "false", "False")
         self.mirroring: str = _env("KNEE_SEGMENTER_MIRRORING") or "left-right"
@@ -129,11 +133,16 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         self.initial_lr = float(learning_rate) if learning_rate is not None else OPTIMIZERS[name]
 
     def configure_optimizers(self):
-        self.print_to_log_file(f"optimizer: {self.optimizer_name}, initial learning rate {self.initial_lr:g}")
+        self.print_to_log_file(
+            f"optimizer: {self.optimizer_name}, initial learning rate {self.initial_lr:g}"
+        )
         if self.optimizer_name == "sgd":
             return super().configure_optimizers()
         optimizer = torch.optim.AdamW(
-            self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay, amsgrad=True
+            self.network.parameters(),
+            lr=self.initial_lr,
+            weight_decay=self.weight_decay,
+            amsgrad=True,
         )
         return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
@@ -153,13 +162,19 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         super().load_checkpoint(filename_or_checkpoint)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
-        rotation, dummy_2d, initial_patch_size, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        rotation, dummy_2d, initial_patch_size, _ = (
+            super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        )
         lr_axis = (self.dataset_json.get(DATASET_JSON_KEY) or {}).get("left_right_axis")
         axes = mirror_axes_for(
-            self.mirroring, lr_axis=lr_axis, transpose_forward=list(self.plans_manager.transpose_forward),
+            self.mirroring,
+            lr_axis=lr_axis,
+            transpose_forward=list(self.plans_manager.transpose_forward),
             dim=len(self.configuration_manager.patch_size),
         )
-        self.print_to_log_file(f"mirroring: {self.mirroring} -> mirror axes {axes} (left-right voxel axis {lr_axis})")
+        self.print_to_log_file(
+            f"mirroring: {self.mirroring} -> mirror axes {axes} (left-right voxel axis {lr_axis})"
+        )
         self.inference_allowed_mirroring_axes = axes
         return rotation, dummy_2d, initial_patch_size, axes
 

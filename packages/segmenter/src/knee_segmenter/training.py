@@ -49,10 +49,14 @@ class ModelDir:
         p = Path(path)
         for name in ("plans.json", "dataset.json"):
             if not (p / name).is_file():
-                raise SegmenterError(f"model folder {p}: missing {name} (expected an nnU-Net results folder)")
+                raise SegmenterError(
+                    f"model folder {p}: missing {name} (expected an nnU-Net results folder)"
+                )
         model = cls(p)
         if not model.folds:
-            raise SegmenterError(f"model folder {p}: no fold_*/checkpoint_final.pth (training not finished?)")
+            raise SegmenterError(
+                f"model folder {p}: no fold_*/checkpoint_final.pth (training not finished?)"
+            )
         return model
 
     @property
@@ -158,7 +162,9 @@ def train(
     raw_dir = find_dataset_dir(dataset_id, root=folders.root)
     prep_dir = folders.preprocessed / raw_dir.name
     if not (prep_dir / f"{PLANS_IDENTIFIER}.json").is_file():
-        raise SegmenterError(f"{prep_dir}: no {PLANS_IDENTIFIER}.json (run plan_and_preprocess first)")
+        raise SegmenterError(
+            f"{prep_dir}: no {PLANS_IDENTIFIER}.json (run plan_and_preprocess first)"
+        )
     if fold != "all" and not (prep_dir / "splits_final.json").is_file():
         n = len(list((raw_dir / "labelsTr").glob("*.nii.gz")))
         if n < 5:
@@ -211,8 +217,13 @@ def train(
             maybe_load_checkpoint(trainer, continue_training, False)
         except ValueError as e:
             raise SegmenterError(str(e)) from e
-        with tqdm(total=trainer.num_epochs, initial=trainer.current_epoch, desc="nnU-Net training",
-                  unit="epoch", disable=None) as bar:
+        with tqdm(
+            total=trainer.num_epochs,
+            initial=trainer.current_epoch,
+            desc="nnU-Net training",
+            unit="epoch",
+            disable=None,
+        ) as bar:
             trainer.progress = bar
             if trainer.current_epoch < trainer.num_epochs:
                 trainer.run_training()
@@ -240,10 +251,14 @@ def latest_checkpoint(
 
     fold = _check_fold(fold)
     folders = nnunet_folders(root)
-    datasets = sorted(folders.raw.glob(f"Dataset{int(dataset_id):03d}_*")) if folders.raw.is_dir() else []
+    datasets = (
+        sorted(folders.raw.glob(f"Dataset{int(dataset_id):03d}_*")) if folders.raw.is_dir() else []
+    )
     if len(datasets) != 1:
         return None
-    run = folders.results / datasets[0].name / f"{TRAINER_NAME}__{PLANS_IDENTIFIER}__{configuration}"
+    run = (
+        folders.results / datasets[0].name / f"{TRAINER_NAME}__{PLANS_IDENTIFIER}__{configuration}"
+    )
     for name in ("checkpoint_latest.pth", "checkpoint_final.pth"):
         path = run / f"fold_{fold}" / name
         if path.is_file():
@@ -278,7 +293,9 @@ def copy_model(model: ModelDir, dest: str | os.PathLike[str]) -> ModelDir:
                 ckpt["optimizer_state"] = None
                 ckpt["grad_scaler_state"] = None
                 torch.save(ckpt, out / src.name / f.name)
-            elif f.is_file() and (f.name in ("progress.png", "debug.json") or f.name.startswith("training_log")):
+            elif f.is_file() and (
+                f.name in ("progress.png", "debug.json") or f.name.startswith("training_log")
+            ):
                 shutil.copy2(f, out / src.name / f.name)
     old = dest.with_name(f".{dest.name}.old{os.getpid()}")
     if dest.exists():
@@ -328,14 +345,20 @@ def train_segmenter(
     ``learning_rate``: see :func:`train`.
     """
     folders = use_folders(root)
-    resume = continue_training and latest_checkpoint(
-        dataset_id, root=folders.root, fold=fold, configuration=configuration
-    ) is not None
+    resume = (
+        continue_training
+        and latest_checkpoint(dataset_id, root=folders.root, fold=fold, configuration=configuration)
+        is not None
+    )
     if not resume:
         export_dataset(manual_pairs, dataset_id=dataset_id, name=name, root=folders.root)
         plan_and_preprocess(
-            dataset_id, root=folders.root, configurations=(configuration,),
-            base_features=base_features, max_features=max_features, spacing_factor=spacing_factor,
+            dataset_id,
+            root=folders.root,
+            configurations=(configuration,),
+            base_features=base_features,
+            max_features=max_features,
+            spacing_factor=spacing_factor,
             verbose=verbose,
         )
     model = train(

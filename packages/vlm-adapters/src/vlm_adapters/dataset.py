@@ -14,7 +14,14 @@ from pathlib import Path
 
 from vlm_adapters.errors import AdapterError
 
-__all__ = ["PROMPT_COLUMN", "DatasetItem", "ScanItems", "load_quintuples", "load_scans", "load_split"]
+__all__ = [
+    "PROMPT_COLUMN",
+    "DatasetItem",
+    "ScanItems",
+    "load_quintuples",
+    "load_scans",
+    "load_split",
+]
 
 #: The quintuples column holding each setting's prompt.
 PROMPT_COLUMN: dict[str, str] = {
@@ -24,7 +31,15 @@ PROMPT_COLUMN: dict[str, str] = {
 }
 
 _SCAN_COLUMNS = ("scan_id", "patient_id", "split", "image_path", "shape")
-_Q_COLUMNS = ("quintuple_id", "scan_id", "patient_id", "split", "question_id", "box_public", "grades")
+_Q_COLUMNS = (
+    "quintuple_id",
+    "scan_id",
+    "patient_id",
+    "split",
+    "question_id",
+    "box_public",
+    "grades",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +81,9 @@ def _check(df, path: Path, needed: Iterable[str]) -> None:
         raise AdapterError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
-def _load_table(dataset: str | os.PathLike[str], table: str, split: str | None, needed: Iterable[str]):
+def _load_table(
+    dataset: str | os.PathLike[str], table: str, split: str | None, needed: Iterable[str]
+):
     ds = _open(dataset)
     try:
         df = ds.quintuples(split=split) if table == "quintuples" else ds.scans(split=split)
@@ -118,7 +135,9 @@ def load_split(
     prompt_cols = [c for c in PROMPT_COLUMN.values() if c in qs.columns]
     if questions is not None:
         qs = qs.filter(pl.col("question_id").is_in(list(questions)))
-    qs = qs.filter(pl.col("scan_id").is_in(scans["scan_id"].to_list())).sort(["scan_id", "question_id"])
+    qs = qs.filter(pl.col("scan_id").is_in(scans["scan_id"].to_list())).sort(
+        ["scan_id", "question_id"]
+    )
     by_scan: dict[str, list[DatasetItem]] = {}
     for row in qs.iter_rows(named=True):
         box = row["box_public"]
@@ -127,7 +146,11 @@ def load_split(
             scan_id=str(row["scan_id"]),
             patient_id=str(row["patient_id"]),
             question_id=int(row["question_id"]),
-            prompts={s: row[c] for s, c in PROMPT_COLUMN.items() if c in prompt_cols and row[c] is not None},
+            prompts={
+                s: row[c]
+                for s, c in PROMPT_COLUMN.items()
+                if c in prompt_cols and row[c] is not None
+            },
             box_public=tuple(int(v) for v in box) if box is not None else None,  # type: ignore[arg-type]
             grades={g["attribute"]: g["grade"] for g in (row["grades"] or [])},
         )
@@ -136,7 +159,9 @@ def load_split(
     for row in scans.iter_rows(named=True):
         shape = row["shape"]
         if shape is None or len(shape) != 3:
-            raise AdapterError(f"{root / 'scans.parquet'}: scan {row['scan_id']}: field 'shape' must hold 3 ints")
+            raise AdapterError(
+                f"{root / 'scans.parquet'}: scan {row['scan_id']}: field 'shape' must hold 3 ints"
+            )
         out.append(
             ScanItems(
                 scan_id=str(row["scan_id"]),

@@ -128,10 +128,18 @@ def iter_batches(
             continue
         for it in todo:
             if setting not in it.prompts:
-                raise AdapterError(f"quintuples.parquet: {it.record_id}: no prompt for setting {setting!r}")
+                raise AdapterError(
+                    f"quintuples.parquet: {it.record_id}: no prompt for setting {setting!r}"
+                )
         if spec.kind == "none":
             si = ScanInput(scan_id=scan.scan_id, shape=scan.shape)
-            yield Batch(si, tuple(Query(it.record_id, it.scan_id, it.question_id, it.prompts[setting]) for it in todo))
+            yield Batch(
+                si,
+                tuple(
+                    Query(it.record_id, it.scan_id, it.question_id, it.prompts[setting])
+                    for it in todo
+                ),
+            )
             continue
         if read_volume is None:
             from knee_volumes import read_volume as _rv
@@ -141,7 +149,9 @@ def iter_batches(
         try:
             volume = read_volume(scan.image_path)
         except (OSError, ValueError) as exc:
-            raise AdapterError(f"{scan.image_path}: scan {scan.scan_id} could not be read: {exc}") from exc
+            raise AdapterError(
+                f"{scan.image_path}: scan {scan.scan_id} could not be read: {exc}"
+            ) from exc
         read_s = time.perf_counter() - t0
         groups: dict[tuple[int, ...] | None, list] = {}
         for it in todo:
@@ -156,8 +166,14 @@ def iter_batches(
                     f"slices={spec.slices!r}, size={spec.size!r}, box={box}: {exc}"
                 ) from exc
             si = ScanInput(
-                scan_id=si.scan_id, shape=si.shape, view=si.view, frames=si.frames, volume=si.volume,
-                slice_indices=si.slice_indices, key=si.key, prep_s=si.prep_s + read_s,
+                scan_id=si.scan_id,
+                shape=si.shape,
+                view=si.view,
+                frames=si.frames,
+                volume=si.volume,
+                slice_indices=si.slice_indices,
+                key=si.key,
+                prep_s=si.prep_s + read_s,
             )
             read_s = 0.0
             note = ""
@@ -166,6 +182,7 @@ def iter_batches(
                 assert data is not None
                 note = "\n\n" + view_note(tuple(data.shape), cropped=box is not None)
             queries = tuple(
-                Query(it.record_id, it.scan_id, it.question_id, it.prompts[setting] + note) for it in items
+                Query(it.record_id, it.scan_id, it.question_id, it.prompts[setting] + note)
+                for it in items
             )
             yield Batch(si, queries)

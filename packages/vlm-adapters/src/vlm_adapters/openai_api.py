@@ -72,7 +72,12 @@ def encode_frames(frames: Any, *, image_format: str = "png") -> list[str]:
     from PIL import Image
 
     fmt = image_format.lower()
-    mime = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}.get(fmt)
+    mime = {
+        "png": "image/png",
+        "jpeg": "image/jpeg",
+        "jpg": "image/jpeg",
+        "webp": "image/webp",
+    }.get(fmt)
     if mime is None:
         raise AdapterError(f"image_format {image_format!r}: expected png, jpeg or webp")
     urls = []
@@ -86,13 +91,19 @@ def encode_frames(frames: Any, *, image_format: str = "png") -> list[str]:
 class OpenAIAdapter:
     """A chat model behind ``{base_url}/chat/completions`` as an :class:`~vlm_adapters.Adapter`."""
 
-    def __init__(self, model: str, *, options: OpenAIOptions | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, model: str, *, options: OpenAIOptions | None = None, name: str | None = None
+    ) -> None:
         self.model = model
         self.options = options or OpenAIOptions()
         o = self.options
         if o.max_concurrency < 1:
             raise AdapterError(f"max_concurrency {o.max_concurrency}: expected >= 1")
-        self.name = name or (f"openai:{model}@{o.base_url}" if o.base_url != OpenAIOptions.base_url else f"openai:{model}")
+        self.name = name or (
+            f"openai:{model}@{o.base_url}"
+            if o.base_url != OpenAIOptions.base_url
+            else f"openai:{model}"
+        )
         self.input_spec = InputSpec(kind="frames", slices=o.slices, size=o.size, window=o.window)
         self._json_ok = o.json_response
         self._rng = random.Random(o.seed)
@@ -110,9 +121,14 @@ class OpenAIAdapter:
     def request_body(self, images: list[str], prompt: str) -> dict[str, Any]:
         """The chat-completions request body of one question (images first, then the text)."""
         o = self.options
-        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": u}} for u in images]
+        content: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": u}} for u in images
+        ]
         content.append({"type": "text", "text": prompt})
-        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": content}]}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+        }
         if o.max_tokens is not None:
             body[o.max_tokens_field] = o.max_tokens
         if o.temperature is not None:
@@ -144,7 +160,9 @@ class OpenAIAdapter:
             retry_after = None
             async with sem:
                 try:
-                    resp = await client.post(url, json=self.request_body(images, q.prompt), headers=self._headers())
+                    resp = await client.post(
+                        url, json=self.request_body(images, q.prompt), headers=self._headers()
+                    )
                 except httpx.TimeoutException:
                     last_error = f"timeout after {self.options.timeout_s:g} s"
                     resp = None
@@ -157,11 +175,15 @@ class OpenAIAdapter:
                     return _reply_from(q, resp, time.perf_counter() - t0, url)
                 detail = resp.text[:300]
                 if resp.status_code == 400 and self._json_ok and "response_format" in detail:
-                    self._json_ok = False  # the server does not support JSON mode: ask again without it
+                    self._json_ok = (
+                        False  # the server does not support JSON mode: ask again without it
+                    )
                     continue
                 if resp.status_code in _FATAL_STATUS:
-                    raise AdapterError(f"{url}: HTTP {resp.status_code} (check the model name, URL and "
-                                       f"${self.options.api_key_env}): {detail}")
+                    raise AdapterError(
+                        f"{url}: HTTP {resp.status_code} (check the model name, URL and "
+                        f"${self.options.api_key_env}): {detail}"
+                    )
                 last_error = f"HTTP {resp.status_code}: {detail}"
                 if resp.status_code not in _RETRY_STATUS and resp.status_code < 500:
                     break
@@ -169,8 +191,10 @@ class OpenAIAdapter:
             if attempt < self.options.max_retries:
                 await asyncio.sleep(self._delay(attempt, retry_after))
         if last_error.startswith("connection error") and not self._reached:
-            raise AdapterError(f"{url}: cannot connect ({last_error} after {self.options.max_retries} retries); "
-                               "is the server running and the base URL right?")
+            raise AdapterError(
+                f"{url}: cannot connect ({last_error} after {self.options.max_retries} retries); "
+                "is the server running and the base URL right?"
+            )
         return Reply(q.record_id, "", Usage(), time.perf_counter() - t0, error=last_error)
 
     async def _arun(self, batches: Iterable[Batch]) -> AsyncIterator[Reply]:
@@ -182,7 +206,9 @@ class OpenAIAdapter:
         it = iter(batches)
         pending: set[asyncio.Task[Reply]] = set()
         exhausted = False
-        limits = httpx.Limits(max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency)
+        limits = httpx.Limits(
+            max_connections=o.max_concurrency, max_keepalive_connections=o.max_concurrency
+        )
         async with httpx.AsyncClient(timeout=httpx.Timeout(o.timeout_s), limits=limits) as client:
             try:
                 while True:
@@ -197,7 +223,9 @@ class OpenAIAdapter:
                     if not pending:
                         break
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    failed = [t for t in done if t.exception() is not None]  # (marks them retrieved)
+                    failed = [
+                        t for t in done if t.exception() is not None
+                    ]  # (marks them retrieved)
                     for task in done:
                         if task not in failed:
                             yield task.result()
@@ -211,7 +239,9 @@ class OpenAIAdapter:
 
     def _images(self, scan: ScanInput) -> list[str]:
         if scan.frames is None:
-            raise AdapterError(f"scan {scan.scan_id}: the OpenAI adapter needs frames (InputSpec kind 'frames')")
+            raise AdapterError(
+                f"scan {scan.scan_id}: the OpenAI adapter needs frames (InputSpec kind 'frames')"
+            )
         return encode_frames(scan.frames, image_format=self.options.image_format)
 
     def run(self, batches: Iterable[Batch]) -> Iterator[Reply]:
@@ -239,7 +269,13 @@ def _reply_from(q: Query, resp: Any, latency: float, url: str) -> Reply:
         data = resp.json()
         message = data["choices"][0]["message"]
     except (ValueError, KeyError, IndexError, TypeError):
-        return Reply(q.record_id, "", Usage(), latency, error=f"{url}: reply is not a chat completion: {resp.text[:200]}")
+        return Reply(
+            q.record_id,
+            "",
+            Usage(),
+            latency,
+            error=f"{url}: reply is not a chat completion: {resp.text[:200]}",
+        )
     text = message.get("content") or ""
     if isinstance(text, list):  # some servers return content parts
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict))

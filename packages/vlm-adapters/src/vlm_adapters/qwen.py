@@ -81,14 +81,23 @@ class QwenVLAdapter:
     folder), or with :meth:`from_loaded` around a model already in memory.
     """
 
-    def __init__(self, model: Any, processor: Any, *, options: QwenOptions | None = None, name: str = "qwen2.5-vl") -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        options: QwenOptions | None = None,
+        name: str = "qwen2.5-vl",
+    ) -> None:
         import torch
 
         o = options or QwenOptions()
         self.options = o
         self.name = name
         self.model = model.eval()
-        self.device = next(model.parameters()).device if o.device is None else torch.device(o.device)
+        self.device = (
+            next(model.parameters()).device if o.device is None else torch.device(o.device)
+        )
         self.processor = processor
         if o.max_pixels is not None or o.min_pixels is not None:
             for proc in (processor.video_processor, processor.image_processor):
@@ -101,7 +110,9 @@ class QwenVLAdapter:
         self.tokenizer = processor.tokenizer
         gen = model.generation_config
         eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
-        self.eos_ids = {int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None}
+        self.eos_ids = {
+            int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None
+        }
         self.eos_ids.add(int(self.tokenizer.convert_tokens_to_ids("<|im_end|>")))
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids)))
@@ -109,7 +120,12 @@ class QwenVLAdapter:
 
     @classmethod
     def from_loaded(
-        cls, model: Any, processor: Any, *, options: QwenOptions | None = None, name: str = "qwen2.5-vl"
+        cls,
+        model: Any,
+        processor: Any,
+        *,
+        options: QwenOptions | None = None,
+        name: str = "qwen2.5-vl",
     ) -> QwenVLAdapter:
         """Wrap a model already in memory: a ``Qwen2_5_VLForConditionalGeneration`` or a peft model
         around one (LoRA layers active, unmerged, e.g. the model being fine-tuned).
@@ -137,13 +153,21 @@ class QwenVLAdapter:
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         if options is None:
-            options = QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
+            options = (
+                QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
+            )
         o = options
         path = Path(model_path)
         if not (path / "config.json").is_file():
-            raise AdapterError(f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)")
+            raise AdapterError(
+                f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
+            )
         device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = getattr(torch, o.dtype) if o.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        dtype = (
+            getattr(torch, o.dtype)
+            if o.dtype
+            else (torch.bfloat16 if device.type == "cuda" else torch.float32)
+        )
         kwargs: dict[str, Any] = {"dtype": dtype}
         if o.attn_implementation:
             kwargs["attn_implementation"] = o.attn_implementation
@@ -153,7 +177,9 @@ class QwenVLAdapter:
 
             lora_dir = Path(lora)
             if not (lora_dir / "adapter_config.json").is_file():
-                raise AdapterError(f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder")
+                raise AdapterError(
+                    f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder"
+                )
             model = PeftModel.from_pretrained(model, lora_dir)
             if o.merge_lora:
                 model = model.merge_and_unload()
@@ -167,27 +193,42 @@ class QwenVLAdapter:
         """The full templated text of one question (video placeholder + question + generation prompt)."""
         messages: list[dict[str, Any]] = []
         if self.options.system_prompt is not None:
-            messages.append({"role": "system", "content": [{"type": "text", "text": self.options.system_prompt}]})
-        messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]})
-        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            messages.append(
+                {
+                    "role": "system",
+                    "content": [{"type": "text", "text": self.options.system_prompt}],
+                }
+            )
+        messages.append(
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}
+        )
+        return self.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
 
     def split_prompt(self, prompt: str) -> tuple[str, str]:
         """(shared prefix ending with ``<|vision_end|>``, the question's suffix)."""
         text = self.chat_text(prompt)
         idx = text.find(VISION_END)
         if idx < 0:
-            raise AdapterError(f"{self.name}: the chat template did not place a video ({VISION_END} missing)")
+            raise AdapterError(
+                f"{self.name}: the chat template did not place a video ({VISION_END} missing)"
+            )
         cut = idx + len(VISION_END)
         return text[:cut], text[cut:]
 
     def _video_inputs(self, text: str, scan: ScanInput) -> Any:
         if scan.frames is None:
-            raise AdapterError(f"scan {scan.scan_id}: the Qwen adapter needs frames (InputSpec kind 'frames')")
+            raise AdapterError(
+                f"scan {scan.scan_id}: the Qwen adapter needs frames (InputSpec kind 'frames')"
+            )
         import numpy as np
 
         frames = scan.frames if scan.frames.flags.writeable else np.array(scan.frames)
         meta = [{"fps": float(self.options.fps), "total_num_frames": int(frames.shape[0])}]
-        inputs = self.processor(text=[text], videos=[frames], video_metadata=meta, return_tensors="pt")
+        inputs = self.processor(
+            text=[text], videos=[frames], video_metadata=meta, return_tensors="pt"
+        )
         return inputs.to(self.device)
 
     # ----------------------------------------------------------------- running
@@ -243,7 +284,8 @@ class QwenVLAdapter:
         t1 = time.perf_counter()
         ids = inputs["input_ids"]
         rope_kwargs = {
-            k: inputs[k] for k in ("video_grid_thw", "second_per_grid_ts", "mm_token_type_ids", "attention_mask")
+            k: inputs[k]
+            for k in ("video_grid_thw", "second_per_grid_ts", "mm_token_type_ids", "attention_mask")
             if k in inputs
         }
         with torch.inference_mode():
@@ -254,7 +296,13 @@ class QwenVLAdapter:
             cache = out.past_key_values
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return _Prefix(cache, int(ids.shape[1]), int(position_ids[0, 0, -1].item()) + 1, t1 - t0, time.perf_counter() - t1)
+        return _Prefix(
+            cache,
+            int(ids.shape[1]),
+            int(position_ids[0, 0, -1].item()) + 1,
+            t1 - t0,
+            time.perf_counter() - t1,
+        )
 
     def _run_reuse(self, batch: Batch) -> Iterator[Reply]:
         prefix_text = None
@@ -264,7 +312,9 @@ class QwenVLAdapter:
             if prefix_text is None:
                 prefix_text = p
             elif p != prefix_text:
-                raise AdapterError(f"scan {batch.scan.scan_id}: questions of one batch must share the video prefix")
+                raise AdapterError(
+                    f"scan {batch.scan.scan_id}: questions of one batch must share the video prefix"
+                )
             suffixes.append(s)
         assert prefix_text is not None
         prefix = self.prefill_prefix(batch.scan, prefix_text)
@@ -278,10 +328,14 @@ class QwenVLAdapter:
             for q, (text, n_suffix, n_new) in zip(qs, outs, strict=True):
                 prefill = n_suffix + (0 if prefix.used else prefix.length)
                 prefix.used = True
-                usage = Usage(prefix.length + n_suffix, n_new, prefix.length + n_suffix + n_new, 0, prefill)
+                usage = Usage(
+                    prefix.length + n_suffix, n_new, prefix.length + n_suffix + n_new, 0, prefill
+                )
                 yield Reply(q.record_id, text, usage, share + dt)
 
-    def decode_on_prefix(self, prefix: _Prefix, suffixes: Sequence[str]) -> list[tuple[str, int, int]]:
+    def decode_on_prefix(
+        self, prefix: _Prefix, suffixes: Sequence[str]
+    ) -> list[tuple[str, int, int]]:
         """Greedy (or sampled) decoding of several suffixes on copies of the prefix cache.
 
         Returns ``(text, suffix_tokens, new_tokens)`` per suffix.
@@ -298,8 +352,12 @@ class QwenVLAdapter:
         for i, e in enumerate(enc):
             ids[i, : len(e)] = torch.tensor(e, dtype=torch.long, device=dev)
         suffix_mask = (torch.arange(width, device=dev)[None, :] < lens[:, None]).long()
-        attn = torch.cat([torch.ones((n, prefix.length), dtype=torch.long, device=dev), suffix_mask], dim=1)
-        pos = (prefix.next_position + torch.arange(width, device=dev))[None, None, :].expand(3, n, width)
+        attn = torch.cat(
+            [torch.ones((n, prefix.length), dtype=torch.long, device=dev), suffix_mask], dim=1
+        )
+        pos = (prefix.next_position + torch.arange(width, device=dev))[None, None, :].expand(
+            3, n, width
+        )
         cache = copy.deepcopy(prefix.cache)
         if n > 1:
             cache.batch_repeat_interleave(n)
@@ -307,7 +365,9 @@ class QwenVLAdapter:
         produced: list[list[int]] = [[] for _ in range(n)]
         finished = torch.zeros(n, dtype=torch.bool, device=dev)
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, cache=cache, use_cache=True)
+            out = self.model(
+                input_ids=ids, attention_mask=attn, position_ids=pos, cache=cache, use_cache=True
+            )
             cache = getattr(out, "cache", None) or out.past_key_values
             logits = out.logits[torch.arange(n, device=dev), lens - 1]
             step = 0
@@ -323,13 +383,21 @@ class QwenVLAdapter:
                     break
                 attn = torch.cat([attn, torch.ones((n, 1), dtype=torch.long, device=dev)], dim=1)
                 p = (prefix.next_position + lens + step - 1)[None, :, None].expand(3, n, 1)
-                out = self.model(input_ids=nxt[:, None], attention_mask=attn, position_ids=p, cache=cache, use_cache=True)
+                out = self.model(
+                    input_ids=nxt[:, None],
+                    attention_mask=attn,
+                    position_ids=p,
+                    cache=cache,
+                    use_cache=True,
+                )
                 cache = getattr(out, "cache", None) or out.past_key_values
                 logits = out.logits[:, -1]
         results = []
         for i in range(n):
             toks = _until_eos(produced[i], self.eos_ids)
-            results.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(enc[i]), len(toks)))
+            results.append(
+                (self.tokenizer.decode(toks, skip_special_tokens=True), len(enc[i]), len(toks))
+            )
         return results
 
     def _pick(self, logits: Any, gen: Any) -> Any:
@@ -370,7 +438,9 @@ def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
             }
         out = {k: frames[k] for k in FRAME_OPTIONS if k in frames}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise AdapterError(f"{path}: expected the JSON sft_run.json of a fine-tuning run ({exc})") from exc
+        raise AdapterError(
+            f"{path}: expected the JSON sft_run.json of a fine-tuning run ({exc})"
+        ) from exc
     for key in ("size", "window", "slices"):
         if isinstance(out.get(key), list):
             out[key] = tuple(out[key])

@@ -158,7 +158,9 @@ def repair_log(path: str | os.PathLike[str]) -> int:
         return end - keep
 
 
-def read_records(path: str | os.PathLike[str], *, allow_torn_tail: bool = True) -> list[PredictionRecord]:
+def read_records(
+    path: str | os.PathLike[str], *, allow_torn_tail: bool = True
+) -> list[PredictionRecord]:
     """Read a predictions JSONL; an unterminated last line is ignored (a crash's torn write).
 
     A malformed complete line raises :class:`AdapterError` naming the file and line.

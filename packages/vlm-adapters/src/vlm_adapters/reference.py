@@ -44,7 +44,9 @@ class ReferenceBaseline:
 
     def __post_init__(self) -> None:
         if self.kind not in REFERENCE_KINDS:
-            raise AdapterError(f"reference baseline {self.kind!r}: expected one of {', '.join(REFERENCE_KINDS)}")
+            raise AdapterError(
+                f"reference baseline {self.kind!r}: expected one of {', '.join(REFERENCE_KINDS)}"
+            )
 
     @property
     def name(self) -> str:
@@ -59,7 +61,9 @@ class ReferenceBaseline:
             return {a.key: int(rng.integers(0, len(a.grades.values))) for a in q.attributes}
         return {a.key: self.majority.get(a.key, 0) for a in q.attributes}
 
-    def box(self, question_id: int, record_id: str, shape: tuple[int, int, int]) -> list[int] | None:
+    def box(
+        self, question_id: int, record_id: str, shape: tuple[int, int, int]
+    ) -> list[int] | None:
         from moaks_schema import question
 
         if not question(question_id).has_box or self.kind == "majority":
@@ -106,7 +110,9 @@ def _normalise(box_public: list[int], shape: tuple[int, int, int]) -> tuple[floa
 
 def _denormalise(norm: tuple[float, ...], shape: tuple[int, int, int]) -> list[int]:
     out: list[int] = []
-    for (a, b), n in zip(((norm[0], norm[1]), (norm[2], norm[3]), (norm[4], norm[5])), shape, strict=True):
+    for (a, b), n in zip(
+        ((norm[0], norm[1]), (norm[2], norm[3]), (norm[4], norm[5])), shape, strict=True
+    ):
         lo = min(max(round(a * n), 0), n - 1)
         hi = min(max(round(b * n), lo + 1), n)  # half-open, non-empty
         out += [lo, hi - 1]
@@ -114,19 +120,25 @@ def _denormalise(norm: tuple[float, ...], shape: tuple[int, int, int]) -> list[i
     return [s0, s1, c0, c1, r0, r1]
 
 
-def fit_reference(kind: str, dataset: str | os.PathLike[str], *, seed: int = 0, split: str = "train") -> ReferenceBaseline:
+def fit_reference(
+    kind: str, dataset: str | os.PathLike[str], *, seed: int = 0, split: str = "train"
+) -> ReferenceBaseline:
     """Fit a reference baseline on ``split`` (train) of the dataset folder."""
     import polars as pl
 
     from vlm_adapters.dataset import load_quintuples, load_scans
 
     if kind not in REFERENCE_KINDS:
-        raise AdapterError(f"reference baseline {kind!r}: expected one of {', '.join(REFERENCE_KINDS)}")
+        raise AdapterError(
+            f"reference baseline {kind!r}: expected one of {', '.join(REFERENCE_KINDS)}"
+        )
     if kind == "random":
         return ReferenceBaseline(kind, seed=seed)
     qs = load_quintuples(dataset, split=split)
     if qs.height == 0:
-        raise AdapterError(f"{dataset}/quintuples.parquet: no quintuple in split {split!r} to fit {kind!r} on")
+        raise AdapterError(
+            f"{dataset}/quintuples.parquet: no quintuple in split {split!r} to fit {kind!r} on"
+        )
     counts: dict[str, Counter[int]] = {}
     for grades in qs["grades"].to_list():
         for g in grades or []:
@@ -138,16 +150,23 @@ def fit_reference(kind: str, dataset: str | os.PathLike[str], *, seed: int = 0, 
         from moaks_schema import question
 
         scans = load_scans(dataset)
-        shapes = {r["scan_id"]: tuple(r["shape"]) for r in scans.select("scan_id", "shape").iter_rows(named=True)}
+        shapes = {
+            r["scan_id"]: tuple(r["shape"])
+            for r in scans.select("scan_id", "shape").iter_rows(named=True)
+        }
         per_regions: dict[tuple[str, ...], list[tuple[float, ...]]] = {}
         boxed = qs.filter(pl.col("box_public").is_not_null())
         for r in boxed.select("scan_id", "question_id", "box_public").iter_rows(named=True):
             regions = question(int(r["question_id"])).box_regions
-            per_regions.setdefault(regions, []).append(_normalise(r["box_public"], shapes[r["scan_id"]]))
+            per_regions.setdefault(regions, []).append(
+                _normalise(r["box_public"], shapes[r["scan_id"]])
+            )
         from moaks_schema import QUESTIONS
 
         for q in QUESTIONS:
             boxes = per_regions.get(q.box_regions)
             if q.has_box and boxes:
-                atlas[q.id] = tuple(float(v) for v in np.mean(np.asarray(boxes, dtype=np.float64), axis=0))
+                atlas[q.id] = tuple(
+                    float(v) for v in np.mean(np.asarray(boxes, dtype=np.float64), axis=0)
+                )
     return ReferenceBaseline(kind, majority=majority, atlas=atlas, seed=seed)

@@ -79,7 +79,11 @@ def run_adapter(
     if setting not in SETTINGS:
         raise AdapterError(f"setting {setting!r}: expected one of {', '.join(SETTINGS)}")
     out = Path(out)
-    done = _existing(out, model=adapter.name, setting=setting, retry_errors=retry_errors) if out.exists() else set()
+    done = (
+        _existing(out, model=adapter.name, setting=setting, retry_errors=retry_errors)
+        if out.exists()
+        else set()
+    )
     all_ids = [it.record_id for s in scans for it in s.items]
     total = len(all_ids)
     skipped = sum(1 for r in all_ids if r in done)
@@ -96,7 +100,13 @@ def run_adapter(
     if progress is True:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=skipped, unit="q", desc=f"{adapter.name} {setting}", dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=skipped,
+            unit="q",
+            desc=f"{adapter.name} {setting}",
+            dynamic_ncols=True,
+        )
         report: ProgressFn | None = lambda d, t: bar.update(d - bar.n)  # noqa: E731
     elif callable(progress):
         report = progress
@@ -112,21 +122,33 @@ def run_adapter(
             for reply in adapter.run(batches()):
                 batch, i = pending.pop(reply.record_id)
                 q = batch.queries[i]
-                rec = PredictionRecord.from_reply(batch, q, reply, patient_id=patient[q.record_id],
-                                                  setting=setting, model=adapter.name)
+                rec = PredictionRecord.from_reply(
+                    batch,
+                    q,
+                    reply,
+                    patient_id=patient[q.record_id],
+                    setting=setting,
+                    model=adapter.name,
+                )
                 log.append(rec)
                 written += 1
                 errors += reply.error is not None
                 p_tok += reply.usage.prompt_tokens
                 c_tok += reply.usage.completion_tokens
                 if prefill is not None:
-                    prefill = None if reply.usage.prefill_tokens is None else prefill + reply.usage.prefill_tokens
+                    prefill = (
+                        None
+                        if reply.usage.prefill_tokens is None
+                        else prefill + reply.usage.prefill_tokens
+                    )
                 if report is not None:
                     report(skipped + written, total)
     finally:
         if bar is not None:
             bar.close()
-    return RunSummary(out, total, written, skipped, errors, time.perf_counter() - t0, p_tok, prefill, c_tok)
+    return RunSummary(
+        out, total, written, skipped, errors, time.perf_counter() - t0, p_tok, prefill, c_tok
+    )
 
 
 def run_baseline(
@@ -153,8 +175,12 @@ def run_baseline(
     from vlm_adapters.spec import make_adapter
 
     scans = load_split(dataset, split, questions=questions, limit=limit, shard=shard)
-    adapter = make_adapter(model, dataset=dataset, seed=seed, max_concurrency=max_concurrency, options=options)
+    adapter = make_adapter(
+        model, dataset=dataset, seed=seed, max_concurrency=max_concurrency, options=options
+    )
     try:
-        return run_adapter(adapter, scans, setting=setting, out=out, retry_errors=retry_errors, progress=progress)
+        return run_adapter(
+            adapter, scans, setting=setting, out=out, retry_errors=retry_errors, progress=progress
+        )
     finally:
         adapter.close()

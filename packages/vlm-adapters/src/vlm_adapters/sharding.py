@@ -101,7 +101,10 @@ def run_sharded(
         raise AdapterError(f"executor {executor!r}: expected 'ray' or 'local'")
     t0 = time.perf_counter()
     parts = [shard_path(out, i, shards) for i in range(shards)]
-    jobs = [{**run_kwargs, "out": str(p), "shard": (i, shards), "progress": False} for i, p in enumerate(parts)]
+    jobs = [
+        {**run_kwargs, "out": str(p), "shard": (i, shards), "progress": False}
+        for i, p in enumerate(parts)
+    ]
     if executor == "local":
         summaries = [_shard(j) for j in jobs]
     else:
@@ -116,6 +119,8 @@ def run_sharded(
         errors=sum(s.errors for s in summaries),
         wall_s=time.perf_counter() - t0,
         prompt_tokens=sum(s.prompt_tokens for s in summaries),
-        prefill_tokens=None if any(p is None for p in prefill) else sum(p for p in prefill if p is not None),
+        prefill_tokens=None
+        if any(p is None for p in prefill)
+        else sum(p for p in prefill if p is not None),
         completion_tokens=sum(s.completion_tokens for s in summaries),
     )

@@ -61,14 +61,20 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if kind == "qwen2.5-vl":
         path, plus, lora = rest.partition("+lora:")
         if not path or (plus and not lora):
-            raise AdapterError(f"model spec {spec!r}: expected qwen2.5-vl:PATH or qwen2.5-vl:BASE+lora:DIR")
+            raise AdapterError(
+                f"model spec {spec!r}: expected qwen2.5-vl:PATH or qwen2.5-vl:BASE+lora:DIR"
+            )
         return ModelSpec(kind="qwen2.5-vl", path=path, lora=lora or None)
     if kind == "openai":
         model, at, base_url = rest.partition("@")
         if not model or (at and not base_url):
-            raise AdapterError(f"model spec {spec!r}: expected openai:MODEL or openai:MODEL@BASE_URL")
+            raise AdapterError(
+                f"model spec {spec!r}: expected openai:MODEL or openai:MODEL@BASE_URL"
+            )
         return ModelSpec(kind="openai", model=model, base_url=base_url or None)
-    raise AdapterError(f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, majority, atlas, random")
+    raise AdapterError(
+        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, majority, atlas, random"
+    )
 
 
 def make_adapter(
@@ -103,7 +109,9 @@ def make_adapter(
         if ms.lora:  # a fine-tuned adapter sees the frames it was trained on, unless told otherwise
             for key, value in lora_frame_defaults(ms.lora).items():
                 opts.setdefault(key, value)
-        return QwenVLAdapter.load(ms.path or "", lora=ms.lora, options=_options(QwenOptions, opts), name=ms.text)
+        return QwenVLAdapter.load(
+            ms.path or "", lora=ms.lora, options=_options(QwenOptions, opts), name=ms.text
+        )
     from vlm_adapters.openai_api import OpenAIAdapter, OpenAIOptions
 
     if ms.base_url:
@@ -118,5 +126,7 @@ def _options(cls: type, opts: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(opts) - known)
     if unknown:
-        raise AdapterError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; expected some of {sorted(known)}")
+        raise AdapterError(
+            f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; expected some of {sorted(known)}"
+        )
     return cls(**opts)

@@ -91,7 +91,9 @@ def byte_level_alphabet() -> list[str]:
     return [chr(mapping[b]) for b in range(256)]
 
 
-def qwen_tokenizer(vocab: dict[str, int] | None = None, merges: list[tuple[str, str]] | None = None) -> Any:
+def qwen_tokenizer(
+    vocab: dict[str, int] | None = None, merges: list[tuple[str, str]] | None = None
+) -> Any:
     """A ``Qwen2Tokenizer`` with the Qwen special tokens and chat template, built offline.
 
     Default vocabulary: the 256 byte-level characters, no merges (every UTF-8
@@ -168,7 +170,11 @@ def build_tiny_qwen(
             "num_attention_heads": heads,
             "num_key_value_heads": 2,
             "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1_000_000.0,
+                "mrope_section": [2, 3, 3],
+            },
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
@@ -241,22 +247,45 @@ def write_tiny_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
     src = Path(tempfile.mkdtemp(prefix=f".{out.name}.cohort.", dir=out.parent))
     try:
-        layout = write_cohort(src / "cohort", n_patients=n_patients, sides=(1,), shape=shape, seed=seed,
-                              n_manual=0, progress=False)
+        layout = write_cohort(
+            src / "cohort",
+            n_patients=n_patients,
+            sides=(1,),
+            shape=shape,
+            seed=seed,
+            n_manual=0,
+            progress=False,
+        )
         rows = []
         for scan_id in layout.scan_ids:
             patient, visit, side = scan_id.split("_")
-            rows.append({
-                "scan_id": scan_id, "patient_id": patient, "visit": visit, "side": int(side),
-                "image_path": str(layout.nifti_path(scan_id)), "label_path": str(layout.label_path(scan_id)),
-            })
+            rows.append(
+                {
+                    "scan_id": scan_id,
+                    "patient_id": patient,
+                    "visit": visit,
+                    "side": int(side),
+                    "image_path": str(layout.nifti_path(scan_id)),
+                    "label_path": str(layout.label_path(scan_id)),
+                }
+            )
         readings = pl.read_parquet(layout.readings_path)
-        result = build_dataset(pl.DataFrame(rows), readings, out, label_source="phantom", seed=seed,
-                               question_ids=question_ids, overwrite=True, progress=False)
+        result = build_dataset(
+            pl.DataFrame(rows),
+            readings,
+            out,
+            label_source="phantom",
+            seed=seed,
+            question_ids=question_ids,
+            overwrite=True,
+            progress=False,
+        )
         if not result.ok:
             from vlm_adapters.errors import AdapterError
 
-            raise AdapterError(f"{out}: tiny dataset build failed: {result.failures.to_dicts()[:3]}")
+            raise AdapterError(
+                f"{out}: tiny dataset build failed: {result.failures.to_dicts()[:3]}"
+            )
     finally:
         shutil.rmtree(src, ignore_errors=True)
     return out

@@ -281,7 +281,9 @@ def write_cohort(
         readings = []
         contents: dict[str, list[list[str]]] = {}
         dicom_folders: dict[str, str] = {}
-        for (i, p, v, s), key in _progress(list(zip(scans, scan_ids, strict=True)), len(scans), progress):
+        for (i, p, v, s), key in _progress(
+            list(zip(scans, scan_ids, strict=True)), len(scans), progress
+        ):
             scan_seed = int(
                 np.random.SeedSequence([seed, i, s, visit(v).months]).generate_state(1)[0]
             )

@@ -73,8 +73,16 @@ def generate_predictions(
             queries = {q.record_id: q for q in batch.queries}
             for reply in adapter.run([batch]):
                 q = queries[reply.record_id]
-                records.append(PredictionRecord.from_reply(batch, q, reply, patient_id=patients[q.record_id],
-                                                           setting=setting, model=model_name))
+                records.append(
+                    PredictionRecord.from_reply(
+                        batch,
+                        q,
+                        reply,
+                        patient_id=patients[q.record_id],
+                        setting=setting,
+                        model=model_name,
+                    )
+                )
                 bar.update(1)
         bar.close()
     finally:
