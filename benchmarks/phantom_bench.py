@@ -13,7 +13,7 @@ import statistics
 import time
 
 import numpy as np
-from knee_volumes.phantom import make_phantom
+from knee_phantom import make_phantom
 
 
 def _median(fn, repeats: int) -> float:

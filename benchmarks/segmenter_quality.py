@@ -1,6 +1,6 @@
 """Segmenter quality: nnU-Net trained for N minutes on phantoms, Dice per region vs phantom truth.
 
-Builds a phantom cohort (knee_volumes.phantom: training and held-out test
+Builds a phantom cohort (knee_phantom: training and held-out test
 knees), trains ``KneeSegmenterTrainer`` for a wall-clock budget with
 :func:`knee_segmenter.train_segmenter`, predicts the test knees and reports
 Dice per region against the phantom truth, next to a named baseline measured
@@ -27,8 +27,8 @@ from pathlib import Path
 
 
 def _write_phantom(args: tuple[int, tuple[int, int, int], str]) -> tuple[str, str, str]:
+    from knee_phantom import make_phantom
     from knee_volumes import write_nifti
-    from knee_volumes.phantom import make_phantom
 
     seed, shape, folder = args
     p = make_phantom(seed, shape=shape, side=1 + seed % 2)

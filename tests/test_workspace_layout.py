@@ -21,6 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "moaks_schema": set(),
     "bbox3d": set(),
     "knee_volumes": {"moaks_schema", "bbox3d"},
+    # test and demo data: a phantom dataset goes through the real builder; no library imports it
+    "knee_phantom": {"moaks_schema", "bbox3d", "knee_volumes", "quintuple_builder"},
     "knee_segmenter": {"moaks_schema", "bbox3d", "knee_volumes"},
     "quintuple_builder": {"moaks_schema", "bbox3d", "knee_volumes"},
     "bench_metrics": {"moaks_schema", "bbox3d"},

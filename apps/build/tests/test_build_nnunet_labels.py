@@ -15,7 +15,7 @@ from reasonknee_build.cli import build
 @pytest.mark.slow
 def test_build_with_nnunet_pseudo_labels(tmp_path: Path) -> None:
     import knee_segmenter as ks
-    from knee_volumes.phantom import CohortLayout, write_cohort
+    from knee_phantom import CohortLayout, write_cohort
 
     cohort = CohortLayout.open(
         write_cohort(

@@ -19,9 +19,9 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    from vlm_adapters.tiny import write_tiny_dataset
+    from knee_phantom import write_phantom_dataset
 
-    return write_tiny_dataset(
+    return write_phantom_dataset(
         tmp_path_factory.mktemp("sft-e2e") / "dataset", n_patients=4, seed=0, question_ids=[4, 44]
     )
 

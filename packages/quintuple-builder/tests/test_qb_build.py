@@ -135,7 +135,7 @@ def test_load_dataset_reads_hf_layout(built) -> None:
 
 def test_phantom_cohort_same_hash_twice_and_with_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    from knee_volumes.phantom import write_cohort
+    from knee_phantom import write_cohort
 
     cohort = tmp_path / "cohort"
     write_cohort(cohort, n_patients=2, shape=(24, 48, 48), seed=5, progress=False)

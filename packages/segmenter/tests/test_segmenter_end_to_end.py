@@ -36,9 +36,9 @@ class Run:
 
 
 def _phantom_cohort(folder: Path, n: int) -> list[tuple[str, Path, Path]]:
-    """``n`` small phantom knees (knee_volumes.phantom) as NIfTI scans and 25-region maps."""
+    """``n`` small phantom knees (knee_phantom) as NIfTI scans and 25-region maps."""
+    from knee_phantom import make_phantom
     from knee_volumes import write_nifti
-    from knee_volumes.phantom import make_phantom
 
     out = []
     for i in range(n):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vlm_adapters.tiny import write_tiny_dataset
+from knee_phantom import write_phantom_dataset
 
 
 @pytest.fixture(scope="session")
@@ -13,5 +13,5 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small phantom dataset folder (8 patients), built once per test session."""
     root = tmp_path_factory.getbasetemp() / "vlm-adapters-tiny-dataset"
     if not (root / "manifest.json").exists():
-        write_tiny_dataset(root, n_patients=8, seed=0)
+        write_phantom_dataset(root, n_patients=8, seed=0)
     return root

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from knee_phantom import write_phantom_dataset
 from vlm_adapters import (
     AdapterError,
     load_split,
@@ -33,7 +34,6 @@ from vlm_adapters import (
     run_adapter,
     run_baseline,
 )
-from vlm_adapters.tiny import write_tiny_dataset
 
 QUESTIONS = [1, 44, 60]
 OPTIONS = {"slices": 4, "max_tokens": 8, "backoff_s": 0.01, "timeout_s": 30.0}
@@ -43,7 +43,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's small dataset folder (built once, shared by the test modules)."""
     root = tmp_path_factory.getbasetemp() / "vlm-adapters-tiny-dataset"
     if not (root / "manifest.json").exists():
-        write_tiny_dataset(root, n_patients=8, seed=0)
+        write_phantom_dataset(root, n_patients=8, seed=0)
     return root
 
 

@@ -42,7 +42,7 @@ class BuildInputs:
 
 def phantom_inputs(inputs: BuildInputs) -> tuple[Path, tuple[Path, ...], Path | None, Path]:
     """Write the phantom cohort (DICOM in the OAI layout); returns (oai_root, moaks, codebook, labels)."""
-    from knee_volumes.phantom import write_cohort
+    from knee_phantom import write_cohort
 
     if inputs.phantom is None:
         raise ValueError("phantom_inputs needs BuildInputs.phantom (the number of patients)")

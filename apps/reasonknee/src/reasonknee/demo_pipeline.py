@@ -77,7 +77,7 @@ def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
 def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
     """Train nnU-Net briefly on the cohort's "manual" subset; returns the model folder."""
     import knee_segmenter as ks
-    from knee_volumes.phantom import CohortLayout
+    from knee_phantom import CohortLayout
 
     cohort = CohortLayout.open(work / "phantom")
     pairs = [(cohort.nifti_path(s), cohort.manual_path(s)) for s in cohort.manual_ids]
@@ -107,7 +107,7 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
 def _dice_report(work: Path, console: Console, report: Path) -> None:
     """Dice of the build's nnU-Net pseudo-labels against phantom truth, on the scans not trained on."""
     import knee_segmenter as ks
-    from knee_volumes.phantom import CohortLayout
+    from knee_phantom import CohortLayout
 
     cohort = CohortLayout.open(work / "phantom")
     manual = set(cohort.manual_ids)

@@ -1,5 +1,5 @@
 """Knee DESS MRI volumes: NIfTI/DICOM IO in one canonical orientation, OAI release manifests,
-model frames and previews (the phantom cohort lives in :mod:`knee_volumes.phantom`).
+model frames and previews (the phantom cohort is the separate package ``knee-phantom``).
 
 Canonical layout (see :mod:`knee_volumes.orientation`): ``array[slice, row, col]``
 with slices right→left, rows superior→inferior, columns anterior→posterior
@@ -15,6 +15,7 @@ with slices right→left, rows superior→inferior, columns anterior→posterior
 ((4, 16, 16, 3), dtype('uint8'), (1, 3, 5, 7))
 """
 
+from knee_volumes.atomic import atomic_file, atomic_folder
 from knee_volumes.dicom import (
     SeriesHeader,
     read_dicom_series,
@@ -24,6 +25,7 @@ from knee_volumes.dicom import (
 from knee_volumes.errors import VolumeError
 from knee_volumes.frames import Frames, plan_slices, prepare_frames
 from knee_volumes.manifest import (
+    CONTENTS_COLUMNS,
     DESS_SERIES,
     MANIFEST_SCHEMA,
     PUBLIC_SPLIT_COLUMNS,
@@ -50,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BOX_COLOURS",
     "CANONICAL_AXCODES",
+    "CONTENTS_COLUMNS",
     "DEFAULT_PERCENTILES",
     "DESS_SERIES",
     "MANIFEST_SCHEMA",
@@ -62,6 +65,8 @@ __all__ = [
     "Volume",
     "VolumeError",
     "__version__",
+    "atomic_file",
+    "atomic_folder",
     "axcodes",
     "canonical_geometry",
     "montage_png",

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from knee_volumes._atomic import atomic_folder
+from knee_volumes.atomic import atomic_folder
 from knee_volumes.errors import VolumeError
 from knee_volumes.orientation import canonical_geometry, to_canonical
 from knee_volumes.volume import Volume, shape_flags, side_from_description

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from knee_volumes._atomic import atomic_folder
+from knee_volumes.atomic import atomic_folder
 from knee_volumes.errors import VolumeError
 from knee_volumes.volume import Volume
 from knee_volumes.windowing import PUBLIC_WINDOW, WindowSpec, _to_uint8, resolve_window

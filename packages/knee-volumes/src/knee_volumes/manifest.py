@@ -15,6 +15,7 @@ from knee_volumes.errors import VolumeError
 from knee_volumes.volume import scan_id_of, side_from_description
 
 __all__ = [
+    "CONTENTS_COLUMNS",
     "DESS_SERIES",
     "MANIFEST_SCHEMA",
     "PUBLIC_SPLIT_COLUMNS",
@@ -47,7 +48,7 @@ PUBLIC_SPLIT_COLUMNS: tuple[str, ...] = (
     "patient_id", "time", "study_folder", "series_folder", "knee_side", "path", "image_filepath", "label_filepath",
 )  # fmt: skip
 
-_CONTENTS_COLUMNS = (
+CONTENTS_COLUMNS = (
     "Folder",
     "ParticipantID",
     "StudyDate",
@@ -87,7 +88,7 @@ def _read_contents(path: Path) -> list[dict[str, str]]:
             ]
             if missing:
                 raise VolumeError(
-                    f"contents.csv lacks column(s) {missing}; expected {', '.join(_CONTENTS_COLUMNS)}",
+                    f"contents.csv lacks column(s) {missing}; expected {', '.join(CONTENTS_COLUMNS)}",
                     path=path,
                 )
             return [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]

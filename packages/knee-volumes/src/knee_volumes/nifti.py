@@ -9,7 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from knee_volumes._atomic import atomic_file
+from knee_volumes.atomic import atomic_file
 from knee_volumes.errors import VolumeError
 from knee_volumes.orientation import to_canonical
 from knee_volumes.volume import Volume, shape_flags

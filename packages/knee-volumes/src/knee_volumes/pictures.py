@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from knee_volumes._atomic import atomic_file
+from knee_volumes.atomic import atomic_file
 from knee_volumes.errors import VolumeError
 from knee_volumes.frames import SliceSpec, plan_slices
 from knee_volumes.volume import Volume

@@ -85,7 +85,6 @@ __all__ = [
     "run_sharded",
     "shard_path",
     "view_note",
-    "write_tiny_dataset",
 ]
 
 _LAZY = {
@@ -94,7 +93,6 @@ _LAZY = {
     "QwenOptions": "vlm_adapters.qwen",
     "QwenVLAdapter": "vlm_adapters.qwen",
     "build_tiny_qwen": "vlm_adapters.tiny",
-    "write_tiny_dataset": "vlm_adapters.tiny",
 }
 
 

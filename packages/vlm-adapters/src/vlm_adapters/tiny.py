@@ -1,4 +1,4 @@
-"""Tiny offline assets for tests and demos: a random Qwen2.5-VL and a small dataset folder.
+"""Tiny offline assets for tests and demos: a random Qwen2.5-VL.
 
 :func:`build_tiny_qwen`: the real architecture and the real processors at toy
 sizes: a byte-level tokenizer with the Qwen special tokens and a chat template,
@@ -7,10 +7,7 @@ image and video processors with small size limits, and a 2-layer text model
 trainer's tests and the demo; throughput or quality figures from it mean
 nothing.
 
-:func:`write_tiny_dataset`: a few small phantom knees
-(:mod:`knee_volumes.phantom`) put through the real dataset builder
-(:func:`quintuple_builder.build.build_dataset`), for tests that need a dataset
-folder in seconds.
+A small dataset folder to run it on: :func:`knee_phantom.write_phantom_dataset`.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ __all__ = [
     "byte_level_alphabet",
     "qwen_processor",
     "qwen_tokenizer",
-    "write_tiny_dataset",
 ]
 
 #: The Qwen2 / Qwen2.5-VL special tokens, in the order of their ids after the vocabulary.
@@ -219,73 +215,4 @@ def build_tiny_qwen(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
-
-
-def write_tiny_dataset(
-    out_dir: str | os.PathLike[str],
-    *,
-    n_patients: int = 8,
-    shape: tuple[int, int, int] = (24, 48, 48),
-    seed: int = 0,
-    question_ids: list[int] | None = None,
-) -> Path:
-    """Write a small dataset folder (docs/formats.md) from a phantom cohort; returns ``out_dir``.
-
-    ``n_patients`` small phantom knees (:func:`knee_volumes.phantom.write_cohort`,
-    visit 00M, right side) with their true label maps and MOAKS grades, put
-    through the real builder (:func:`quintuple_builder.build.build_dataset`,
-    boxes from the phantom's label maps). Patients are spread over
-    train/val/test by the builder's own split rule (every split non-empty from
-    3 patients). Deterministic in ``seed``; phantom numbers are not clinical.
-    """
-    import polars as pl
-    from knee_volumes.phantom import write_cohort
-    from quintuple_builder.build import build_dataset
-
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    src = Path(tempfile.mkdtemp(prefix=f".{out.name}.cohort.", dir=out.parent))
-    try:
-        layout = write_cohort(
-            src / "cohort",
-            n_patients=n_patients,
-            sides=(1,),
-            shape=shape,
-            seed=seed,
-            n_manual=0,
-            progress=False,
-        )
-        rows = []
-        for scan_id in layout.scan_ids:
-            patient, visit, side = scan_id.split("_")
-            rows.append(
-                {
-                    "scan_id": scan_id,
-                    "patient_id": patient,
-                    "visit": visit,
-                    "side": int(side),
-                    "image_path": str(layout.nifti_path(scan_id)),
-                    "label_path": str(layout.label_path(scan_id)),
-                }
-            )
-        readings = pl.read_parquet(layout.readings_path)
-        result = build_dataset(
-            pl.DataFrame(rows),
-            readings,
-            out,
-            label_source="phantom",
-            seed=seed,
-            question_ids=question_ids,
-            overwrite=True,
-            progress=False,
-        )
-        if not result.ok:
-            from vlm_adapters.errors import AdapterError
-
-            raise AdapterError(
-                f"{out}: tiny dataset build failed: {result.failures.to_dicts()[:3]}"
-            )
-    finally:
-        shutil.rmtree(src, ignore_errors=True)
     return out

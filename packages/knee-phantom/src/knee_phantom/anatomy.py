@@ -1,6 +1,6 @@
 """The healthy knee (plus the lesions that change its shape) painted into tissue and label maps.
 
-All sizes are template millimetres (see :mod:`knee_volumes.phantom.grid`).
+All sizes are template millimetres (see :mod:`knee_phantom.grid`).
 Painting order matters: later structures win, and most structures only
 paint where no bone (or cartilage) is, which is how they attach to bone.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from moaks_schema import region
 
-from knee_volumes.phantom.grid import Grid
-from knee_volumes.phantom.tissues import BONE_TISSUES, Tissue, lut_of
+from knee_phantom.grid import Grid
+from knee_phantom.tissues import BONE_TISSUES, Tissue, lut_of
 
 __all__ = ["Canvas", "Condyle", "Knee", "Plate", "build_anatomy"]
 

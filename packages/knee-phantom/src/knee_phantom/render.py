@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from knee_volumes.phantom.grid import Grid
-from knee_volumes.phantom.tissues import intensity_table
+from knee_phantom.grid import Grid
+from knee_phantom.tissues import intensity_table
 
 __all__ = ["Overlay", "render_image"]
 

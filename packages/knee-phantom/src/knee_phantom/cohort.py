@@ -28,22 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from knee_volumes.atomic import atomic_folder
+from knee_volumes.manifest import CONTENTS_COLUMNS
+from knee_volumes.volume import scan_id_of
 from moaks_schema import ATTRIBUTES, visit
 
-from knee_volumes._atomic import atomic_folder
-from knee_volumes.errors import VolumeError
-from knee_volumes.manifest import _CONTENTS_COLUMNS
-from knee_volumes.phantom.lesions import stream
-from knee_volumes.phantom.moaks_table import (
+from knee_phantom.errors import PhantomError
+from knee_phantom.lesions import stream
+from knee_phantom.moaks_table import (
     PHANTOM_STEMS,
     file_name,
     phantom_variable_map,
     stem_attributes,
     table_lines,
 )
-from knee_volumes.phantom.model import SMALL_SHAPE, make_phantom
-from knee_volumes.phantom.prior import GradePrior, complete_grades
-from knee_volumes.volume import scan_id_of
+from knee_phantom.model import SMALL_SHAPE, make_phantom
+from knee_phantom.prior import GradePrior, complete_grades
 
 __all__ = ["COHORT_FORMAT", "CohortLayout", "write_cohort"]
 
@@ -67,7 +67,7 @@ class CohortLayout:
         try:
             info = json.loads((root / "cohort.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise VolumeError(
+            raise PhantomError(
                 f"not a phantom cohort (cohort.json unreadable: {exc})", path=root
             ) from exc
         return cls(root, info)
@@ -178,17 +178,16 @@ def write_cohort(
     (chosen by the seed) also get a "manual" label map.
     """
     import polars as pl
-
     from knee_volumes.dicom import write_dicom_series
     from knee_volumes.nifti import write_nifti
 
     if n_patients < 1:
-        raise VolumeError(f"write_cohort: n_patients must be >= 1, got {n_patients}")
+        raise PhantomError(f"write_cohort: n_patients must be >= 1, got {n_patients}")
     visit_labels = [visit(v).label for v in visits]
     if sorted(set(visit_labels), key=visit_labels.index) != visit_labels:
-        raise VolumeError(f"write_cohort: visits repeat: {list(visits)}")
+        raise PhantomError(f"write_cohort: visits repeat: {list(visits)}")
     if not sides or any(s not in (1, 2) for s in sides):
-        raise VolumeError(f"write_cohort: sides must be 1 and/or 2, got {list(sides)}")
+        raise PhantomError(f"write_cohort: sides must be 1 and/or 2, got {list(sides)}")
     pr = GradePrior.named(prior) if isinstance(prior, str) else prior
     rng = stream(seed, "cohort")
     pids = [
@@ -275,7 +274,7 @@ def write_cohort(
         moaks_rows[v].extend(rows)
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
-        raise VolumeError("cohort folder exists (pass overwrite=True to replace it)", path=out_dir)
+        raise PhantomError("cohort folder exists (pass overwrite=True to replace it)", path=out_dir)
     with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         layout = CohortLayout(tmp, {})
         readings = []
@@ -347,7 +346,7 @@ def write_cohort(
             for release, rows in contents.items():
                 buf = io.StringIO()
                 w = csv.writer(buf, lineterminator="\n")
-                w.writerow(_CONTENTS_COLUMNS)
+                w.writerow(CONTENTS_COLUMNS)
                 w.writerows(sorted(rows))
                 path = layout.contents_path(release)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -366,11 +365,11 @@ def write_cohort(
         table = pl.concat(readings)
         layout.readings_path.parent.mkdir(parents=True, exist_ok=True)
         table.write_parquet(layout.readings_path)
-        from knee_volumes.phantom.grid import FOV_MM
+        from knee_phantom.grid import FOV_MM
 
         info = {
             "format": COHORT_FORMAT,
-            "generator": "knee_volumes.phantom",
+            "generator": "knee_phantom",
             "note": "phantom data: numbers measured on it are phantom numbers, not clinical results",
             "seed": int(seed),
             "shape": list(shape),

@@ -7,8 +7,8 @@ from functools import cache
 
 import numpy as np
 import pytest
-from knee_volumes.phantom import Tissue, make_phantom
-from knee_volumes.phantom import measure as M
+from knee_phantom import Tissue, make_phantom
+from knee_phantom import measure as M
 from moaks_schema import region
 
 SMALL = (48, 96, 96)

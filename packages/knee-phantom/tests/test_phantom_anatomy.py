@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from knee_phantom import GradePrior, Tissue, complete_grades, make_phantom
 from knee_volumes import VolumeError
-from knee_volumes.phantom import GradePrior, Tissue, complete_grades, make_phantom
 from moaks_schema import ATTRIBUTES, READING_COLUMNS, REGIONS, is_valid_grade, region
 from scipy import ndimage
 
@@ -185,7 +185,7 @@ def test_regions_match_the_catalogue_labels():
     assert [r.label for r in REGIONS] == list(range(1, 26))
     p = healthy()
     # every label is one 26-connected piece in a healthy knee (boxes come from the largest component)
-    from knee_volumes.phantom.measure import components
+    from knee_phantom.measure import components
 
     big = [r.code for r in REGIONS if components(p.labels == r.label) != 1]
     assert big == []

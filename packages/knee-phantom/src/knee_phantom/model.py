@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from knee_volumes.volume import Volume
 from moaks_schema import ATTRIBUTES, READING_COLUMNS, attribute
 
-from knee_volumes.errors import VolumeError
-from knee_volumes.phantom.anatomy import Canvas, build_anatomy, finish_bone, make_knee
-from knee_volumes.phantom.grid import Grid, Subject
-from knee_volumes.phantom.lesions import plant_lesions, stream
-from knee_volumes.phantom.prior import GradePrior, complete_grades
-from knee_volumes.phantom.render import render_image
-from knee_volumes.volume import Volume
+from knee_phantom.anatomy import Canvas, build_anatomy, finish_bone, make_knee
+from knee_phantom.errors import PhantomError
+from knee_phantom.grid import Grid, Subject
+from knee_phantom.lesions import plant_lesions, stream
+from knee_phantom.prior import GradePrior, complete_grades
+from knee_phantom.render import render_image
 
 if TYPE_CHECKING:
     import polars as pl
@@ -78,7 +78,7 @@ class Phantom:
 
     ``volume`` is the DESS-like image (canonical layout, int16), ``labels`` the
     25-region map (uint8, :data:`moaks_schema.REGIONS` labels, 0 background),
-    ``tissues`` what each voxel is (:class:`~knee_volumes.phantom.Tissue`),
+    ``tissues`` what each voxel is (:class:`~knee_phantom.Tissue`),
     ``lesion_masks`` the exact voxels of each planted lesion and ``grades`` the
     true grade of all 118 attributes.
     """
@@ -173,10 +173,10 @@ def make_phantom(
     ((24, 48, 48), 2, 25)
     """
     if side not in (1, 2):
-        raise VolumeError(f"make_phantom: side must be 1 (right) or 2 (left), got {side!r}")
+        raise PhantomError(f"make_phantom: side must be 1 (right) or 2 (left), got {side!r}")
     shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
     if len(shape) != 3 or min(shape) < 16:
-        raise VolumeError(
+        raise PhantomError(
             f"make_phantom: shape must be 3 sizes of at least 16 voxels, got {shape!r}"
         )
     if grades is not None:
@@ -191,7 +191,7 @@ def make_phantom(
     build_anatomy(canvas, knee, truth)
     crops, overlays = plant_lesions(canvas, knee, truth, lambda name: stream(seed, name))
     finish_bone(canvas)
-    from knee_volumes.phantom.tissues import Tissue
+    from knee_phantom.tissues import Tissue
 
     fluid = canvas.tissues == Tissue.JOINT_FLUID
     crops["effusion"] = (grid.full(), fluid)

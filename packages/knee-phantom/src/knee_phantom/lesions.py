@@ -15,7 +15,7 @@ import numpy as np
 from moaks_schema import BONE_SUBREGIONS, CARTILAGE_SUBREGIONS
 from scipy import ndimage
 
-from knee_volumes.phantom.anatomy import (
+from knee_phantom.anatomy import (
     _HARD_ML,
     EXTRUSION_MM,
     Canvas,
@@ -27,8 +27,8 @@ from knee_volumes.phantom.anatomy import (
     meniscus_geometry,
     tibia_top,
 )
-from knee_volumes.phantom.render import Overlay
-from knee_volumes.phantom.tissues import BONE_TISSUES, Tissue, lut_of
+from knee_phantom.render import Overlay
+from knee_phantom.tissues import BONE_TISSUES, Tissue, lut_of
 
 __all__ = [
     "BML_FRACTION",

@@ -6,16 +6,20 @@ attributes; :func:`write_cohort` writes N patients × visits × sides in the
 layouts the real loaders read (NIfTI, OAI-style MOAKS tables, optional DICOM
 in the OAI release layout). Phantom numbers are not clinical numbers.
 
->>> from knee_volumes.phantom import make_phantom
+>>> from knee_phantom import make_phantom
 >>> p = make_phantom(0, shape=(32, 64, 64), prior="uniform")
 >>> len(p.grades), p.labels.dtype.name, p.volume.axcodes
 (118, 'uint8', ('L', 'I', 'P'))
 """
 
-from knee_volumes.phantom.cohort import CohortLayout, write_cohort
-from knee_volumes.phantom.model import LesionMasks, Phantom, make_phantom
-from knee_volumes.phantom.prior import GradePrior, complete_grades
-from knee_volumes.phantom.tissues import INTENSITY, Tissue
+from knee_phantom.cohort import CohortLayout, write_cohort
+from knee_phantom.dataset import write_phantom_dataset
+from knee_phantom.errors import PhantomError
+from knee_phantom.model import LesionMasks, Phantom, make_phantom
+from knee_phantom.prior import GradePrior, complete_grades
+from knee_phantom.tissues import INTENSITY, Tissue
+
+__version__ = "0.1.0"
 
 __all__ = [
     "INTENSITY",
@@ -23,8 +27,11 @@ __all__ = [
     "GradePrior",
     "LesionMasks",
     "Phantom",
+    "PhantomError",
     "Tissue",
+    "__version__",
     "complete_grades",
     "make_phantom",
     "write_cohort",
+    "write_phantom_dataset",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from moaks_schema import region
 from scipy import ndimage
 
-from knee_volumes.phantom.tissues import BONE_TISSUES, Tissue, lut_of
+from knee_phantom.tissues import BONE_TISSUES, Tissue, lut_of
 
 __all__ = [
     "bone_mask",

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import polars as pl
 import pytest
+from knee_phantom import CohortLayout, write_cohort
 from knee_volumes import (
     VolumeError,
     read_dicom_series,
@@ -15,7 +16,6 @@ from knee_volumes import (
     read_nifti,
     scan_oai_release,
 )
-from knee_volumes.phantom import CohortLayout, write_cohort
 from moaks_schema import READING_COLUMNS, Decoder, default_variable_map, split_prefix
 
 SHAPE = (24, 48, 48)

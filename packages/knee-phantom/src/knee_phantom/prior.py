@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from moaks_schema import ATTRIBUTES, attribute
 
-from knee_volumes.errors import VolumeError
+from knee_phantom.errors import PhantomError
 
 __all__ = ["GradePrior", "complete_grades"]
 
@@ -99,12 +99,12 @@ class GradePrior:
         elif name == "uniform":
             w = _uniform_weights()
         else:
-            raise VolumeError(
+            raise PhantomError(
                 f"unknown grade prior {name!r}: expected 'realistic' or 'uniform' (or a GradePrior)"
             )
         for k, v in (overrides or {}).items():
             if len(v) != len(attribute(k).grades.values) or min(v) < 0 or sum(v) <= 0:
-                raise VolumeError(
+                raise PhantomError(
                     f"prior weights for {k!r} must be {len(attribute(k).grades.values)} non-negative numbers"
                 )
             w[k] = tuple(float(x) for x in v)
@@ -148,7 +148,7 @@ def complete_grades(
     """All 118 grades from a partial mapping (unspecified: healthy), made consistent.
 
     With ``strict`` a contradiction (e.g. a BML number without a size) raises
-    :class:`~knee_volumes.VolumeError`; otherwise it is repaired.
+    :class:`~knee_volumes.PhantomError`; otherwise it is repaired.
 
     >>> g = complete_grades({"bml.FMC.size": 2})
     >>> g["bml.FMC.number"], g["bml.FMC.percent"], g["meniscal_cyst.medial.tear_location"]
@@ -158,15 +158,15 @@ def complete_grades(
     for k, v in given.items():
         a = attribute(k) if _known(k) else None
         if a is None:
-            raise VolumeError(f"grades: unknown attribute key {k!r} (see moaks_schema.ATTRIBUTES)")
+            raise PhantomError(f"grades: unknown attribute key {k!r} (see moaks_schema.ATTRIBUTES)")
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) not in a.grades:
-            raise VolumeError(f"grades[{k!r}] = {v!r}: expected one of {a.grades.values}")
+            raise PhantomError(f"grades[{k!r}] = {v!r}: expected one of {a.grades.values}")
         g[k] = int(v)
     out = {a.key: g.get(a.key, 3 if a.key.endswith("tear_location") else 0) for a in ATTRIBUTES}
 
     def bad(msg: str) -> None:
         if strict:
-            raise VolumeError(f"grades: {msg}")
+            raise PhantomError(f"grades: {msg}")
 
     for a in ATTRIBUTES:
         fam, site, short = ([*a.key.split("."), "", ""])[:3]
