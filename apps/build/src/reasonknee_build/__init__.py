@@ -1,7 +1,7 @@
 """`reasonknee build`: scans and MOAKS readings to a ReasonKnee dataset.
 
-The click command is :data:`reasonknee_build.cli.build`; the steps it runs are in
-:mod:`reasonknee_build.pipeline`.
+The click command is :data:`reasonknee_build.cli.build`; it parses options and
+calls :func:`quintuple_builder.build_from_release`.
 """
 
 __version__ = "0.1.0"

@@ -1,10 +1,9 @@
 """``reasonknee build``: scans and MOAKS readings to a ReasonKnee dataset folder.
 
-The command only parses options, prepares the inputs and calls library
-functions: :func:`knee_volumes.scan_oai_release` (scans),
-:func:`quintuple_builder.load_moaks_readings` (grades), the label maps (a
-folder, the phantom's truth, or :func:`knee_segmenter.predict`), and
-:func:`quintuple_builder.build_dataset`.
+The command only parses options and calls
+:func:`quintuple_builder.build_from_release` with a label provider (a folder of
+maps, or :func:`knee_segmenter.pseudo_label_provider`); with ``--phantom`` it
+first writes a phantom cohort (:func:`knee_phantom.write_cohort`) as the release.
 """
 
 from __future__ import annotations
@@ -143,9 +142,38 @@ def build(
     """
     from rich.console import Console
 
-    from reasonknee_build.pipeline import BuildInputs, run_build
-
     console = Console(stderr=True, quiet=False)
+    kind, where = _check_sources(phantom, oai_root, moaks, labels)
+    work = work or out.with_name(out.name + ".work")
+    result = _run(
+        console,
+        phantom=phantom,
+        oai_root=oai_root,
+        moaks=moaks,
+        codebook=codebook,
+        kind=kind,
+        where=where,
+        out=out,
+        work=work,
+        executor=executor,
+        workers=workers,
+        keep_going=keep_going,
+        seed=seed,
+        shape=_shape(shape),
+        visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
+        question_ids=_question_ids(questions),
+        device=device,
+        mirroring=mirroring,
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    sys.exit(0 if result else 1)
+
+
+def _check_sources(
+    phantom: int | None, oai_root: Path | None, moaks: tuple[Path, ...], labels: str | None
+) -> tuple[str, str]:
+    """The label kind and its place, after the option combinations are checked."""
     if (phantom is None) == (oai_root is None):
         raise click.UsageError("give exactly one of --phantom N or --oai-root DIR")
     if oai_root is not None and not moaks:
@@ -167,26 +195,53 @@ def build(
         )
     if kind == "phantom" and phantom is None:
         raise click.BadParameter("phantom labels need --phantom N", param_hint="--labels")
-    inputs = BuildInputs(
-        out=out,
-        work=work or out.with_name(out.name + ".work"),
-        phantom=phantom,
-        oai_root=oai_root,
-        moaks=tuple(moaks),
-        codebook=codebook,
-        label_kind=kind,
-        label_where=Path(where) if where else None,
-        executor=executor,
-        workers=workers,
-        keep_going=keep_going,
-        seed=seed,
-        shape=_shape(shape),
-        visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
-        question_ids=_question_ids(questions),
-        device=device,
-        mirroring=mirroring,
-        overwrite=overwrite,
-        progress=not quiet,
-    )
-    ok = run_build(inputs, console=console)
-    sys.exit(0 if ok else 1)
+    return kind, where
+
+
+def _release(console, *, phantom, oai_root, moaks, codebook, where, work, seed, shape, visits,
+             progress):  # fmt: skip
+    """The release to build from (a phantom cohort written first with --phantom) and its label folder."""
+    from quintuple_builder import ReleaseInputs
+
+    if phantom is None:
+        return ReleaseInputs(oai_root=oai_root, moaks=moaks, codebook=codebook), Path(where)
+    from knee_phantom import write_cohort
+
+    console.print(f"writing a phantom cohort of {phantom} patients to {work / 'phantom'}")
+    layout = write_cohort(work / "phantom", n_patients=phantom, visits=visits, sides=(1, 2),
+                          seed=seed, shape=shape, dicom=True, progress=progress,
+                          overwrite=True)  # fmt: skip
+    return layout.release(), layout.labels_dir
+
+
+def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work, executor, workers,
+         keep_going, seed, shape, visits, question_ids, device, mirroring, overwrite,
+         progress) -> bool:  # fmt: skip
+    """One library call (after the phantom cohort, when asked); False when the build failed."""
+    from knee_volumes import VolumeError
+    from moaks_schema import MoaksSchemaError
+    from quintuple_builder import QuintupleBuilderError, build_from_release, labels_from_folder
+
+    from reasonknee_build.report import print_build
+
+    try:
+        release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
+                                      codebook=codebook, where=where, work=work, seed=seed,
+                                      shape=shape, visits=visits, progress=progress)  # fmt: skip
+        if kind == "nnunet":
+            from knee_segmenter import pseudo_label_provider
+
+            provider = pseudo_label_provider(work=work, model_dir=where, device=device,
+                                             mirroring=mirroring, progress=progress)  # fmt: skip
+        else:
+            provider = labels_from_folder(label_dir)
+        result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
+                                    executor=executor, workers=workers, question_ids=question_ids,
+                                    keep_going=keep_going, overwrite=overwrite, progress=progress,
+                                    notify=console.print,
+                                    extra_manifest={"phantom_patients": phantom})  # fmt: skip
+    except (QuintupleBuilderError, VolumeError, MoaksSchemaError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        return False
+    print_build(console, result)
+    return result.ok

@@ -1,7 +1,7 @@
 """The whole mission on a phantom cohort, as one Python call (`reasonknee demo` wraps it).
 
 Steps: phantom cohort in the OAI layouts -> ingestion with the real loaders
-(``reasonknee build``'s pipeline) -> label maps (phantom truth, or a short
+(:func:`quintuple_builder.build_from_release`) -> label maps (phantom truth, or a short
 nnU-Net training on the "manual" subset and pseudo-labels for every scan) ->
 dataset -> reference baselines (and an optional model) -> ReasonKnee-Bench
 scores -> one report folder.
@@ -138,57 +138,53 @@ def _dice_report(work: Path, console: Console, report: Path) -> None:
 
 
 def _build(config: DemoConfig, console: Console, report: Path) -> Path:
-    from reasonknee_build.pipeline import BuildInputs, phantom_inputs, run_build
+    """Phantom cohort (DICOM in the OAI layout) -> label maps -> dataset, through the real loaders."""
+    from knee_phantom import write_cohort
+    from quintuple_builder import build_from_release, labels_from_folder
 
     work = config.out / "work"
     dataset = config.out / "dataset"
-    common = dict(
-        out=dataset,
-        work=work,
-        shape=config.shape,
+    console.print(f"writing a phantom cohort of {config.patients} patients to {work / 'phantom'}")
+    layout = write_cohort(
+        work / "phantom",
+        n_patients=config.patients,
+        sides=(1, 2),
         seed=config.seed,
+        shape=config.shape,
+        dicom=True,
+        progress=config.progress,
+        overwrite=True,
+    )
+    label_source, labels = "phantom", labels_from_folder(layout.labels_dir)
+    if config.train_segmenter:
+        from knee_segmenter import pseudo_label_provider
+
+        model = _train_segmenter(config, work, console)
+        label_source = "nnunet"
+        labels = pseudo_label_provider(
+            work=work,
+            model_dir=model,
+            device=config.device,
+            mirroring=False,
+            progress=config.progress,
+        )
+    result = build_from_release(
+        layout.release(),
+        dataset,
+        labels=labels,
+        label_source=label_source,
+        seed=config.seed,
+        keep_going=config.train_segmenter,
         overwrite=True,
         progress=config.progress,
-        device=config.device,
+        notify=console.print,
+        extra_manifest={"phantom_patients": config.patients},
     )
-    if not config.train_segmenter:
-        inputs = BuildInputs(
-            phantom=config.patients,
-            oai_root=None,
-            moaks=(),
-            codebook=None,
-            label_kind="phantom",
-            label_where=None,
-            **common,
-        )  # type: ignore[arg-type]
-    else:
-        seed_inputs = BuildInputs(
-            phantom=config.patients,
-            oai_root=None,
-            moaks=(),
-            codebook=None,
-            label_kind="phantom",
-            label_where=None,
-            **common,
-        )  # type: ignore[arg-type]
-        oai_root, moaks, codebook, _ = phantom_inputs(seed_inputs)
-        model = _train_segmenter(config, work, console)
-        inputs = BuildInputs(
-            phantom=None,
-            oai_root=oai_root,
-            moaks=moaks,
-            codebook=codebook,
-            label_kind="nnunet",
-            label_where=model,
-            keep_going=True,
-            mirroring=False,
-            **common,
-        )  # type: ignore[arg-type]
-    ok = run_build(inputs, console=console)
     if config.train_segmenter:
         _dice_report(work, console, report)
-    if not ok and not (dataset / "manifest.json").is_file():
-        raise RuntimeError(f"the build failed; see the failures above (work folder {work})")
+    if not result.build.written:
+        failures = result.build.failures.head(5).to_dicts()
+        raise RuntimeError(f"the build failed ({failures}); work folder {work}")
     return dataset
 
 

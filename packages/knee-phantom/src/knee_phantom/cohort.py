@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from knee_volumes.atomic import atomic_folder
@@ -46,6 +46,9 @@ from knee_phantom.model import SMALL_SHAPE, make_phantom
 from knee_phantom.prior import GradePrior, complete_grades
 
 __all__ = ["COHORT_FORMAT", "CohortLayout", "write_cohort"]
+
+if TYPE_CHECKING:
+    from quintuple_builder.release import ReleaseInputs
 
 COHORT_FORMAT = 1
 TRUE_READPRJ = ("22", "30")
@@ -96,11 +99,27 @@ class CohortLayout:
     def readings_path(self) -> Path:
         return self.root / "truth" / "readings.parquet"
 
+    @property
+    def labels_dir(self) -> Path:
+        """The true label maps, one ``<scan_id>.nii.gz`` per scan."""
+        return self.root / "labels"
+
+    def release(self) -> ReleaseInputs:
+        """The cohort as the inputs of ``quintuple_builder.build_from_release`` (needs ``dicom=True``)."""
+        from quintuple_builder.release import ReleaseInputs
+
+        if not any(self.oai_dir.glob("*/contents.csv")):
+            raise PhantomError(
+                "this cohort has no OAI release (write it with dicom=True)", path=self.root
+            )
+        codebook = self.codebook_path if self.codebook_path.is_file() else None
+        return ReleaseInputs(oai_root=self.oai_dir, moaks=[self.moaks_dir], codebook=codebook)
+
     def nifti_path(self, scan_id: str) -> Path:
         return self.root / "nifti" / f"{scan_id}.nii.gz"
 
     def label_path(self, scan_id: str) -> Path:
-        return self.root / "labels" / f"{scan_id}.nii.gz"
+        return self.labels_dir / f"{scan_id}.nii.gz"
 
     def manual_path(self, scan_id: str) -> Path:
         return self.root / "manual" / f"{scan_id}.nii.gz"

@@ -26,6 +26,13 @@ from quintuple_builder.moaks_readings import (
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
 from quintuple_builder.region_boxes import boxes_for_scan, question_boxes, region_boxes
+from quintuple_builder.release import (
+    LabelProvider,
+    ReleaseBuild,
+    ReleaseInputs,
+    build_from_release,
+    labels_from_folder,
+)
 from quintuple_builder.scan_work import ScanResult, ScanTask, process_scan
 from quintuple_builder.splits import SPLITS, assign_splits, check_leakage, split_for_patient
 from quintuple_builder.statistics import (
@@ -49,8 +56,11 @@ __all__ = [
     "SPLITS",
     "BuildResult",
     "Dataset",
+    "LabelProvider",
     "MoaksReadings",
     "QuintupleBuilderError",
+    "ReleaseBuild",
+    "ReleaseInputs",
     "ScanResult",
     "ScanTask",
     "__version__",
@@ -60,6 +70,7 @@ __all__ = [
     "box_text",
     "boxes_for_scan",
     "build_dataset",
+    "build_from_release",
     "check_leakage",
     "content_hash",
     "counts_per_split",
@@ -68,6 +79,7 @@ __all__ = [
     "grade_distribution",
     "grades_from_chain",
     "json_template",
+    "labels_from_folder",
     "load_moaks_readings",
     "moaks_json",
     "plot_grade_distribution",

@@ -44,6 +44,7 @@ from knee_segmenter.prediction import (
     predict,
     scan_inputs,
 )
+from knee_segmenter.pseudo_labels import pseudo_label_provider, pseudo_label_scans
 from knee_segmenter.training import (
     DEFAULT_DATASET_ID,
     ModelDir,
@@ -89,6 +90,8 @@ __all__: list[str] = [
     "pairs_from_manifest",
     "plan_and_preprocess",
     "predict",
+    "pseudo_label_provider",
+    "pseudo_label_scans",
     "resolve_device",
     "scan_inputs",
     "train",

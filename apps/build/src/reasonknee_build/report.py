@@ -1,0 +1,43 @@
+"""How ``reasonknee build`` shows a finished build on the console (presentation only)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quintuple_builder.release import ReleaseBuild
+    from rich.console import Console
+
+__all__ = ["print_build"]
+
+
+def _table(title: str, frame, *, style: str | None = None, rows: int | None = None):
+    from rich.table import Table
+
+    table = Table(title=title, style=style)
+    for col in frame.columns:
+        table.add_column(col, justify="left" if col in ("split", "scan_id", "stage") else "right")
+    for row in (frame if rows is None else frame.head(rows)).iter_rows():
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+def print_build(console: Console, result: ReleaseBuild) -> None:
+    """The dataset's counts and hash, the MOAKS summary, skipped and failed scans."""
+    build, readings = result.build, result.readings
+    if build.written:
+        console.print(_table(f"dataset {build.out_dir}", build.counts))
+        console.print(f"content hash: {build.content_hash}")
+    knees = readings.readings.select("patient_id", "visit", "side").unique().height
+    console.print(
+        f"MOAKS: {knees} knee-visits, {readings.conflicts.height} read more than once "
+        f"(conflicts report), {readings.missing.height} grades missing "
+        "(never invented; see reports/moaks_missing_summary)"
+    )
+    if build.skipped.height:
+        console.print(f"{build.skipped.height} scan(s) skipped: no MOAKS reading")
+    if build.failures.height:
+        title = f"{build.failures.height} failed scan(s)"
+        console.print(_table(title, build.failures, style="red", rows=30))
+        if not build.written:
+            console.print("[red]nothing written[/red]: fix the inputs or rerun with --keep-going")

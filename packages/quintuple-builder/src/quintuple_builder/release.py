@@ -1,0 +1,185 @@
+"""From an OAI-style release to a dataset folder: the one Python route that ``reasonknee build`` wraps.
+
+Steps: scans of the release (:func:`knee_volumes.scan_oai_release`) -> MOAKS
+readings (:func:`load_moaks_readings`) -> the scans that have a reading ->
+label maps (a :data:`LabelProvider`: a folder of maps, or pseudo-labels from a
+segmenter) -> :func:`build_dataset`. Nothing is printed: progress goes through
+``notify`` (one line of text per event) and the progress bars of the steps.
+
+>>> from quintuple_builder.release import ReleaseInputs
+>>> ReleaseInputs(oai_root="oai", moaks=["moaks"]).moaks
+(PosixPath('moaks'),)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quintuple_builder.build import LABEL_SOURCES, BuildResult, build_dataset
+from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.moaks_readings import MoaksReadings, load_moaks_readings
+
+__all__ = [
+    "LabelProvider",
+    "ReleaseBuild",
+    "ReleaseInputs",
+    "build_from_release",
+    "labels_from_folder",
+]
+
+#: Adds ``label_path`` (str or null) to a scan table; may also set ``status="failed"`` and
+#: ``error`` for scans it could not label, and may replace ``image_path``.
+LabelProvider = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    """Where the release is: image root (``contents.csv`` + series folders), MOAKS files, codebook."""
+
+    oai_root: Path
+    moaks: tuple[Path, ...]
+    codebook: Path | None = None
+
+    def __init__(
+        self,
+        oai_root: str | Path,
+        moaks: Sequence[str | Path],
+        codebook: str | Path | None = None,
+    ) -> None:
+        object.__setattr__(self, "oai_root", Path(oai_root))
+        object.__setattr__(self, "moaks", tuple(Path(m) for m in moaks))
+        object.__setattr__(self, "codebook", None if codebook is None else Path(codebook))
+
+
+@dataclass(frozen=True)
+class ReleaseBuild:
+    """What :func:`build_from_release` did: the build's result, the readings and the scan counts."""
+
+    build: BuildResult
+    readings: MoaksReadings
+    scans_found: int
+    scans_without_reading: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the dataset was written and no scan failed."""
+        return self.build.ok
+
+
+def labels_from_folder(folder: str | Path) -> LabelProvider:
+    """A provider that takes ``FOLDER/<scan_id>.nii.gz`` for each scan (null where there is none)."""
+    root = Path(folder)
+
+    def provide(scans: pl.DataFrame) -> pl.DataFrame:
+        paths = []
+        for scan_id in scans["scan_id"].to_list():
+            path = root / f"{scan_id}.nii.gz"
+            paths.append(str(path) if path.is_file() else None)
+        return scans.with_columns(pl.Series("label_path", paths, dtype=pl.String))
+
+    return provide
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _readings(release: ReleaseInputs) -> MoaksReadings:
+    from moaks_schema import default_variable_map
+
+    variable_map = default_variable_map()
+    if release.codebook is not None:
+        variable_map = variable_map.with_codebook(release.codebook)
+    return load_moaks_readings(list(release.moaks), variable_map=variable_map)
+
+
+def _scans_with_reading(
+    release: ReleaseInputs, readings: MoaksReadings, *, progress: bool
+) -> tuple[pl.DataFrame, int]:
+    from knee_volumes import scan_oai_release
+
+    scans = scan_oai_release(release.oai_root, progress=progress)
+    knees = readings.readings.select("patient_id", "visit", "side").unique()
+    found = scans.height
+    scans = scans.join(knees, on=["patient_id", "visit", "side"], how="semi").with_columns(
+        pl.col("image_path")
+        .map_elements(lambda p: _relative(p, release.oai_root), return_dtype=pl.String)
+        .alias("source_path")
+    )
+    return scans, found
+
+
+def build_from_release(
+    release: ReleaseInputs,
+    out_dir: str | Path,
+    *,
+    labels: LabelProvider,
+    label_source: str,
+    seed: int = 0,
+    executor: str = "local",
+    workers: int = 1,
+    question_ids: Sequence[int] | None = None,
+    keep_going: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    notify: Callable[[str], None] | None = None,
+    extra_manifest: dict[str, Any] | None = None,
+) -> ReleaseBuild:
+    """Build the dataset folder ``out_dir`` from ``release``; label maps come from ``labels``.
+
+    ``label_source`` (``manual``, ``nnunet`` or ``phantom``) is recorded as the
+    boxes' provenance. Raises :class:`QuintupleBuilderError` when ``out_dir``
+    exists without ``overwrite`` or when an input cannot be read; failed scans
+    are reported in the result (and written with ``keep_going``).
+    """
+    out = Path(out_dir)
+    say = notify or (lambda _line: None)
+    if label_source not in LABEL_SOURCES:
+        raise QuintupleBuilderError(
+            f"label_source {label_source!r}: expected one of {', '.join(LABEL_SOURCES)}"
+        )
+    if out.exists() and not overwrite:
+        raise QuintupleBuilderError(f"{out} exists: choose a new output folder or overwrite it")
+    readings = _readings(release)
+    scans, found = _scans_with_reading(release, readings, progress=progress)
+    if scans.height < found:
+        say(f"{found - scans.height} of {found} scan(s) have no MOAKS reading: left out")
+    scans = labels(scans)
+    manifest_inputs = {
+        "oai_root": str(release.oai_root),
+        "moaks": [str(m) for m in release.moaks],
+        "codebook": None if release.codebook is None else str(release.codebook),
+        "labels": label_source,
+    }
+    result = build_dataset(
+        scans,
+        readings.readings,
+        out,
+        label_source=label_source,
+        seed=seed,
+        executor=executor,
+        workers=workers,
+        question_ids=question_ids,
+        keep_going=keep_going,
+        overwrite=overwrite,
+        progress=progress,
+        reports={
+            "moaks_conflicts": readings.conflicts,
+            "moaks_missing_summary": readings.missing_summary(),
+        },
+        extra_manifest={"inputs": manifest_inputs, **(extra_manifest or {})},
+    )
+    return ReleaseBuild(
+        build=result,
+        readings=readings,
+        scans_found=found,
+        scans_without_reading=found - scans.height,
+    )
