@@ -38,11 +38,11 @@ from knee_segmenter.folders import (
 )
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
 from knee_segmenter.prediction import (
-    ScanInput,
+    SegmentationCase,
     check_aligned,
     is_valid_prediction,
     predict,
-    scan_inputs,
+    segmentation_cases,
 )
 from knee_segmenter.pseudo_labels import pseudo_label_provider, pseudo_label_scans
 from knee_segmenter.training import (
@@ -66,7 +66,7 @@ __all__: list[str] = [
     "CasePair",
     "ModelDir",
     "NnunetFolders",
-    "ScanInput",
+    "SegmentationCase",
     "SegmenterError",
     "__version__",
     "case_id_from_path",
@@ -93,7 +93,7 @@ __all__: list[str] = [
     "pseudo_label_provider",
     "pseudo_label_scans",
     "resolve_device",
-    "scan_inputs",
+    "segmentation_cases",
     "train",
     "train_segmenter",
     "trainer_search_path",
