@@ -28,7 +28,7 @@ from moaks_schema import GradeSpace
 
 from bench_metrics.failures import FailureKind
 
-__all__ = ["is_presence_space", "read_grade"]
+__all__ = ["finite_or_none", "is_presence_space", "read_grade"]
 
 _GRADE_TEXT = re.compile(
     r"""^\s*
@@ -53,6 +53,18 @@ _PRESENCE_WORDS = {
     "positive": 1,
     "negative": 0,
 }
+
+
+def finite_or_none(value: object) -> float | None:
+    """A number as a float for a table or JSON; ``None`` when it is missing, NaN or infinite.
+
+    >>> finite_or_none(0.5), finite_or_none(float("nan")), finite_or_none(None), finite_or_none(3)
+    (0.5, None, None, 3.0)
+    """
+    if value is None:
+        return None
+    x = float(value)  # type: ignore[arg-type]  # a non-number is a caller's bug: let it raise
+    return x if math.isfinite(x) else None
 
 
 def is_presence_space(space: GradeSpace) -> bool:
