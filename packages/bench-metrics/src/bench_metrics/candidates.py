@@ -151,7 +151,7 @@ def _repair(span: str) -> list[dict[str, Any]]:
         return lit
     try:
         value = json_repair.loads(span.translate(_TYPOGRAPHIC))
-    except Exception:  # the library must never take the parser down
+    except (ValueError, RecursionError):  # what json-repair raises on text it cannot repair
         return []
     return _objects(value)
 

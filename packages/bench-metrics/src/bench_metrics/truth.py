@@ -48,7 +48,7 @@ def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFram
         truth = truth.with_columns(pl.lit(None, dtype=pl.String()).alias("split"))
     try:
         out = truth.select([pl.col(c).cast(t) for c, t in TRUTH_SCHEMA.items()])
-    except Exception as exc:
+    except pl.exceptions.PolarsError as exc:
         raise BenchMetricsError(f"{source}: columns do not match {TRUTH_SCHEMA}: {exc}") from None
     bad_q = out.filter(~pl.col("question_id").is_between(1, len(ms.QUESTIONS)))
     if bad_q.height:
