@@ -149,9 +149,12 @@ class _Scan:
                     elif nk in REASONING_KEYS:
                         if depth == 0:
                             self.reasoning = v
-                    elif nk in qk.attribute_names and not isinstance(v, (dict, list)):
-                        if not flat or flat[-1] is not d:
-                            flat.append(d)
+                    elif (
+                        nk in qk.attribute_names
+                        and not isinstance(v, (dict, list))
+                        and (not flat or flat[-1] is not d)
+                    ):
+                        flat.append(d)
                     if isinstance(v, (dict, list)) and depth < _MAX_DEPTH:
                         nxt.append(v)
             if not nxt:
