@@ -148,7 +148,7 @@ def score(
             console.print(
                 f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]"
             )
-        scans = bm.load_scans(dataset) if (dataset / "scans.parquet").is_file() else None
+        scans = bm.load_truth_scans(dataset) if (dataset / "scans.parquet").is_file() else None
 
         def run(path: Path, what: str) -> bm.Scores:
             preds = bm.read_predictions(path, scans=scans, model=model)

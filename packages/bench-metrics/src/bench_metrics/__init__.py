@@ -20,14 +20,16 @@ from bench_metrics.agreement import (
 )
 from bench_metrics.bootstrap import interval, patient_weights
 from bench_metrics.compare import compare_runs
-from bench_metrics.errors import BenchMetricsError
+from bench_metrics.errors import BenchMetricsError, CoverageError
 from bench_metrics.failures import BOX_FAILURES, GRADE_FAILURES, FailureKind
 from bench_metrics.inputs import (
     PREDICTION_SCHEMA,
+    PredictionsFile,
     load_predictions,
     load_public_results,
     predictions_frame,
     read_predictions,
+    read_predictions_file,
 )
 from bench_metrics.keys import normalise_key
 from bench_metrics.paper import PAPER_TABLE2, PAPER_TABLE3, paper_table2, paper_table3
@@ -38,12 +40,13 @@ from bench_metrics.scoring import score_predictions
 from bench_metrics.tables import table2, table3, to_markdown, write_tables
 from bench_metrics.truth import (
     TRUTH_SCHEMA,
-    load_scans,
+    check_patient_splits,
     load_truth,
+    load_truth_scans,
     majority_grades,
     truth_from_rows,
 )
-from bench_metrics.values import read_grade
+from bench_metrics.values import finite_or_none, read_grade
 
 __version__ = "0.1.0"
 
@@ -57,20 +60,24 @@ __all__ = [
     "PREDICTION_SCHEMA",
     "TRUTH_SCHEMA",
     "BenchMetricsError",
+    "CoverageError",
     "FailureKind",
     "ParsedAnswer",
+    "PredictionsFile",
     "Scores",
     "__version__",
     "balanced_accuracy",
     "balanced_accuracy_many",
+    "check_patient_splits",
     "compare_runs",
     "confusion",
     "feature_families",
+    "finite_or_none",
     "interval",
     "load_predictions",
     "load_public_results",
-    "load_scans",
     "load_truth",
+    "load_truth_scans",
     "macro_f1",
     "macro_f1_many",
     "majority_grades",
@@ -84,6 +91,7 @@ __all__ = [
     "predictions_frame",
     "read_grade",
     "read_predictions",
+    "read_predictions_file",
     "score_predictions",
     "spearman",
     "table2",

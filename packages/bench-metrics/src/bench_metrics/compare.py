@@ -8,11 +8,12 @@ import numpy as np
 import polars as pl
 
 from bench_metrics.bootstrap import interval, patient_sums, patient_weights
-from bench_metrics.errors import BenchMetricsError
+from bench_metrics.errors import BenchMetricsError, CoverageError
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
-from bench_metrics.scoring import CATEGORIES, COLUMNS, STRUCTURES
+from bench_metrics.scoring import CATEGORIES, COLUMNS, MIN_COVERAGE, STRUCTURES
+from bench_metrics.values import finite_or_none
 
-__all__ = ["compare_runs"]
+__all__ = ["check_same_pairs", "compare_runs"]
 
 
 def _p_value(reps: np.ndarray) -> np.ndarray:
@@ -24,17 +25,47 @@ def _p_value(reps: np.ndarray) -> np.ndarray:
     return np.where(valid > 0, np.minimum(1.0, 2 * np.minimum(le, ge)), np.nan)
 
 
-def _f(x: float) -> float | None:
-    return None if x is None or np.isnan(x) else float(x)
+def check_same_pairs(a: Scores, b: Scores, *, min_coverage: float = MIN_COVERAGE) -> None:
+    """Refuse to compare runs scored on different (scan, question) pairs, or that both answer
+    fewer than ``min_coverage`` of them (:class:`~bench_metrics.errors.CoverageError`)."""
+    key = ["scan_id", "question_id"]
+    ra = a.records.select(*key, "scored", pl.col("matched").alias("ma"))
+    rb = b.records.select(*key, pl.col("matched").alias("mb"))
+    both = ra.join(rb, on=key, how="inner")
+    if both.height != ra.height or both.height != rb.height:
+        raise CoverageError(
+            f"compare: runs {a.label!r} and {b.label!r} were scored different (scan, question) "
+            f"pairs ({ra.height} and {rb.height}, {both.height} in common); expected the same "
+            "split and questions"
+        )
+    scored = both.filter("scored")
+    answered = scored.filter(pl.col("ma") & pl.col("mb")).height
+    if answered < min_coverage * scored.height:
+        raise CoverageError(
+            f"compare: runs {a.label!r} and {b.label!r} cover different (scan, question) pairs: "
+            f"both answer {answered} of {scored.height} scored pairs "
+            f"({answered / max(scored.height, 1):.0%}); expected at "
+            f"least {min_coverage:.0%} (lower min_coverage, score --allow-partial, to compare anyway)"
+        )
 
 
 def compare_runs(
-    a: Scores, b: Scores, *, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
+    a: Scores,
+    b: Scores,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    min_coverage: float = MIN_COVERAGE,
 ) -> pl.DataFrame:
     """``a`` minus ``b`` on the items both scored: accuracy per category, column and
     Overall (micro, macro), and mean IoU per structure, each with a paired
     patient-level bootstrap interval and a two-sided bootstrap p-value.
+
+    Both runs must be scored on the same (scan, question) pairs and both answer at
+    least ``min_coverage`` of them (:func:`check_same_pairs`).
     """
+    check_same_pairs(a, b, min_coverage=min_coverage)
     key = ["scan_id", "question_id", "attribute"]
     items = a.items.select(
         *key, "patient_id", "category", "column", pl.col("correct").alias("ca")
@@ -126,12 +157,12 @@ def compare_runs(
                     "level": level,
                     "group": name,
                     "n": int(n[i]),
-                    "a": _f(pa[i]),
-                    "b": _f(pb[i]),
-                    "diff": _f(pa[i] - pb[i]),
-                    "ci_low": _f(lo[i]),
-                    "ci_high": _f(hi[i]),
-                    "p_value": _f(pv[i]),
+                    "a": finite_or_none(pa[i]),
+                    "b": finite_or_none(pb[i]),
+                    "diff": finite_or_none(pa[i] - pb[i]),
+                    "ci_low": finite_or_none(lo[i]),
+                    "ci_high": finite_or_none(hi[i]),
+                    "p_value": finite_or_none(pv[i]),
                 }
             )
 

@@ -316,6 +316,7 @@ def record_frame(
             "box_scored": scored,
             "iou": pl.Series(np.where(scored, boxes.iou, np.nan)).fill_nan(None),
             "box_failure": FAILURE_NAMES[np.where(scored, boxes.failure, 0)].tolist(),
+            "matched": joined["matched"],
             "predicted": [p is not None for p in parsed],
             "repaired": [bool(p.repaired) if p is not None else False for p in parsed],
             "reasoning": [p.reasoning if p is not None else None for p in parsed],

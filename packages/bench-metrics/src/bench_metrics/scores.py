@@ -28,7 +28,9 @@ class Scores:
       (plus the patellar tendon and ``All``); ``correlation``: IoU vs accuracy;
       ``failures``: counts of each failure kind.
     - ``items`` (one row per scan x attribute) and ``records`` (one row per scan x
-      question, with IoU, box failure, reasoning and thinking) hold the readings.
+      question, with IoU, box failure, reasoning and thinking; ``matched``: a
+      prediction record exists, ``predicted``: it holds text to read, ``scored``:
+      the record has a true grade or a box to score) hold the readings.
     """
 
     label: str

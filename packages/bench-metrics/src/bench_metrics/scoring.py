@@ -23,9 +23,9 @@ import polars as pl
 
 from bench_metrics.bootstrap import patient_weights
 from bench_metrics.boxes import score_boxes
-from bench_metrics.errors import BenchMetricsError
+from bench_metrics.errors import BenchMetricsError, CoverageError
 from bench_metrics.estimates import accuracy_estimates, agreement_estimates, iou_estimates
-from bench_metrics.inputs import PREDICTION_SCHEMA, predictions_frame
+from bench_metrics.inputs import PREDICTION_SCHEMA, PredictionsFile, predictions_frame
 from bench_metrics.items import read_items
 from bench_metrics.layout import ATTR_INDEX, ATTRIBUTES, CATEGORIES, COLUMNS, STRUCTURES
 from bench_metrics.parsing import ParsedAnswer, parse_answer
@@ -42,10 +42,23 @@ from bench_metrics.score_tables import (
 from bench_metrics.scores import Scores
 from bench_metrics.truth import majority_grades, validate_truth
 
-__all__ = ["CATEGORIES", "COLUMNS", "STRUCTURES", "Progress", "score_predictions"]
+__all__ = [
+    "CATEGORIES",
+    "COLUMNS",
+    "MIN_COVERAGE",
+    "STRUCTURES",
+    "Coverage",
+    "Predictions",
+    "Progress",
+    "score_predictions",
+]
 
 #: A progress callback: ``(done, total)``.
 Progress = Callable[[int, int], None]
+#: What :func:`score_predictions` scores: a predictions table, a file as read, or records.
+Predictions = pl.DataFrame | PredictionsFile | Iterable[Mapping[str, Any]]
+#: The share of the truth (scan, question) pairs a run must answer to be scored (docs/benchmark-protocol.md).
+MIN_COVERAGE = 0.9
 
 
 def _predictions(predictions: pl.DataFrame | Iterable[Mapping[str, Any]]) -> pl.DataFrame:
@@ -136,17 +149,54 @@ def _match(
     preds = preds.unique(subset=["scan_id", "question_id"], keep="last", maintain_order=True)
     keys = truth.select("scan_id", "question_id")
     joined = truth.join(
-        preds.select("scan_id", "question_id", "raw_text", "view", "error"),
+        preds.select(
+            "scan_id", "question_id", "raw_text", "view", "error", pl.lit(True).alias("_matched")
+        ),
         on=["scan_id", "question_id"],
         how="left",
         maintain_order="left",
     )
     return _Matched(
-        joined=joined,
+        joined=joined.with_columns(pl.col("_matched").is_not_null()).rename(
+            {"_matched": "matched"}
+        ),
         label=_label(preds),
         n_predictions=n_in,
         n_duplicates=n_in - preds.height,
         n_unmatched=preds.join(keys, on=["scan_id", "question_id"], how="anti").height,
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of the scored truth pairs (those with a true grade or a box to score) a run answers."""
+
+    matched: int
+    scored: int
+
+    @property
+    def share(self) -> float:
+        """``matched / scored`` (0 when nothing is scored)."""
+        return self.matched / self.scored if self.scored else 0.0
+
+    @staticmethod
+    def of(matched: np.ndarray, scored: np.ndarray) -> Coverage:
+        """From per-record flags: a prediction record exists, the record is scored."""
+        return Coverage(int((matched & scored).sum()), int(scored.sum()))
+
+
+def _check_coverage(
+    cov: Coverage, m: _Matched, truth: pl.DataFrame, min_coverage: float, source: str
+) -> None:
+    """Refuse a run that answers fewer than ``min_coverage`` of the scored truth pairs."""
+    if cov.scored and cov.share >= min_coverage:
+        return
+    splits = sorted(str(s) for s in truth["split"].drop_nulls().unique().to_list()) or ["?"]
+    raise CoverageError(
+        f"{source}: the predictions match {cov.matched} of {cov.scored} scored (scan, question) "
+        f"pairs of split {', '.join(splits)} ({cov.share:.0%}; {m.n_unmatched} predictions match "
+        f"no pair); expected at least {min_coverage:.0%} (wrong split, dataset or question set?). "
+        "To score a partial run anyway, lower min_coverage (score --allow-partial)"
     )
 
 
@@ -160,9 +210,10 @@ def _patient_codes(joined: pl.DataFrame) -> np.ndarray:
 
 
 def score_predictions(
-    predictions: pl.DataFrame | Iterable[Mapping[str, Any]],
+    predictions: Predictions,
     truth: pl.DataFrame,
     *,
+    min_coverage: float = MIN_COVERAGE,
     reference: pl.DataFrame | Mapping[str, int] | None = None,
     questions: Iterable[int] | None = None,
     n_boot: int = 1000,
@@ -178,12 +229,20 @@ def score_predictions(
     ``None`` uses the scored split itself (and says so in ``meta``).
     ``questions`` restricts scoring to those public ids. Intervals: ``n_boot``
     patient-level bootstrap replicates (0 = none) from ``seed``.
+
+    A run that answers fewer than ``min_coverage`` of the truth (scan, question)
+    pairs (after ``questions``) raises :class:`~bench_metrics.errors.CoverageError`:
+    its misses would read as a result. ``0`` scores any run.
     """
     truth = validate_truth(truth)
     if questions is not None:
         truth = truth.filter(pl.col("question_id").is_in(sorted({int(q) for q in questions})))
     if truth.height == 0:
         raise BenchMetricsError("truth: no (scan, question) rows to score")
+    source, n_torn = "predictions", 0
+    if isinstance(predictions, PredictionsFile):
+        source, n_torn = str(predictions.path), predictions.n_torn_lines
+        predictions = predictions.frame
     m = _match(predictions, truth)
     joined = m.joined
     majority, ref_source = _reference(reference, truth)
@@ -193,6 +252,9 @@ def score_predictions(
     )
     items = read_items(joined, parsed)
     boxes = score_boxes(joined, parsed)
+    scored = (np.bincount(items.record, minlength=joined.height) > 0) | boxes.scored
+    coverage = Coverage.of(joined["matched"].to_numpy(), scored)
+    _check_coverage(coverage, m, truth, min_coverage, source)
     record_patient = _patient_codes(joined)
     n_pat = int(record_patient.max()) + 1
     weights = patient_weights(n_pat, n_boot=n_boot, seed=seed)
@@ -207,7 +269,11 @@ def score_predictions(
         "n_items": items.n,
         "n_items_missing_truth": items.n_missing_truth,
         "n_patients": n_pat,
+        "predictions_source": source,
         "n_predictions": m.n_predictions,
+        "n_torn_lines": n_torn,
+        "coverage": coverage.share,
+        "min_coverage": min_coverage,
         "n_duplicate_predictions": m.n_duplicates,
         "n_unmatched_predictions": m.n_unmatched,
         "n_missing_predictions": int(sum(p is None for p in parsed)),
@@ -231,5 +297,5 @@ def score_predictions(
         correlation=correlation_table(questions_frame, items, boxes),
         failures=failure_table(items, boxes),
         items=item_frame(joined, items, qids),
-        records=record_frame(joined, boxes, parsed, qids),
+        records=record_frame(joined, boxes, parsed, qids).with_columns(scored=pl.Series(scored)),
     )

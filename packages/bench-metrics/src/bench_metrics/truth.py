@@ -20,8 +20,9 @@ from bench_metrics.errors import BenchMetricsError
 
 __all__ = [
     "TRUTH_SCHEMA",
-    "load_scans",
+    "check_patient_splits",
     "load_truth",
+    "load_truth_scans",
     "majority_grades",
     "truth_from_rows",
     "validate_truth",
@@ -111,8 +112,37 @@ def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFr
     return truth
 
 
-def load_scans(dataset_dir: str | Path) -> pl.DataFrame:
-    """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns."""
+def check_patient_splits(table: pl.DataFrame, *, source: str = "dataset") -> None:
+    """Refuse ``table`` (columns ``patient_id`` and ``split``) if a patient is in two splits.
+
+    A patient's knees and visits must all sit in one split, or test scores are measured on
+    patients the model was trained on. The message names the first such patient.
+
+    >>> check_patient_splits(pl.DataFrame({"patient_id": ["1", "2"], "split": ["train", "test"]}))
+    """
+    missing = [c for c in ("patient_id", "split") if c not in table.columns]
+    if missing:
+        raise BenchMetricsError(
+            f"{source}: missing column(s) {missing}; expected patient_id, split"
+        )
+    per_patient = (
+        table.filter(pl.col("split").is_not_null())
+        .group_by("patient_id")
+        .agg(pl.col("split").unique().sort())
+        .filter(pl.col("split").list.len() > 1)
+        .sort("patient_id")
+    )
+    if per_patient.height:
+        pid, splits = per_patient.row(0)
+        raise BenchMetricsError(
+            f"{source}: field 'split': patient {pid!r} is in {len(splits)} splits {splits} "
+            f"({per_patient.height} patient(s) in all); expected each patient in one split"
+        )
+
+
+def load_truth_scans(dataset_dir: str | Path) -> pl.DataFrame:
+    """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns and for
+    patients in two splits (:func:`check_patient_splits`)."""
     path = Path(dataset_dir) / "scans.parquet"
     if not path.is_file():
         raise BenchMetricsError(
@@ -123,6 +153,8 @@ def load_scans(dataset_dir: str | Path) -> pl.DataFrame:
     missing = [c for c in need if c not in scans.columns]
     if missing:
         raise BenchMetricsError(f"{path}: missing column(s) {missing}; expected {need}")
+    if "split" in scans.columns:
+        check_patient_splits(scans, source=str(path))
     return scans
 
 
