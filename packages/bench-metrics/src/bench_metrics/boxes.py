@@ -1,8 +1,12 @@
 """Scoring stage 2: the boxes. One IoU per truth record of a boxed question with a true box.
 
-The predicted box is read in the coordinates of what the model saw and
-brought to the volume's voxels through the record's ``view``
-(docs/benchmark-protocol.md, "Localisation").
+One rule on every route (docs/benchmark-protocol.md, "Localisation"): the
+predicted box is read in the coordinates of what the model saw, brought to the
+volume's voxels through the record's ``view`` (none: it is in volume voxels),
+and **cut to the volume it refers to** before IoU — the view's source volume,
+or the scan's ``volume_shape`` of the truth. A box with nothing left inside the
+volume is ``box_malformed``. Only a hand-built truth without ``volume_shape``
+leaves a box without a view as written (its volume is unknown).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from bbox3d import Bbox3dError, ViewGeometry, boxes_from_public, iou_many
+from bbox3d import Bbox3dError, Box, ViewGeometry, boxes_from_public, iou_many
 
 from bench_metrics.errors import BenchMetricsError
 from bench_metrics.failures import FailureKind
@@ -92,15 +96,56 @@ class _Views:
         return self._cache[text]
 
 
+#: stands for an unknown volume size (nothing is cut)
+_UNKNOWN = np.iinfo(np.int64).max
+
+
+def _volume_shapes(joined: pl.DataFrame) -> np.ndarray:
+    """``(n, 3)``: each record's volume shape (``_UNKNOWN`` where the truth has none)."""
+    return joined.select(
+        pl.col("volume_shape").list.get(k, null_on_oob=True).fill_null(_UNKNOWN).alias(str(k))
+        for k in range(3)
+    ).to_numpy()
+
+
+def _cut(rows: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half-open ``(s0, s1, r0, r1, c0, c1)`` rows cut to volumes of ``shapes``, and which of
+    them keep a voxel inside."""
+    cut = rows.copy()
+    cut[:, 1::2] = np.minimum(rows[:, 1::2], shapes)
+    return cut, (cut[:, 1::2] > cut[:, 0::2]).all(axis=1)
+
+
+def _view_box(
+    i: int, box: Box, view: ViewGeometry | None, shape: np.ndarray, joined: pl.DataFrame
+) -> tuple[int, ...] | None:
+    """The half-open source box of a record whose ``view`` text is set, cut to its volume
+    (``None``: nothing left inside)."""
+    if view is None:  # the view text is JSON null: volume voxels
+        cut, inside = _cut(np.array([box.as_tuple()], dtype=np.int64), shape[None])
+        return tuple(cut[0].tolist()) if inside[0] else None
+    if (shape != _UNKNOWN).all() and tuple(shape.tolist()) != view.source_shape:
+        raise BenchMetricsError(
+            f"predictions: field 'view' of {joined['scan_id'][i]} question "
+            f"{joined['question_id'][i]}: source_shape {list(view.source_shape)}; expected the "
+            f"scan's volume {shape.tolist()} (a view of another volume)"
+        )
+    try:
+        return view.box_to_source(box).as_tuple()
+    except Bbox3dError:  # the box lies wholly outside what the model saw
+        return None
+
+
 def _read_boxes(
-    scored: np.ndarray, parsed: Sequence[ParsedAnswer | None], views: _Views
-) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[int, ...]]]:
-    """``(failure, public, mapped)``: per scored record the box failure code, the predicted box as
-    written (public form) and, for records whose box went through a view, the half-open source box."""
+    scored: np.ndarray, parsed: Sequence[ParsedAnswer | None], views: _Views, joined: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(failure, boxes, read)`` per record: the box failure code, the half-open source box
+    cut to its volume, and whether a box was read."""
     n = scored.size
     failure = np.zeros(n, dtype=np.int64)
-    public = np.zeros((n, 6), dtype=np.int64)
-    mapped: dict[int, tuple[int, ...]] = {}
+    boxes = np.zeros((n, 6), dtype=np.int64)
+    shapes = _volume_shapes(joined)
+    written: list[int] = []
     for i in np.flatnonzero(scored).tolist():
         p = parsed[i]
         if p is None:
@@ -108,27 +153,27 @@ def _read_boxes(
         elif p.box_public is None:
             failure[i] = FAILURE_CODE[p.box_failure or FailureKind.BOX_MISSING]
         elif views.text(i) is None:
-            public[i] = p.box_public
+            written.append(i)
         else:
-            view = views.get(i)
-            try:
-                mapped[i] = (p.box if view is None else view.box_to_source(p.box)).as_tuple()
-            except Bbox3dError:  # the box lies wholly outside what the model saw
+            row = _view_box(i, Box.from_public(p.box_public), views.get(i), shapes[i], joined)
+            if row is None:
                 failure[i] = FAILURE_CODE[FailureKind.BOX_MALFORMED]
-    return failure, public, mapped
+            else:
+                boxes[i] = row
+    idx = np.array(written, dtype=np.int64)
+    public = [parsed[i].box_public for i in written]  # type: ignore[union-attr]
+    cut, inside = _cut(boxes_from_public(public, name="predicted boxes"), shapes[idx])
+    boxes[idx] = cut
+    failure[idx[~inside]] = FAILURE_CODE[FailureKind.BOX_MALFORMED]
+    return failure, boxes, scored & (failure == 0)
 
 
 def score_boxes(joined: pl.DataFrame, parsed: Sequence[ParsedAnswer | None]) -> BoxScores:
     """Box scores of the truth records ``joined`` from their parsed replies ``parsed``."""
     structure = QUESTION_STRUCTURE[joined["question_id"].to_numpy()]
     scored, truth_public = _truth_boxes(joined, structure)
-    failure, pred_public, mapped = _read_boxes(scored, parsed, _Views(joined))
-    pred = boxes_from_public(pred_public, name="predicted boxes")
-    for i, row in mapped.items():
-        pred[i] = row
-    truth = boxes_from_public(truth_public, name="truth boxes")
+    failure, pred, ok = _read_boxes(scored, parsed, _Views(joined), joined)
     iou = np.zeros(joined.height, dtype=np.float64)
-    ok = scored & (failure == 0)
     if ok.any():
-        iou[ok] = iou_many(pred[ok], truth[ok])
+        iou[ok] = iou_many(pred[ok], boxes_from_public(truth_public[ok], name="truth boxes"))
     return BoxScores(structure=structure, scored=scored, failure=failure, iou=iou)
