@@ -24,7 +24,16 @@ from bench_metrics.failures import FailureKind
 from bench_metrics.layout import FAILURE_CODE, QUESTION_STRUCTURE
 from bench_metrics.parsing import ParsedAnswer
 
-__all__ = ["BoxScores", "score_boxes"]
+__all__ = ["LOW_QUALITY", "BoxScores", "is_low_quality", "score_boxes"]
+
+#: Suffix of ``box_source`` that flags a true box as low quality (``"nnunet:low_quality"``): the
+#: region's pseudo-label measured a Dice under the build's threshold.
+LOW_QUALITY = ":low_quality"
+
+
+def is_low_quality(joined: pl.DataFrame) -> np.ndarray:
+    """Per truth record: whether its true box is flagged low quality."""
+    return joined["box_source"].str.ends_with(LOW_QUALITY).fill_null(False).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,20 @@ class BoxScores:
     scored: np.ndarray
     failure: np.ndarray
     iou: np.ndarray
+    #: the true box is flagged low quality (``box_source`` ending in :data:`LOW_QUALITY`)
+    low_quality: np.ndarray
+    #: low-quality true boxes are left out of ``scored``
+    excluded: np.ndarray
 
     @property
     def n_scored(self) -> int:
         """Number of boxes scored."""
         return int(self.scored.sum())
+
+    @property
+    def n_excluded(self) -> int:
+        """Number of true boxes left out as low quality."""
+        return int(self.excluded.sum())
 
 
 def _truth_boxes(joined: pl.DataFrame, structure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,12 +186,30 @@ def _read_boxes(
     return failure, boxes, scored & (failure == 0)
 
 
-def score_boxes(joined: pl.DataFrame, parsed: Sequence[ParsedAnswer | None]) -> BoxScores:
-    """Box scores of the truth records ``joined`` from their parsed replies ``parsed``."""
+def score_boxes(
+    joined: pl.DataFrame,
+    parsed: Sequence[ParsedAnswer | None],
+    *,
+    include_low_quality: bool = False,
+) -> BoxScores:
+    """Box scores of the truth records ``joined`` from their parsed replies ``parsed``.
+
+    True boxes flagged low quality are not scored unless ``include_low_quality``.
+    """
     structure = QUESTION_STRUCTURE[joined["question_id"].to_numpy()]
-    scored, truth_public = _truth_boxes(joined, structure)
+    has_box, truth_public = _truth_boxes(joined, structure)
+    low_quality = has_box & is_low_quality(joined)
+    excluded = low_quality if not include_low_quality else np.zeros_like(low_quality)
+    scored = has_box & ~excluded
     failure, pred, ok = _read_boxes(scored, parsed, _Views(joined), joined)
     iou = np.zeros(joined.height, dtype=np.float64)
     if ok.any():
         iou[ok] = iou_many(pred[ok], boxes_from_public(truth_public[ok], name="truth boxes"))
-    return BoxScores(structure=structure, scored=scored, failure=failure, iou=iou)
+    return BoxScores(
+        structure=structure,
+        scored=scored,
+        failure=failure,
+        iou=iou,
+        low_quality=low_quality,
+        excluded=excluded,
+    )

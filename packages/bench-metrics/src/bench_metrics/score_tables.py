@@ -159,8 +159,12 @@ def attribute_table(
     return frame.select(columns) if rows else frame
 
 
-def structure_table(ious: IouEstimates) -> pl.DataFrame:
-    """Mean IoU and hit rates per Table-3 structure, the patellar tendon and ``All``."""
+def structure_table(ious: IouEstimates, boxes: BoxScores) -> pl.DataFrame:
+    """Mean IoU and hit rates per Table-3 structure, the patellar tendon and ``All``, with the
+    number of true boxes left out as low quality (``n_low_quality_excluded``)."""
+    n_s = ious.n.size
+    excluded = np.bincount(boxes.structure[boxes.excluded], minlength=n_s)
+    excluded[n_s - 1] = boxes.n_excluded
     rows = []
     for si in range(ious.n.size):
         row: dict[str, Any] = {
@@ -179,8 +183,9 @@ def structure_table(ious: IouEstimates) -> pl.DataFrame:
             row[lo] = finite_or_none(est.low[si])
             row[hi] = finite_or_none(est.high[si])
         row["box_failure_rate"] = finite_or_none(ious.box_failure_rate[si])
+        row["n_low_quality_excluded"] = int(excluded[si])
         rows.append(row)
-    floats = [c for c in rows[0] if c not in ("structure", "n_boxes")]
+    floats = [c for c in rows[0] if c not in ("structure", "n_boxes", "n_low_quality_excluded")]
     return pl.DataFrame(rows, schema_overrides=_floats(*floats))
 
 
@@ -314,6 +319,7 @@ def record_frame(
             "question_id": question_ids,
             "structure": struct_names[boxes.structure].tolist(),
             "box_scored": scored,
+            "box_low_quality": boxes.low_quality,
             "iou": pl.Series(np.where(scored, boxes.iou, np.nan)).fill_nan(None),
             "box_failure": FAILURE_NAMES[np.where(scored, boxes.failure, 0)].tolist(),
             "matched": joined["matched"],

@@ -214,6 +214,7 @@ def score_predictions(
     truth: pl.DataFrame,
     *,
     min_coverage: float = MIN_COVERAGE,
+    include_low_quality_boxes: bool = False,
     reference: pl.DataFrame | Mapping[str, int] | None = None,
     questions: Iterable[int] | None = None,
     n_boot: int = 1000,
@@ -233,6 +234,10 @@ def score_predictions(
     A run that answers fewer than ``min_coverage`` of the truth (scan, question)
     pairs (after ``questions``) raises :class:`~bench_metrics.errors.CoverageError`:
     its misses would read as a result. ``0`` scores any run.
+
+    True boxes flagged low quality (``box_source`` ``"<source>:low_quality"``) are
+    left out of localisation and counted (``meta["n_boxes_low_quality_excluded"]``)
+    unless ``include_low_quality_boxes``; their grades are scored as usual.
     """
     truth = validate_truth(truth)
     if questions is not None:
@@ -251,7 +256,7 @@ def score_predictions(
         joined["raw_text"].to_list(), joined["error"].to_list(), qids.tolist(), progress
     )
     items = read_items(joined, parsed)
-    boxes = score_boxes(joined, parsed)
+    boxes = score_boxes(joined, parsed, include_low_quality=include_low_quality_boxes)
     scored = (np.bincount(items.record, minlength=joined.height) > 0) | boxes.scored
     coverage = Coverage.of(joined["matched"].to_numpy(), scored)
     _check_coverage(coverage, m, truth, min_coverage, source)
@@ -279,6 +284,9 @@ def score_predictions(
         "n_missing_predictions": int(sum(p is None for p in parsed)),
         "n_repaired": int(sum(bool(p and p.repaired) for p in parsed)),
         "n_boxes_scored": boxes.n_scored,
+        "n_boxes_low_quality": int(boxes.low_quality.sum()),
+        "n_boxes_low_quality_excluded": boxes.n_excluded,
+        "include_low_quality_boxes": include_low_quality_boxes,
         "splits": sorted(str(s) for s in truth["split"].drop_nulls().unique().to_list()),
         "questions": sorted(set(qids.tolist())),
         "majority_reference": ref_source,
@@ -293,7 +301,7 @@ def score_predictions(
         groups=group_table(acc, agree),
         attributes=attribute_table(acc, agree, majority),
         questions=questions_frame,
-        structures=structure_table(ious),
+        structures=structure_table(ious, boxes),
         correlation=correlation_table(questions_frame, items, boxes),
         failures=failure_table(items, boxes),
         items=item_frame(joined, items, qids),
