@@ -35,8 +35,9 @@ from bench_metrics.keys import normalise_key
 from bench_metrics.paper import PAPER_TABLE2, PAPER_TABLE3, paper_table2, paper_table3
 from bench_metrics.parsing import ParsedAnswer, parse_answer, parse_many
 from bench_metrics.report import feature_families, write_report
+from bench_metrics.run import ScoredRun, score_run
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
-from bench_metrics.scoring import score_predictions
+from bench_metrics.scoring import MIN_COVERAGE, score_predictions
 from bench_metrics.tables import table2, table3, to_markdown, write_tables
 from bench_metrics.truth import (
     TRUTH_SCHEMA,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BOX_FAILURES",
     "GRADE_FAILURES",
+    "MIN_COVERAGE",
     "OVERALL_MACRO",
     "OVERALL_MICRO",
     "PAPER_TABLE2",
@@ -64,6 +66,7 @@ __all__ = [
     "FailureKind",
     "ParsedAnswer",
     "PredictionsFile",
+    "ScoredRun",
     "Scores",
     "__version__",
     "balanced_accuracy",
@@ -93,6 +96,7 @@ __all__ = [
     "read_predictions",
     "read_predictions_file",
     "score_predictions",
+    "score_run",
     "spearman",
     "table2",
     "table3",

@@ -103,19 +103,28 @@ class PredictionsFile:
         return 0 if self.torn_line is None else 1
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (ends kept), or a :class:`BenchMetricsError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as exc:
+        raise BenchMetricsError(
+            f"{path}: not UTF-8 text (byte {exc.start}); expected predictions JSONL or JSON"
+        ) from None
+
+
 def _jsonl_records(path: Path) -> tuple[list[Any], int | None]:
     """The records of a JSONL file (blank lines skipped) and the number of a torn last line."""
     records: list[Any] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError as exc:
-                if records and not line.endswith("\n"):  # a run killed mid-write
-                    return records, n
-                raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
+    for n, line in enumerate(_text_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            if records and not line.endswith("\n"):  # a run killed mid-write
+                return records, n
+            raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
     if not records:
         raise BenchMetricsError(
             f"{path}: no prediction records; expected one JSON object per line (docs/formats.md)"
@@ -265,8 +274,8 @@ def read_predictions_file(
         raise BenchMetricsError(
             f"{path}: not found; expected predictions JSONL or a public results JSON"
         )
-    with path.open(encoding="utf-8") as fh:
-        first = fh.readline()
+    lines = _text_lines(path)
+    first = lines[0] if lines else ""
     try:
         head = json.loads(first)
     except ValueError:

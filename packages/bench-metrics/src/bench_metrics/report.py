@@ -21,6 +21,7 @@ import polars as pl
 
 from bench_metrics.compare import compare_runs
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
+from bench_metrics.scoring import MIN_COVERAGE
 from bench_metrics.tables import table2, table3, to_markdown, write_atomic, write_tables
 
 __all__ = ["feature_families", "low_quality_note", "torn_note", "write_report"]
@@ -329,12 +330,14 @@ def write_report(
     compare: Scores | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    min_coverage: float = MIN_COVERAGE,
 ) -> Path:
     """Write the report folder (``report.md``, ``figures/``, ``tables/``, ``scores.json``); returns report.md.
 
     The folder is assembled next to ``out_dir`` and renamed into place, so a
     failure never leaves a half-written report. ``compare``: a second run on
-    the same items, shown beside this one with a paired bootstrap comparison.
+    the same items, shown beside this one with a paired bootstrap comparison (refused
+    when the runs do not cover the same pairs, see :func:`~bench_metrics.compare.compare_runs`).
     """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -342,7 +345,12 @@ def write_report(
     try:
         comparison = (
             compare_runs(
-                scores, compare, n_boot=n_boot, seed=seed, confidence=scores.meta["confidence"]
+                scores,
+                compare,
+                n_boot=n_boot,
+                seed=seed,
+                confidence=scores.meta["confidence"],
+                min_coverage=min_coverage,
             )
             if compare is not None
             else None

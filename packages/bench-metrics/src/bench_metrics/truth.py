@@ -45,6 +45,27 @@ TRUTH_SCHEMA: dict[str, pl.DataType] = {
 OPTIONAL_TRUTH_COLUMNS: tuple[str, ...] = ("split", "box_source", "volume_shape")
 
 
+def _unreadable(path: Path, exc: Exception) -> BenchMetricsError:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return BenchMetricsError(f"{path}: not a readable Parquet file ({first})")
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """``path`` read, or a one-line :class:`BenchMetricsError` naming it."""
+    try:
+        return pl.read_parquet(path, columns=columns)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    try:
+        return list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
 def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFrame:
     """``truth`` reduced to :data:`TRUTH_SCHEMA` (cast), or a :class:`BenchMetricsError` naming what is wrong."""
     missing = [
@@ -124,12 +145,12 @@ def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFr
         raise BenchMetricsError(
             f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
         )
-    cols = pl.read_parquet_schema(path)
+    cols = _parquet_columns(path)
     need = [c for c in TRUTH_SCHEMA if c in cols and c != "volume_shape"]
-    quints = pl.read_parquet(path, columns=need)
+    quints = _read_parquet(path, need)
     scans = Path(dataset_dir) / "scans.parquet"
-    if scans.is_file() and "shape" in pl.read_parquet_schema(scans):
-        shapes = pl.read_parquet(scans, columns=["scan_id", "shape"])
+    if scans.is_file() and "shape" in _parquet_columns(scans):
+        shapes = _read_parquet(scans, ["scan_id", "shape"])
         quints = quints.join(
             shapes.rename({"shape": "volume_shape"}),
             on="scan_id",
@@ -183,7 +204,7 @@ def load_truth_scans(dataset_dir: str | Path) -> pl.DataFrame:
         raise BenchMetricsError(
             f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
         )
-    scans = pl.read_parquet(path)
+    scans = _read_parquet(path)
     need = ["scan_id", "patient_id", "visit", "side", "study_folder", "series_folder"]
     missing = [c for c in need if c not in scans.columns]
     if missing:
