@@ -41,6 +41,10 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: fields that make a first line a predictions record (else a JSON object is a public results file)
+_RECORD_FIELDS = frozenset({"scan_id", "question_id", "record_id", "raw_text"})
+
+
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -203,6 +207,11 @@ def load_public_results(
             if k.endswith("_result")
         }
     )
+    if not models:
+        raise BenchMetricsError(
+            f"{path}: no entry has a '<model>_result' field; expected the public scripts' "
+            "results JSON (or predictions JSONL with 'scan_id' and 'question_id')"
+        )
     if model is None:
         if len(models) != 1:
             raise BenchMetricsError(
@@ -266,8 +275,9 @@ def load_public_results(
 def read_predictions_file(
     path: str | Path, *, scans: pl.DataFrame | None = None, model: str | None = None
 ) -> PredictionsFile:
-    """Either input, told apart by content: JSONL (the first line is a record with
-    ``scan_id`` and ``question_id``), else the public results JSON (needs ``scans``).
+    """Either input, told apart by content: JSONL (the first line is a record: an object with
+    ``scan_id``, ``question_id``, ``record_id`` or ``raw_text``), else the public results JSON
+    (needs ``scans``).
     Returns the table with the count of a torn last line (:class:`PredictionsFile`)."""
     path = Path(path)
     if not path.is_file():
@@ -280,7 +290,7 @@ def read_predictions_file(
         head = json.loads(first)
     except ValueError:
         head = None
-    is_jsonl = isinstance(head, dict) and "scan_id" in head and "question_id" in head
+    is_jsonl = isinstance(head, dict) and bool(_RECORD_FIELDS & set(head))
     if not is_jsonl and first.lstrip()[:1] == "{":
         if scans is None:
             raise BenchMetricsError(
