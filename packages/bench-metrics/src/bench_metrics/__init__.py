@@ -19,7 +19,15 @@ from bench_metrics.agreement import (
     weighted_kappa_many,
 )
 from bench_metrics.bootstrap import interval, patient_weights
-from bench_metrics.compare import compare_runs
+from bench_metrics.compare import check_same_pairs, compare_runs
+from bench_metrics.comparison import (
+    AgreementRow,
+    ReportPaths,
+    comparison_table2,
+    comparison_table3,
+    headline,
+    write_comparison_report,
+)
 from bench_metrics.errors import BenchMetricsError, CoverageError
 from bench_metrics.failures import BOX_FAILURES, GRADE_FAILURES, FailureKind
 from bench_metrics.inputs import (
@@ -61,21 +69,27 @@ __all__ = [
     "PAPER_TABLE3",
     "PREDICTION_SCHEMA",
     "TRUTH_SCHEMA",
+    "AgreementRow",
     "BenchMetricsError",
     "CoverageError",
     "FailureKind",
     "ParsedAnswer",
     "PredictionsFile",
+    "ReportPaths",
     "ScoredRun",
     "Scores",
     "__version__",
     "balanced_accuracy",
     "balanced_accuracy_many",
     "check_patient_splits",
+    "check_same_pairs",
     "compare_runs",
+    "comparison_table2",
+    "comparison_table3",
     "confusion",
     "feature_families",
     "finite_or_none",
+    "headline",
     "interval",
     "load_predictions",
     "load_public_results",
@@ -104,6 +118,7 @@ __all__ = [
     "truth_from_rows",
     "weighted_kappa",
     "weighted_kappa_many",
+    "write_comparison_report",
     "write_report",
     "write_tables",
 ]
