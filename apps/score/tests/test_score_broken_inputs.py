@@ -42,6 +42,11 @@ def _write(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def _file(name: str, content: str | bytes) -> Callable[[Path], list[str]]:
+    """A maker that writes one predictions file ``name`` holding ``content``."""
+    return lambda root: [str(_write(root / name, content))]
+
+
 def _other_split(root: Path) -> list[str]:
     q = pl.read_parquet(root / "ds" / "quintuples.parquet")
     lines = (root / "run.jsonl").read_text().splitlines()
@@ -85,43 +90,43 @@ CORPUS = [
     Broken("missing file", lambda r: [str(r / "nope.jsonl")], 2, "does not exist"),
     Broken(
         "empty file",
-        lambda r: [str(_write(r / "e.jsonl", ""))],
+        _file("e.jsonl", ""),
         1,
         "e.jsonl: no prediction records",
     ),
     Broken(
         "blank lines only",
-        lambda r: [str(_write(r / "b.jsonl", "\n\n"))],
+        _file("b.jsonl", "\n\n"),
         1,
         "b.jsonl: no prediction records",
     ),
     Broken(
         "not JSON",
-        lambda r: [str(_write(r / "x.jsonl", "hello\nworld\n"))],
+        _file("x.jsonl", "hello\nworld\n"),
         1,
         "x.jsonl: line 1: not a JSON object",
     ),
     Broken(
         "binary",
-        lambda r: [str(_write(r / "bin.jsonl", b"\xff\xfe\x00garbage"))],
+        _file("bin.jsonl", b"\xff\xfe\x00garbage"),
         1,
         "bin.jsonl: not UTF-8 text",
     ),
     Broken(
         "record without ids",
-        lambda r: [str(_write(r / "i.jsonl", '{"raw_text": "x"}\n'))],
+        _file("i.jsonl", '{"raw_text": "x"}\n'),
         1,
         "i.jsonl: record 1: fields 'scan_id' and 'question_id'",
     ),
     Broken(
         "question id out of range",
-        lambda r: [str(_write(r / "q.jsonl", '{"scan_id": "a", "question_id": 99}\n'))],
+        _file("q.jsonl", '{"scan_id": "a", "question_id": 99}\n'),
         1,
         "'question_id' = 99; expected 1..69",
     ),
     Broken(
         "public results without matching ids",
-        lambda r: [str(_write(r / "pub.json", '{"bad_key": {}}'))],
+        _file("pub.json", '{"bad_key": {}}'),
         1,
         "pub.json: no entry has a '<model>_result' field",
     ),
