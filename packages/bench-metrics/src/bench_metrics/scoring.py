@@ -22,11 +22,11 @@ import numpy as np
 import polars as pl
 
 from bench_metrics.bootstrap import patient_weights
-from bench_metrics.boxes import score_boxes
+from bench_metrics.boxes import BoxScores, score_boxes
 from bench_metrics.errors import BenchMetricsError, CoverageError
 from bench_metrics.estimates import accuracy_estimates, agreement_estimates, iou_estimates
 from bench_metrics.inputs import PREDICTION_SCHEMA, PredictionsFile, predictions_frame
-from bench_metrics.items import read_items
+from bench_metrics.items import Items, read_items
 from bench_metrics.layout import ATTR_INDEX, ATTRIBUTES, CATEGORIES, COLUMNS, STRUCTURES
 from bench_metrics.parsing import ParsedAnswer, parse_answer
 from bench_metrics.score_tables import (
@@ -209,6 +209,58 @@ def _patient_codes(joined: pl.DataFrame) -> np.ndarray:
     )
 
 
+def _select_truth(truth: pl.DataFrame, questions: Iterable[int] | None) -> pl.DataFrame:
+    """``truth`` checked and narrowed to ``questions``; refused when nothing is left."""
+    truth = validate_truth(truth)
+    if questions is not None:
+        truth = truth.filter(pl.col("question_id").is_in(sorted({int(q) for q in questions})))
+    if truth.height == 0:
+        raise BenchMetricsError("truth: no (scan, question) rows to score")
+    return truth
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """Stages 1 and 2: the parsed replies, the items and the boxes of the truth records."""
+
+    question_ids: np.ndarray
+    parsed: list[ParsedAnswer | None]
+    items: Items
+    boxes: BoxScores
+    #: per record: it has a true grade or a box to score
+    scored: np.ndarray
+
+
+def _read(joined: pl.DataFrame, include_low_quality: bool, progress: Progress | None) -> _Readings:
+    qids = joined["question_id"].to_numpy()
+    parsed = parse_records(
+        joined["raw_text"].to_list(), joined["error"].to_list(), qids.tolist(), progress
+    )
+    items = read_items(joined, parsed)
+    boxes = score_boxes(joined, parsed, include_low_quality=include_low_quality)
+    scored = (np.bincount(items.record, minlength=joined.height) > 0) | boxes.scored
+    return _Readings(qids, parsed, items, boxes, scored)
+
+
+def _reading_counts(m: _Matched, r: _Readings, truth: pl.DataFrame) -> dict[str, Any]:
+    """The counts of ``Scores.meta`` that describe what was read and matched."""
+    return {
+        "n_truth_records": m.joined.height,
+        "n_items": r.items.n,
+        "n_items_missing_truth": r.items.n_missing_truth,
+        "n_predictions": m.n_predictions,
+        "n_duplicate_predictions": m.n_duplicates,
+        "n_unmatched_predictions": m.n_unmatched,
+        "n_missing_predictions": int(sum(p is None for p in r.parsed)),
+        "n_repaired": int(sum(bool(p and p.repaired) for p in r.parsed)),
+        "n_boxes_scored": r.boxes.n_scored,
+        "n_boxes_low_quality": int(r.boxes.low_quality.sum()),
+        "n_boxes_low_quality_excluded": r.boxes.n_excluded,
+        "splits": sorted(str(s) for s in truth["split"].drop_nulls().unique().to_list()),
+        "questions": sorted(set(r.question_ids.tolist())),
+    }
+
+
 def score_predictions(
     predictions: Predictions,
     truth: pl.DataFrame,
@@ -239,56 +291,33 @@ def score_predictions(
     left out of localisation and counted (``meta["n_boxes_low_quality_excluded"]``)
     unless ``include_low_quality_boxes``; their grades are scored as usual.
     """
-    truth = validate_truth(truth)
-    if questions is not None:
-        truth = truth.filter(pl.col("question_id").is_in(sorted({int(q) for q in questions})))
-    if truth.height == 0:
-        raise BenchMetricsError("truth: no (scan, question) rows to score")
+    truth = _select_truth(truth, questions)
     source, n_torn = "predictions", 0
     if isinstance(predictions, PredictionsFile):
         source, n_torn = str(predictions.path), predictions.n_torn_lines
         predictions = predictions.frame
     m = _match(predictions, truth)
-    joined = m.joined
-    majority, ref_source = _reference(reference, truth)
-    qids = joined["question_id"].to_numpy()
-    parsed = parse_records(
-        joined["raw_text"].to_list(), joined["error"].to_list(), qids.tolist(), progress
-    )
-    items = read_items(joined, parsed)
-    boxes = score_boxes(joined, parsed, include_low_quality=include_low_quality_boxes)
-    scored = (np.bincount(items.record, minlength=joined.height) > 0) | boxes.scored
-    coverage = Coverage.of(joined["matched"].to_numpy(), scored)
+    r = _read(m.joined, include_low_quality_boxes, progress)
+    coverage = Coverage.of(m.joined["matched"].to_numpy(), r.scored)
     _check_coverage(coverage, m, truth, min_coverage, source)
-    record_patient = _patient_codes(joined)
+    majority, ref_source = _reference(reference, truth)
+    record_patient = _patient_codes(m.joined)
     n_pat = int(record_patient.max()) + 1
     weights = patient_weights(n_pat, n_boot=n_boot, seed=seed)
-    item_patient = record_patient[items.record]
+    item_patient = record_patient[r.items.record]
     common = {"n_patients": n_pat, "weights": weights, "confidence": confidence}
-    acc = accuracy_estimates(items, item_patient, majority_grade=majority, **common)
-    agree = agreement_estimates(items, item_patient, **common)
-    ious = iou_estimates(boxes, record_patient, **common)
-    questions_frame = question_table(items, boxes, qids)
+    acc = accuracy_estimates(r.items, item_patient, majority_grade=majority, **common)
+    agree = agreement_estimates(r.items, item_patient, **common)
+    ious = iou_estimates(r.boxes, record_patient, **common)
+    questions_frame = question_table(r.items, r.boxes, r.question_ids)
     meta = {
-        "n_truth_records": joined.height,
-        "n_items": items.n,
-        "n_items_missing_truth": items.n_missing_truth,
+        **_reading_counts(m, r, truth),
         "n_patients": n_pat,
         "predictions_source": source,
-        "n_predictions": m.n_predictions,
         "n_torn_lines": n_torn,
         "coverage": coverage.share,
         "min_coverage": min_coverage,
-        "n_duplicate_predictions": m.n_duplicates,
-        "n_unmatched_predictions": m.n_unmatched,
-        "n_missing_predictions": int(sum(p is None for p in parsed)),
-        "n_repaired": int(sum(bool(p and p.repaired) for p in parsed)),
-        "n_boxes_scored": boxes.n_scored,
-        "n_boxes_low_quality": int(boxes.low_quality.sum()),
-        "n_boxes_low_quality_excluded": boxes.n_excluded,
         "include_low_quality_boxes": include_low_quality_boxes,
-        "splits": sorted(str(s) for s in truth["split"].drop_nulls().unique().to_list()),
-        "questions": sorted(set(qids.tolist())),
         "majority_reference": ref_source,
         "n_boot": int(weights.shape[0]),
         "seed": seed,
@@ -301,9 +330,11 @@ def score_predictions(
         groups=group_table(acc, agree),
         attributes=attribute_table(acc, agree, majority),
         questions=questions_frame,
-        structures=structure_table(ious, boxes),
-        correlation=correlation_table(questions_frame, items, boxes),
-        failures=failure_table(items, boxes),
-        items=item_frame(joined, items, qids),
-        records=record_frame(joined, boxes, parsed, qids).with_columns(scored=pl.Series(scored)),
+        structures=structure_table(ious, r.boxes),
+        correlation=correlation_table(questions_frame, r.items, r.boxes),
+        failures=failure_table(r.items, r.boxes),
+        items=item_frame(m.joined, r.items, r.question_ids),
+        records=record_frame(m.joined, r.boxes, r.parsed, r.question_ids).with_columns(
+            scored=pl.Series(r.scored)
+        ),
     )
