@@ -7,6 +7,7 @@ from pathlib import Path
 
 import moaks_schema as ms
 import polars as pl
+import pytest
 from bench_metrics import (
     OVERALL_MICRO,
     AgreementRow,
@@ -45,6 +46,7 @@ def _run(truth: pl.DataFrame, grade_of: object, box: list[int]) -> list[dict]:
     return out
 
 
+@pytest.mark.slow  # three full model reports with figures
 def test_three_models_and_a_second_reader(tmp_path: Path) -> None:
     truth = _truth()
     runs = {

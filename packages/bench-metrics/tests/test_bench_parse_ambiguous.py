@@ -116,3 +116,21 @@ def test_one_object_naming_the_question_twice_with_different_answers_is_ambiguou
 def test_across_objects_the_last_object_wins() -> None:
     first, last = _answer(42, {"grade": 1}), _answer(42, {"grade": 2})
     assert parse_answer(f"{first}\nCorrected: {last}", 42).grades == {"hoffa.grade": 2}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"MOAKS_scores": {"hoffa synovitis": {"grade": 1, "grade": 3}}}',
+        '{"MOAKS_scores": {"hoffa synovitis": {"grade": 1}, "hoffa synovitis": {"grade": 2}}}',
+        'Here: {"hoffa synovitis": {"grade": 1, "grade": 3}} done',
+    ],
+)
+def test_a_key_written_twice_with_different_values_is_ambiguous(text: str) -> None:
+    """JSON keeps the last of two equal keys silently; the parser does not."""
+    assert parse_answer(text, 42).failures == {"hoffa.grade": AMBIGUOUS}
+
+
+def test_a_key_written_twice_with_the_same_value_is_read() -> None:
+    text = '{"MOAKS_scores": {"hoffa synovitis": {"grade": 2, "grade": "2 (moderate)"}}}'
+    assert parse_answer(text, 42).grades == {"hoffa.grade": 2}

@@ -32,7 +32,6 @@ The rules (docs/benchmark-protocol.md gives them in full):
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -42,7 +41,13 @@ from typing import Any
 from bbox3d import Box
 from moaks_schema import attribute
 
-from bench_metrics.candidates import Candidate, decode_candidates, split_think
+from bench_metrics.candidates import (
+    Candidate,
+    decode_candidates,
+    items_of,
+    loads_keeping_repeats,
+    split_think,
+)
 from bench_metrics.failures import FailureKind
 from bench_metrics.keys import (
     ANSWER_KEY_TO_QUESTION,
@@ -134,7 +139,7 @@ class _Scan:
                 if isinstance(d, list):
                     nxt.extend(v for v in d if isinstance(v, (dict, list)))
                     continue
-                for k, v in d.items():
+                for k, v in items_of(d):
                     if not isinstance(k, str):
                         continue
                     nk = normalise_key(k)
@@ -173,7 +178,7 @@ def _attribute_values(values: list[Any], qk: QuestionKeys) -> dict[str, list[Any
     found: dict[str, list[Any]] = {}
     for value in values:
         if isinstance(value, dict):
-            for k, v in value.items():
+            for k, v in items_of(value):
                 if isinstance(k, str):
                     key = qk.attribute_names.get(normalise_key(k))
                     if key is not None:
@@ -278,7 +283,7 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
     fast = rest.strip()
     if fast[:1] == "{" and fast[-1:] == "}":
         try:
-            value = json.loads(fast)
+            value = loads_keeping_repeats(fast)
         except (ValueError, RecursionError):
             value = None
         if isinstance(value, dict) and value:
