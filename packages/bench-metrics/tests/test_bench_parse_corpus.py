@@ -175,7 +175,7 @@ CORPUS: list[Case] = [
         '{"MOAKS_scores": {"tibia lateral anterior BML": {"Size of BML (including cyst)": "1-2", '
         '"Number of BML within subregion": "2 or 3", "% of lesion that is BML (excluding cyst)": "Grade 1"}}}',
         {"percent": 1},
-        {"size": NAN, "number": NAN},
+        {"size": F.AMBIGUOUS, "number": F.AMBIGUOUS},
         box=BOX_MISSING,
     ),
     Case(
@@ -625,7 +625,7 @@ def test_corpus_is_large_and_covers_every_family_and_failure() -> None:
     seen = {f for c in CORPUS for f in c.fails.values()} | {
         c.box for c in CORPUS if isinstance(c.box, FailureKind)
     }
-    assert {NO_OBJ, WRONG, MISSING, NAN, RANGE, BOX_MISSING, BOX_BAD} <= seen
+    assert {NO_OBJ, WRONG, MISSING, NAN, F.AMBIGUOUS, RANGE, BOX_MISSING, BOX_BAD} <= seen
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])

@@ -12,7 +12,6 @@ Phantom numbers are not clinical numbers: the report says so on its first line.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -61,17 +60,6 @@ class DemoResult:
     predictions: dict[str, Path] = field(default_factory=dict)
     headline: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _num(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-
-def _fmt(v: Any, lo: Any = None, hi: Any = None) -> str:
-    v, lo, hi = _num(v), _num(lo), _num(hi)
-    if v is None:
-        return "–"
-    return f"{v:.3f}" if lo is None or hi is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
@@ -238,55 +226,6 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
     return out
 
 
-def _summary_tables(all_scores: list[Any]) -> tuple[str, str]:
-    """Table 2 and Table 3 of this run, each cell with its 95 % patient-bootstrap interval."""
-    import polars as pl
-
-    cols2 = [
-        "BML",
-        "Cartilage",
-        "Osteophyte",
-        "Meniscus",
-        "Others",
-        "Overall (micro)",
-        "Overall (macro)",
-    ]
-    lines2 = [
-        "| model | majority ref. (overall) | " + " | ".join(cols2) + " |",
-        "|---" * (len(cols2) + 2) + "|",
-    ]
-    cols3 = ["Patella", "Femur", "Tibia", "Meniscus", "ACL", "PCL", "Synovitis", "Patellar tendon"]
-    lines3 = [
-        "| model | " + " | ".join(cols3) + " | Acc@0.25 (all) | Acc@0.5 (all) |",
-        "|---" * (len(cols3) + 3) + "|",
-    ]
-    for s in all_scores:
-        g = {r["group"]: r for r in s.groups.iter_rows(named=True)}
-        overall = g.get("Overall (micro)", {})
-        cells = []
-        for c in cols2:
-            r = g.get(c)
-            cells.append("–" if r is None else _fmt(r["accuracy"], r["ci_low"], r["ci_high"]))
-        lines2.append(
-            f"| {s.label} | {_fmt(overall.get('majority'))} | " + " | ".join(cells) + " |"
-        )
-        st = {
-            r["structure"]: r
-            for r in s.structures.filter(pl.col("n_boxes") > 0).iter_rows(named=True)
-        }
-        cells3 = [
-            ("–" if c not in st else _fmt(st[c]["mean_iou"], st[c]["ci_low"], st[c]["ci_high"]))
-            for c in cols3
-        ]
-        al = st.get("All", {})
-        lines3.append(
-            f"| {s.label} | "
-            + " | ".join(cells3)
-            + f" | {_fmt(al.get('acc_025'))} | {_fmt(al.get('acc_050'))} |"
-        )
-    return "\n".join(lines2), "\n".join(lines3)
-
-
 def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
     """Run every stage on a phantom cohort and write ``config.out/report``."""
     import bench_metrics as bm
@@ -335,33 +274,17 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     t = time.perf_counter()
     truth = bm.load_truth(dataset, "test")
     reference = bm.load_truth(dataset, "train")
-    all_scores = []
-    headline: dict[str, dict[str, Any]] = {}
-    for spec, path in predictions.items():
-        scores = bm.score_predictions(
-            bm.read_predictions(path),
+    runs = {
+        spec: bm.score_predictions(
+            bm.read_predictions_file(path),
             truth,
             reference=reference,
             n_boot=config.n_boot,
             seed=config.seed,
             label=spec,
         )
-        bm.write_report(
-            scores, report / "models" / path.stem, n_boot=config.n_boot, seed=config.seed
-        )
-        all_scores.append(scores)
-        g = {r["group"]: r for r in scores.groups.iter_rows(named=True)}
-        micro = g["Overall (micro)"]
-        headline[spec] = {
-            "overall_micro": _num(micro["accuracy"]),
-            "ci_low": _num(micro["ci_low"]),
-            "ci_high": _num(micro["ci_high"]),
-            "overall_macro": _num(g["Overall (macro)"]["accuracy"]),
-            "majority_reference": _num(micro["majority"]),
-            "mean_iou": _num(scores.mean_iou("All")),
-            "failure_rate": _num(micro["failure_rate"]),
-            "items": int(micro["n_items"]),
-        }
+        for spec, path in predictions.items()
+    }
     seconds["scoring"] = time.perf_counter() - t
 
     console.rule("[bold]4. report")
@@ -371,37 +294,17 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     stats = dataset / "statistics"
     if stats.is_dir():
         shutil.copytree(stats, report / "statistics")
-    t2, t3 = _summary_tables(all_scores)
-    table2_paper = bm.to_markdown(bm.paper_table2())
+    manifest = json.loads((dataset / "manifest.json").read_text())
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_all
-    manifest = json.loads((dataset / "manifest.json").read_text())
-    md = [
-        "# ReasonKnee demo report",
-        "",
-        f"> {_PHANTOM_NOTE}",
-        "",
-        f"Phantom cohort: {config.patients} patients × 2 knees, volumes {config.shape[0]}×{config.shape[1]}×"
-        f"{config.shape[2]}, seed {config.seed}; labels: "
-        f"{'nnU-Net pseudo-labels' if config.train_segmenter else 'phantom truth'}; setting `{config.setting}`; "
-        f"test split scored, majority reference from the train split. Dataset content hash "
-        f"`{manifest.get('content_hash', '?')}`.",
-        "",
-        "## Accuracy (Table 2 layout), 95 % bootstrap intervals resampled by patient",
-        "",
-        "Overall (micro) averages over every (scan, attribute) pair; Overall (macro) is the mean of the "
-        "seven category accuracies (docs/benchmark-protocol.md).",
-        "",
-        t2,
-        "",
-        "## Mean IoU per structure (Table 3 layout, plus the patellar tendon)",
-        "",
-        t3,
-        "",
-        "## The paper's Table 2, for orientation only (real OAI scans, not comparable)",
-        "",
-        table2_paper,
-        "",
+    intro = (
+        f"Phantom cohort: {config.patients} patients × 2 knees, volumes {config.shape[0]}×"
+        f"{config.shape[1]}×{config.shape[2]}, seed {config.seed}; labels: "
+        f"{'nnU-Net pseudo-labels' if config.train_segmenter else 'phantom truth'}; setting "
+        f"`{config.setting}`; test split scored, majority reference from the train split. Dataset "
+        f"content hash `{manifest.get('content_hash', '?')}`."
+    )
+    files = [
         "## Files",
         "",
         "- `models/<run>/report.md`: per-model report (kappa, balanced accuracy, macro-F1, failures, "
@@ -413,12 +316,9 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         "## Time",
         "",
         *[f"- {k}: {v:.1f} s" for k, v in seconds.items()],
-        "",
     ]
-    (report / "README.md").write_text("\n".join(md), encoding="utf-8")
     summary = {
         "phantom": True,
-        "note": _PHANTOM_NOTE,
         "config": {
             "patients": config.patients,
             "shape": list(config.shape),
@@ -430,9 +330,20 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         },
         "dataset": str(dataset),
         "content_hash": manifest.get("content_hash"),
-        "headline": headline,
         "seconds": seconds,
         "previews": [str(p) for p in previews],
     }
-    (report / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    bm.write_comparison_report(
+        runs,
+        report,
+        title="ReasonKnee demo report",
+        note=_PHANTOM_NOTE,
+        intro=intro,
+        sections=files,
+        summary=summary,
+        model_folders={spec: path.stem for spec, path in predictions.items()},
+        n_boot=config.n_boot,
+        seed=config.seed,
+    )
+    headline = {spec: bm.headline(s) for spec, s in runs.items()}
     return DemoResult(config.out, dataset, report, predictions, headline, seconds)

@@ -1,14 +1,14 @@
 """``reasonknee score``: score predictions against a ReasonKnee dataset split.
 
-Only argument parsing and printing live here; everything else is
-:mod:`bench_metrics` (``load_truth``, ``read_predictions``,
-``score_predictions``, ``write_report``).
+Only argument parsing and printing live here; the work is one call,
+:func:`bench_metrics.score_run`. Every project error becomes a one-line message
+and an exit code (2: a bad option, 1: a failure), never a traceback.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,23 +16,29 @@ __all__ = ["score"]
 
 
 def _pct(v: float | None) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    from bench_metrics import finite_or_none
+
+    x = finite_or_none(v)
+    return "–" if x is None else f"{x:.3f}"
 
 
-def _headline(scores: object, console: object) -> None:
-    import polars as pl
-    from bench_metrics import Scores
+def _table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> Any:
     from rich.table import Table
 
-    assert isinstance(scores, Scores)
-    t = Table(title=f"ReasonKnee-Bench: {scores.label}", title_justify="left")
-    for name in ("group", "items", "accuracy", "95% CI", "majority", "kappa", "failures"):
-        t.add_column(name, justify="left" if name == "group" else "right", no_wrap=True)
-    rows = scores.groups.filter(pl.col("level").is_in(["category", "overall"]))
-    for r in rows.iter_rows(named=True):
-        if r["n_items"] == 0:
-            continue
-        t.add_row(
+    t = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        t.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def _headline(scores: Any, console: Any) -> None:
+    import polars as pl
+
+    groups = scores.groups.filter(pl.col("level").is_in(["category", "overall"]))
+    rows = [
+        [
             r["group"],
             str(r["n_items"]),
             _pct(r["accuracy"]),
@@ -40,23 +46,16 @@ def _headline(scores: object, console: object) -> None:
             _pct(r["majority"]),
             _pct(r["kappa"]),
             _pct(r["failure_rate"]),
-        )
-    console.print(t)  # type: ignore[attr-defined]
+        ]
+        for r in groups.iter_rows(named=True)
+        if r["n_items"]
+    ]
+    columns = ("group", "items", "accuracy", "95% CI", "majority", "kappa", "failures")
+    console.print(_table(f"ReasonKnee-Bench: {scores.label}", columns, rows))
     s = scores.structures.filter(pl.col("n_boxes") > 0)
     if s.height:
-        ti = Table(title="Localisation (mean IoU)", title_justify="left")
-        for name in (
-            "structure",
-            "boxes",
-            "mean IoU",
-            "95% CI",
-            "Acc@0.25",
-            "Acc@0.5",
-            "box failures",
-        ):
-            ti.add_column(name, justify="left" if name == "structure" else "right", no_wrap=True)
-        for r in s.iter_rows(named=True):
-            ti.add_row(
+        rows = [
+            [
                 r["structure"],
                 str(r["n_boxes"]),
                 _pct(r["mean_iou"]),
@@ -64,8 +63,31 @@ def _headline(scores: object, console: object) -> None:
                 _pct(r["acc_025"]),
                 _pct(r["acc_050"]),
                 _pct(r["box_failure_rate"]),
-            )
-        console.print(ti)  # type: ignore[attr-defined]
+            ]
+            for r in s.iter_rows(named=True)
+        ]
+        columns = (
+            "structure",
+            "boxes",
+            "mean IoU",
+            "95% CI",
+            "Acc@0.25",
+            "Acc@0.5",
+            "box failures",
+        )
+        console.print(_table("Localisation (mean IoU)", columns, rows))
+
+
+def _summary(scores: Any) -> str:
+    from bench_metrics.report import low_quality_note, torn_note
+
+    m = scores.meta
+    return (
+        f"{m['n_missing_predictions']} records without a prediction, "
+        f"{m['n_unmatched_predictions']} unmatched, {m['n_repaired']} repaired"
+        f"{torn_note(m)}{low_quality_note(m)}. Coverage {m['coverage']:.1%}. Overall is micro "
+        "over (scan, attribute) pairs; macro = mean of categories."
+    )
 
 
 @click.command("score", context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,6 +130,16 @@ def _headline(scores: object, console: object) -> None:
 @click.option(
     "--model", default=None, help="Model to read from a public results JSON holding several."
 )
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Score a run that answers under 90% of the split's pairs (refused by default).",
+)
+@click.option(
+    "--include-low-quality-boxes",
+    is_flag=True,
+    help="Also score true boxes flagged low quality (box_source '<source>:low_quality').",
+)
 def score(
     predictions: Path,
     dataset: Path,
@@ -119,18 +151,14 @@ def score(
     questions: str | None,
     reference_split: str,
     model: str | None,
+    allow_partial: bool,
+    include_low_quality_boxes: bool,
 ) -> None:
     """Score PREDICTIONS (predictions JSONL, or a public results JSON) on a dataset split."""
     import bench_metrics as bm
     import moaks_schema as ms
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     console = Console()
     if not console.is_terminal:  # files and pipes: do not wrap the tables at 80 columns
@@ -139,53 +167,47 @@ def score(
         qids = ms.parse_question_ids(questions) if questions else None
     except ms.MoaksSchemaError as exc:
         raise click.BadParameter(str(exc), param_hint="--questions") from None
+    bar = Progress(
+        TextColumn("parsing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def tick(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=total)
+        bar.update(tasks[name], completed=done, total=total)
+
     try:
-        truth = bm.load_truth(dataset, split)
-        try:
-            reference = bm.load_truth(dataset, reference_split)
-        except bm.BenchMetricsError:
-            reference = None
-            console.print(
-                f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]"
+        with bar:
+            run = bm.score_run(
+                predictions,
+                dataset,
+                out,
+                split=split,
+                compare=compare_path,
+                reference_split=reference_split,
+                questions=qids,
+                model=model,
+                n_boot=n_boot,
+                seed=seed,
+                min_coverage=0.0 if allow_partial else bm.MIN_COVERAGE,
+                include_low_quality_boxes=include_low_quality_boxes,
+                progress=tick,
             )
-        scans = bm.load_scans(dataset) if (dataset / "scans.parquet").is_file() else None
-
-        def run(path: Path, what: str) -> bm.Scores:
-            preds = bm.read_predictions(path, scans=scans, model=model)
-            with Progress(
-                TextColumn(f"parsing {what}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("parse", total=None)
-
-                def tick(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                return bm.score_predictions(
-                    preds,
-                    truth,
-                    reference=reference,
-                    questions=qids,
-                    n_boot=n_boot,
-                    seed=seed,
-                    progress=tick,
-                )
-
-        scores = run(predictions, predictions.name)
-        other = run(compare_path, compare_path.name) if compare_path is not None else None
-        report = bm.write_report(scores, out, compare=other, n_boot=n_boot, seed=seed)
     except bm.BenchMetricsError as exc:
         raise click.ClickException(str(exc)) from None
-    _headline(scores, console)
-    if other is not None:
-        _headline(other, console)
-    m = scores.meta
-    console.print(
-        f"{m['n_missing_predictions']} records without a prediction, {m['n_unmatched_predictions']} unmatched, "
-        f"{m['n_repaired']} repaired. Overall is micro over (scan, attribute) pairs; macro = mean of categories."
-    )
-    console.print(f"report: {report}")
+    except OSError as exc:  # the report folder cannot be written
+        raise click.ClickException(f"{exc.filename or out}: {exc.strerror or exc}") from None
+    if run.reference_split != reference_split:
+        console.print(
+            f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]"
+        )
+    for s in (run.scores, run.compared):
+        if s is not None:
+            _headline(s, console)
+            console.print(_summary(s))
+    console.print(f"report: {run.report}")

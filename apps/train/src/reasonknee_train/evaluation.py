@@ -9,7 +9,6 @@ bench-metrics (architecture.md's dependency direction).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ def bench_evaluator(
     import polars as pl
     from bench_metrics.scoring import score_predictions
     from bench_metrics.truth import load_truth
+    from bench_metrics.values import finite_or_none as _num
 
     truth = load_truth(dataset, split)
     asked = pl.DataFrame(
@@ -53,10 +53,3 @@ def bench_evaluator(
         "n_records": len(records),
         "n_items": int(scores.items.height),
     }
-
-
-def _num(value: Any) -> float | None:
-    """A JSON-ready figure: ``None`` for missing or NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)

@@ -23,7 +23,15 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Candidate", "decode_candidates", "find_spans", "split_think"]
+__all__ = [
+    "Candidate",
+    "KeyedTwice",
+    "decode_candidates",
+    "find_spans",
+    "items_of",
+    "loads_keeping_repeats",
+    "split_think",
+]
 
 _THINK_OPEN = re.compile(r"<(think|thinking|reasoning)>", re.IGNORECASE)
 _THINK_ANY_CLOSE = re.compile(r"</(think|thinking|reasoning)>", re.IGNORECASE)
@@ -35,6 +43,57 @@ MAX_REPAIR_CHARS = 100_000
 MAX_REPAIRS = 8
 #: Spans longer than this are not tried as Python literals.
 MAX_LITERAL_CHARS = 20_000
+
+
+#: the end of a JSON key: a closing quote, then a colon
+_KEY_END = re.compile(r'"\s*:')
+
+
+class KeyedTwice(dict):  # type: ignore[type-arg]
+    """A decoded JSON object that writes a key more than once.
+
+    Plain decoding keeps the last value silently; ``pairs`` keeps every (key, value)
+    in text order, so a reader can see that two values disagree.
+    """
+
+    pairs: list[tuple[str, Any]]
+
+
+def items_of(obj: dict[str, Any]) -> list[tuple[str, Any]] | Any:
+    """Every (key, value) of a decoded object, keys written twice included."""
+    return obj.pairs if isinstance(obj, KeyedTwice) else obj.items()
+
+
+def _keep_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) == len(pairs):
+        return d
+    out = KeyedTwice(d)
+    out.pairs = pairs
+    return out
+
+
+def _n_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_n_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_n_keys(v) for v in value)
+    return 0
+
+
+def loads_keeping_repeats(text: str) -> Any:
+    """:func:`json.loads`, except that an object writing a key twice becomes a :class:`KeyedTwice`.
+
+    The plain (fast) decoder runs first; only when the text shows more key ends than the
+    decoded value holds keys is it decoded again keeping every pair.
+
+    >>> loads_keeping_repeats('{"a": 1, "a": 2}').pairs
+    [('a', 1), ('a', 2)]
+    """
+    value = json.loads(text)
+    if len(_KEY_END.findall(text)) > _n_keys(value):
+        value = json.loads(text, object_pairs_hook=_keep_repeats)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +210,7 @@ def _repair(span: str) -> list[dict[str, Any]]:
         return lit
     try:
         value = json_repair.loads(span.translate(_TYPOGRAPHIC))
-    except Exception:  # the library must never take the parser down
+    except (ValueError, RecursionError):  # what json-repair raises on text it cannot repair
         return []
     return _objects(value)
 
@@ -173,7 +232,7 @@ def decode_candidates(text: str, *, keywords: tuple[str, ...] | None = None) -> 
     for start, end, closed in spans:
         if closed:
             try:
-                value = json.loads(text[start:end])
+                value = loads_keeping_repeats(text[start:end])
             except (ValueError, RecursionError):
                 failed.append((start, end))
                 continue

@@ -21,8 +21,11 @@ class FailureKind(StrEnum):
     WRONG_REGION = "wrong_region"
     #: An answer object was found, but not this attribute (or not the asked question's key).
     KEY_MISSING = "key_missing"
-    #: The value is not readable as one integer grade (words, null, a range, "2 or 3", a list...).
+    #: The value is not readable as one integer grade (words, null, a boolean, a list...).
     NOT_A_NUMBER = "not_a_number"
+    #: A hedge or a contradiction: the value names two grades ("2 or 3", "1-2", "2 (possibly 3)"),
+    #: hedges its grade ("possibly 2", "2?"), or two keys or places of one object give different values.
+    AMBIGUOUS = "ambiguous"
     #: A number outside the attribute's grade space (including non-integral numbers).
     OUT_OF_RANGE = "out_of_range"
     #: The question is scored for localisation, and no box was found.
@@ -38,6 +41,7 @@ GRADE_FAILURES: tuple[FailureKind, ...] = (
     FailureKind.WRONG_REGION,
     FailureKind.KEY_MISSING,
     FailureKind.NOT_A_NUMBER,
+    FailureKind.AMBIGUOUS,
     FailureKind.OUT_OF_RANGE,
 )
 #: Failures that can end a box's reading.

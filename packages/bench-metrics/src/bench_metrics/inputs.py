@@ -9,7 +9,9 @@ Both become one predictions table (:data:`PREDICTION_SCHEMA`), one row per
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,12 @@ from bench_metrics.errors import BenchMetricsError
 
 __all__ = [
     "PREDICTION_SCHEMA",
+    "PredictionsFile",
     "load_predictions",
     "load_public_results",
     "predictions_frame",
     "read_predictions",
+    "read_predictions_file",
 ]
 
 PREDICTION_SCHEMA: dict[str, pl.DataType] = {
@@ -35,6 +39,10 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
     "model": pl.String(),
     "setting": pl.String(),
 }
+
+
+#: fields that make a first line a predictions record (else a JSON object is a public results file)
+_RECORD_FIELDS = frozenset({"scan_id", "question_id", "record_id", "raw_text"})
 
 
 def _as_text(value: Any) -> str | None:
@@ -79,25 +87,79 @@ def predictions_frame(
     return pl.DataFrame(cols, schema=PREDICTION_SCHEMA)
 
 
-def load_predictions(path: str | Path) -> pl.DataFrame:
-    """Read a predictions JSONL file (one record per line; blank lines skipped)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class PredictionsFile:
+    """A predictions file as read: its table, and the torn last line left unread, if any.
+
+    A run killed mid-write leaves its last line cut short; that line is not a
+    record, so it is left out, and counted here (``score_predictions`` puts the
+    count in ``meta["n_torn_lines"]`` and the report shows it).
+    """
+
+    path: Path
+    frame: pl.DataFrame
+    #: number of the torn last line (1-based), or None
+    torn_line: int | None = None
+
+    @property
+    def n_torn_lines(self) -> int:
+        """1 if the last line was torn, else 0."""
+        return 0 if self.torn_line is None else 1
+
+
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (ends kept), or a :class:`BenchMetricsError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as exc:
+        raise BenchMetricsError(
+            f"{path}: not UTF-8 text (byte {exc.start}); expected predictions JSONL or JSON"
+        ) from None
+
+
+def _jsonl_records(path: Path) -> tuple[list[Any], int | None]:
+    """The records of a JSONL file (blank lines skipped) and the number of a torn last line."""
+    records: list[Any] = []
+    for n, line in enumerate(_text_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            if records and not line.endswith("\n"):  # a run killed mid-write
+                return records, n
+            raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
+    if not records:
+        raise BenchMetricsError(
+            f"{path}: no prediction records; expected one JSON object per line (docs/formats.md)"
+        )
+    return records, None
+
+
+def _warn_torn(read: PredictionsFile) -> pl.DataFrame:
+    if read.torn_line is not None:
+        warnings.warn(
+            f"{read.path}: line {read.torn_line} is torn (a run cut mid-write) and was not read; "
+            "read_predictions_file() counts it for the report",
+            UserWarning,
+            stacklevel=3,
+        )
+    return read.frame
+
+
+def _load_jsonl(path: Path) -> PredictionsFile:
     if not path.is_file():
         raise BenchMetricsError(f"{path}: not found; expected a predictions JSONL file")
-    records: list[Any] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError as exc:
-                if n > 1 and not line.endswith(
-                    "\n"
-                ):  # a run killed mid-write leaves a torn last line
-                    break
-                raise BenchMetricsError(f"{path}: line {n}: not a JSON object ({exc})") from None
-    return predictions_frame(records, source=str(path))
+    records, torn = _jsonl_records(path)
+    return PredictionsFile(path, predictions_frame(records, source=str(path)), torn)
+
+
+def load_predictions(path: str | Path) -> pl.DataFrame:
+    """Read a predictions JSONL file (one record per line; blank lines skipped).
+
+    A torn last line is left out with a warning; :func:`read_predictions_file` counts it.
+    """
+    return _warn_torn(_load_jsonl(Path(path)))
 
 
 def _split_public_key(key: str) -> tuple[str, str, str, str, int, int] | None:
@@ -145,6 +207,11 @@ def load_public_results(
             if k.endswith("_result")
         }
     )
+    if not models:
+        raise BenchMetricsError(
+            f"{path}: no entry has a '<model>_result' field; expected the public scripts' "
+            "results JSON (or predictions JSONL with 'scan_id' and 'question_id')"
+        )
     if model is None:
         if len(models) != 1:
             raise BenchMetricsError(
@@ -205,27 +272,36 @@ def load_public_results(
     return predictions_frame(records, source=str(path))
 
 
-def read_predictions(
+def read_predictions_file(
     path: str | Path, *, scans: pl.DataFrame | None = None, model: str | None = None
-) -> pl.DataFrame:
-    """Either input, told apart by content: JSONL (the first line is a record with
-    ``scan_id`` and ``question_id``), else the public results JSON (needs ``scans``)."""
+) -> PredictionsFile:
+    """Either input, told apart by content: JSONL (the first line is a record: an object with
+    ``scan_id``, ``question_id``, ``record_id`` or ``raw_text``), else the public results JSON
+    (needs ``scans``).
+    Returns the table with the count of a torn last line (:class:`PredictionsFile`)."""
     path = Path(path)
     if not path.is_file():
         raise BenchMetricsError(
             f"{path}: not found; expected predictions JSONL or a public results JSON"
         )
-    with path.open(encoding="utf-8") as fh:
-        first = fh.readline()
+    lines = _text_lines(path)
+    first = lines[0] if lines else ""
     try:
         head = json.loads(first)
     except ValueError:
         head = None
-    is_jsonl = isinstance(head, dict) and "scan_id" in head and "question_id" in head
+    is_jsonl = isinstance(head, dict) and bool(_RECORD_FIELDS & set(head))
     if not is_jsonl and first.lstrip()[:1] == "{":
         if scans is None:
             raise BenchMetricsError(
                 f"{path}: a public results JSON needs the dataset's scans.parquet to match ids"
             )
-        return load_public_results(path, scans, model=model)
-    return load_predictions(path)
+        return PredictionsFile(path, load_public_results(path, scans, model=model))
+    return _load_jsonl(path)
+
+
+def read_predictions(
+    path: str | Path, *, scans: pl.DataFrame | None = None, model: str | None = None
+) -> pl.DataFrame:
+    """The table of :func:`read_predictions_file` (a torn last line is left out with a warning)."""
+    return _warn_torn(read_predictions_file(path, scans=scans, model=model))

@@ -10,8 +10,10 @@ The rules (docs/benchmark-protocol.md gives them in full):
   or any other wrapper), or, failing that, the question's attribute keys
   themselves with no answer key around them. An object holding only another
   question's answer key is *about another region*.
-- The last strict (parsed as written) object about the question wins; if none
-  is strict, the last repaired one. None about the question: every attribute
+- Across objects, the last strict (parsed as written) object about the question
+  wins; if none is strict, the last repaired one. Within the chosen object every
+  place that answers (each occurrence of the answer key, each spelling of an
+  attribute key) is read: when they disagree the attribute fails as ``ambiguous``. None about the question: every attribute
   fails with ``wrong_region`` if some object names another region, else
   ``key_missing`` if there was any object, else ``no_answer_object``.
 - Values: :func:`~bench_metrics.values.read_grade`. A bare value is read for a
@@ -30,7 +32,6 @@ The rules (docs/benchmark-protocol.md gives them in full):
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -40,7 +41,13 @@ from typing import Any
 from bbox3d import Box
 from moaks_schema import attribute
 
-from bench_metrics.candidates import Candidate, decode_candidates, split_think
+from bench_metrics.candidates import (
+    Candidate,
+    decode_candidates,
+    items_of,
+    loads_keeping_repeats,
+    split_think,
+)
 from bench_metrics.failures import FailureKind
 from bench_metrics.keys import (
     ANSWER_KEY_TO_QUESTION,
@@ -109,18 +116,22 @@ _NO_BOX = object()
 
 
 class _Scan:
-    """One walk over a candidate object: what it says about the question, and its box entry."""
+    """One walk over a candidate object: what it says about the question, and its box entry.
 
-    __slots__ = ("box", "kind", "reasoning", "value")
+    Every place of the object that answers the question is kept (``values``): a JSON
+    object has no order, so when two places disagree the answer is ambiguous.
+    """
+
+    __slots__ = ("box", "kind", "reasoning", "values")
 
     def __init__(self, obj: dict[str, Any], qk: QuestionKeys, need_box: bool) -> None:
         self.kind = _NONE
-        self.value: Any = None
+        self.values: list[Any] = []
         self.box: Any = _NO_BOX
         self.reasoning: Any = None
         other = False
-        flat: dict[str, Any] | None = None
-        about: Any = _NO_BOX
+        flat: list[dict[str, Any]] = []
+        about: list[Any] = []
         level: list[Any] = [obj]
         for depth in range(_MAX_DEPTH + 1):
             nxt: list[Any] = []
@@ -128,14 +139,14 @@ class _Scan:
                 if isinstance(d, list):
                     nxt.extend(v for v in d if isinstance(v, (dict, list)))
                     continue
-                for k, v in d.items():
+                for k, v in items_of(d):
                     if not isinstance(k, str):
                         continue
                     nk = normalise_key(k)
                     if nk == qk.answer_key:
-                        if about is _NO_BOX:
-                            about = v
-                    elif nk in ANSWER_KEY_TO_QUESTION:
+                        about.append(v)
+                        continue  # an answer is not searched for further answers
+                    if nk in ANSWER_KEY_TO_QUESTION:
                         other = True
                     elif nk in BOX_KEYS:
                         if self.box is _NO_BOX:
@@ -144,53 +155,59 @@ class _Scan:
                         if depth == 0:
                             self.reasoning = v
                     elif (
-                        flat is None
-                        and nk in qk.attribute_names
+                        nk in qk.attribute_names
                         and not isinstance(v, (dict, list))
+                        and (not flat or flat[-1] is not d)
                     ):
-                        flat = d
+                        flat.append(d)
                     if isinstance(v, (dict, list)) and depth < _MAX_DEPTH:
                         nxt.append(v)
-            if not nxt or (about is not _NO_BOX and (self.box is not _NO_BOX or not need_box)):
+            if not nxt:
                 break
             level = nxt
-        if about is not _NO_BOX:
-            self.kind, self.value = _ABOUT, about
+        if about:
+            self.kind, self.values = _ABOUT, about
         elif other:
             self.kind = _OTHER
-        elif flat is not None:
-            self.kind, self.value = _FLAT, flat
+        elif flat:
+            self.kind, self.values = _FLAT, flat
 
 
-def _read_value(value: Any, qk: QuestionKeys) -> tuple[dict[str, int], dict[str, FailureKind]]:
+def _attribute_values(values: list[Any], qk: QuestionKeys) -> dict[str, list[Any]]:
+    """Attribute key -> every value given for it (under any spelling, in any answering place)."""
+    found: dict[str, list[Any]] = {}
+    for value in values:
+        if isinstance(value, dict):
+            for k, v in items_of(value):
+                if isinstance(k, str):
+                    key = qk.attribute_names.get(normalise_key(k))
+                    if key is not None:
+                        found.setdefault(key, []).append(v)
+        elif qk.single and not isinstance(value, list):
+            found.setdefault(qk.attribute_keys[0], []).append(value)
+    return found
+
+
+def _read_value(
+    values: list[Any], qk: QuestionKeys
+) -> tuple[dict[str, int], dict[str, FailureKind]]:
+    """The grades (or failures) of the question's attributes; values that disagree are ambiguous."""
     grades: dict[str, int] = {}
     failures: dict[str, FailureKind] = {}
-    if isinstance(value, dict):
-        found: dict[str, Any] = {}
-        for k, v in value.items():
-            if isinstance(k, str):
-                key = qk.attribute_names.get(normalise_key(k))
-                if key is not None and key not in found:
-                    found[key] = v
-        for key in qk.attribute_keys:
-            if key not in found:
-                failures[key] = FailureKind.KEY_MISSING
-                continue
-            g = read_grade(found[key], attribute(key).grades)
-            if isinstance(g, FailureKind):
-                failures[key] = g
-            else:
-                grades[key] = g
-        return grades, failures
-    if qk.single and not isinstance(value, list):
-        key = qk.attribute_keys[0]
-        g = read_grade(value, attribute(key).grades)
+    found = _attribute_values(values, qk)
+    for key in qk.attribute_keys:
+        given = found.get(key)
+        if not given:
+            failures[key] = FailureKind.KEY_MISSING
+            continue
+        space = attribute(key).grades
+        readings = {read_grade(v, space) for v in given}
+        g = readings.pop() if len(readings) == 1 else FailureKind.AMBIGUOUS
         if isinstance(g, FailureKind):
             failures[key] = g
         else:
             grades[key] = g
-        return grades, failures
-    return {}, dict.fromkeys(qk.attribute_keys, FailureKind.KEY_MISSING)
+    return grades, failures
 
 
 def _box_int(v: Any) -> int | None:
@@ -266,7 +283,7 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
     fast = rest.strip()
     if fast[:1] == "{" and fast[-1:] == "}":
         try:
-            value = json.loads(fast)
+            value = loads_keeping_repeats(fast)
         except (ValueError, RecursionError):
             value = None
         if isinstance(value, dict) and value:
@@ -286,7 +303,7 @@ def parse_answer(text: object, question_id: int) -> ParsedAnswer:
             chosen = i
 
     if chosen >= 0:
-        grades, failures = _read_value(scans[chosen].value, qk)
+        grades, failures = _read_value(scans[chosen].values, qk)
     else:
         kind = (
             FailureKind.WRONG_REGION

@@ -21,9 +21,10 @@ import polars as pl
 
 from bench_metrics.compare import compare_runs
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
+from bench_metrics.scoring import MIN_COVERAGE
 from bench_metrics.tables import table2, table3, to_markdown, write_atomic, write_tables
 
-__all__ = ["feature_families", "write_report"]
+__all__ = ["feature_families", "low_quality_note", "torn_note", "write_report"]
 
 
 def feature_families() -> dict[str, tuple[str, ...]]:
@@ -194,6 +195,23 @@ def _plot_confusions(scores: Scores, path: Path) -> None:
     _save(fig, path)
 
 
+def low_quality_note(meta: dict[str, Any]) -> str:
+    """``"; N boxes flagged low quality, excluded"`` (or ``included``), or ``""`` when none is flagged."""
+    excluded, flagged = (
+        meta.get("n_boxes_low_quality_excluded", 0),
+        meta.get("n_boxes_low_quality", 0),
+    )
+    if excluded:
+        return f"; {excluded} boxes flagged low quality, excluded (docs/benchmark-protocol.md)"
+    return f"; {flagged} boxes flagged low quality, included" if flagged else ""
+
+
+def torn_note(meta: dict[str, Any]) -> str:
+    """``"; 1 torn last line not read (a run cut mid-write)"``, or ``""``."""
+    n = meta.get("n_torn_lines", 0)
+    return f"; {n} torn last line not read (a run cut mid-write)" if n else ""
+
+
 def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | None) -> str:
     m = scores.meta
     conf = int(m["confidence"] * 100)
@@ -231,10 +249,10 @@ def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | N
         "",
         f"Split(s): {', '.join(m['splits']) or 'unspecified'}; {m['n_truth_records']} (scan, question) records, "
         f"{m['n_items']} scored (scan, attribute) items from {m['n_patients']} patients; "
-        f"{m['n_boxes_scored']} boxes scored.",
+        f"{m['n_boxes_scored']} boxes scored{low_quality_note(m)}.",
         f"Predictions: {m['n_predictions']} read, {m['n_missing_predictions']} truth records without one, "
         f"{m['n_unmatched_predictions']} unmatched, {m['n_duplicate_predictions']} duplicates (last kept), "
-        f"{m['n_repaired']} answers read after JSON repair.",
+        f"{m['n_repaired']} answers read after JSON repair{torn_note(m)}.",
         f"Intervals: {conf}% percentile bootstrap, {m['n_boot']} replicates resampling patients, seed {m['seed']}. "
         f"Majority-class reference from: {m['majority_reference']}.",
         "",
@@ -268,6 +286,7 @@ def _markdown(scores: Scores, comparison: pl.DataFrame | None, other: Scores | N
                 "acc_025",
                 "acc_050",
                 "box_failure_rate",
+                "n_low_quality_excluded",
             )
         ),
         "",
@@ -311,12 +330,14 @@ def write_report(
     compare: Scores | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    min_coverage: float = MIN_COVERAGE,
 ) -> Path:
     """Write the report folder (``report.md``, ``figures/``, ``tables/``, ``scores.json``); returns report.md.
 
     The folder is assembled next to ``out_dir`` and renamed into place, so a
     failure never leaves a half-written report. ``compare``: a second run on
-    the same items, shown beside this one with a paired bootstrap comparison.
+    the same items, shown beside this one with a paired bootstrap comparison (refused
+    when the runs do not cover the same pairs, see :func:`~bench_metrics.compare.compare_runs`).
     """
     out = Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -324,7 +345,12 @@ def write_report(
     try:
         comparison = (
             compare_runs(
-                scores, compare, n_boot=n_boot, seed=seed, confidence=scores.meta["confidence"]
+                scores,
+                compare,
+                n_boot=n_boot,
+                seed=seed,
+                confidence=scores.meta["confidence"],
+                min_coverage=min_coverage,
             )
             if compare is not None
             else None

@@ -28,7 +28,9 @@ class Scores:
       (plus the patellar tendon and ``All``); ``correlation``: IoU vs accuracy;
       ``failures``: counts of each failure kind.
     - ``items`` (one row per scan x attribute) and ``records`` (one row per scan x
-      question, with IoU, box failure, reasoning and thinking) hold the readings.
+      question, with IoU, box failure, reasoning and thinking; ``matched``: a
+      prediction record exists, ``predicted``: it holds text to read, ``scored``:
+      the record has a true grade or a box to score) hold the readings.
     """
 
     label: str
@@ -44,9 +46,13 @@ class Scores:
 
     def accuracy(self, group: str) -> float:
         """Accuracy of a category, column or Overall row by its name (NaN if absent)."""
-        row = self.groups.filter(pl.col("group") == group)
+        return _cell(self.groups, "group", group, "accuracy")
+
+    def accuracy_interval(self, group: str) -> tuple[float, float]:
+        """The bootstrap interval of :meth:`accuracy` (NaN if absent or not computed)."""
         return (
-            float(row["accuracy"][0]) if row.height and row["accuracy"][0] is not None else math.nan
+            _cell(self.groups, "group", group, "ci_low"),
+            _cell(self.groups, "group", group, "ci_high"),
         )
 
     @property
@@ -61,7 +67,17 @@ class Scores:
 
     def mean_iou(self, structure: str = "All") -> float:
         """Mean IoU of a structure (``"All"``: every scored box)."""
-        row = self.structures.filter(pl.col("structure") == structure)
+        return _cell(self.structures, "structure", structure, "mean_iou")
+
+    def iou_interval(self, structure: str = "All") -> tuple[float, float]:
+        """The bootstrap interval of :meth:`mean_iou` (NaN if absent or not computed)."""
         return (
-            float(row["mean_iou"][0]) if row.height and row["mean_iou"][0] is not None else math.nan
+            _cell(self.structures, "structure", structure, "ci_low"),
+            _cell(self.structures, "structure", structure, "ci_high"),
         )
+
+
+def _cell(frame: pl.DataFrame, key: str, name: str, column: str) -> float:
+    """``frame[column]`` where ``frame[key] == name``, as a float (NaN if absent or null)."""
+    row = frame.filter(pl.col(key) == name)
+    return float(row[column][0]) if row.height and row[column][0] is not None else math.nan

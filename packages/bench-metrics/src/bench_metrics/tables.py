@@ -14,6 +14,7 @@ import polars as pl
 
 from bench_metrics.paper import TABLE2_COLUMNS, TABLE3_COLUMNS, paper_table2, paper_table3
 from bench_metrics.scores import OVERALL_MICRO, Scores
+from bench_metrics.values import finite_or_none
 
 __all__ = ["table2", "table3", "to_markdown", "write_atomic", "write_table", "write_tables"]
 
@@ -31,11 +32,19 @@ def _split_label(label: str) -> tuple[str, str]:
     return model, setting
 
 
-def table2(runs: Scores | Sequence[Scores], *, with_paper: bool = True) -> pl.DataFrame:
+def _with_bounds(columns: Sequence[str], intervals: bool) -> list[str]:
+    """``columns``, each followed by ``<c>_low`` and ``<c>_high`` when ``intervals``."""
+    return [x for c in columns for x in ((c, f"{c}_low", f"{c}_high") if intervals else (c,))]
+
+
+def table2(
+    runs: Scores | Sequence[Scores], *, with_paper: bool = True, intervals: bool = False
+) -> pl.DataFrame:
     """Accuracy in the paper's Table 2 layout (BML, Cart., Ost., Men., Others, Overall = micro).
 
     One row per run (``source`` = ``"this run"``), then the paper's rows
-    (``source`` = ``"paper"``) when ``with_paper``.
+    (``source`` = ``"paper"``) when ``with_paper``. ``intervals`` adds each column's
+    bootstrap bounds as ``<column>_low`` / ``<column>_high`` (null for the paper's rows).
     """
     runs = [runs] if isinstance(runs, Scores) else list(runs)
     rows = []
@@ -44,6 +53,8 @@ def table2(runs: Scores | Sequence[Scores], *, with_paper: bool = True) -> pl.Da
         row: dict[str, Any] = {"model": model, "setting": setting}
         for out, group in _T2_SOURCE.items():
             row[out] = s.accuracy(group)
+            if intervals:
+                row[f"{out}_low"], row[f"{out}_high"] = s.accuracy_interval(group)
         row["source"] = "this run"
         rows.append(row)
     ours = pl.DataFrame(
@@ -51,17 +62,22 @@ def table2(runs: Scores | Sequence[Scores], *, with_paper: bool = True) -> pl.Da
         schema={
             "model": pl.String,
             "setting": pl.String,
-            **{c: pl.Float64 for c in TABLE2_COLUMNS},
+            **{c: pl.Float64 for c in _with_bounds(TABLE2_COLUMNS, intervals)},
             "source": pl.String,
         },
     )
-    return pl.concat([ours, paper_table2()], how="vertical_relaxed") if with_paper else ours
+    return pl.concat([ours, paper_table2()], how="diagonal_relaxed") if with_paper else ours
 
 
 def table3(
-    runs: Scores | Sequence[Scores], *, with_paper: bool = True, patellar_tendon: bool = False
+    runs: Scores | Sequence[Scores],
+    *,
+    with_paper: bool = True,
+    patellar_tendon: bool = False,
+    intervals: bool = False,
 ) -> pl.DataFrame:
-    """Mean IoU in the paper's Table 3 layout (Patella … Synovitis), optionally plus the patellar tendon."""
+    """Mean IoU in the paper's Table 3 layout (Patella … Synovitis), optionally plus the patellar
+    tendon; ``intervals`` adds each column's bootstrap bounds (``<column>_low`` / ``_high``)."""
     runs = [runs] if isinstance(runs, Scores) else list(runs)
     cols = list(TABLE3_COLUMNS) + (["Patellar tendon"] if patellar_tendon else [])
     rows = []
@@ -69,10 +85,17 @@ def table3(
         row: dict[str, Any] = {"model": s.label}
         for c in cols:
             row[c] = s.mean_iou(c)
+            if intervals:
+                row[f"{c}_low"], row[f"{c}_high"] = s.iou_interval(c)
         row["source"] = "this run"
         rows.append(row)
     ours = pl.DataFrame(
-        rows, schema={"model": pl.String, **{c: pl.Float64 for c in cols}, "source": pl.String}
+        rows,
+        schema={
+            "model": pl.String,
+            **{c: pl.Float64 for c in _with_bounds(cols, intervals)},
+            "source": pl.String,
+        },
     )
     return pl.concat([ours, paper_table3()], how="diagonal_relaxed") if with_paper else ours
 
@@ -113,9 +136,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
+    return finite_or_none(v) if isinstance(v, float) else v
 
 
 def write_table(frame: pl.DataFrame, stem: Path, *, digits: int = 3) -> list[Path]:

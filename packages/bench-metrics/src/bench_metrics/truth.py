@@ -3,8 +3,10 @@
 The truth table has one row per (scan, question) with the columns of
 ``quintuples.parquet`` that scoring needs (docs/formats.md):
 ``scan_id, patient_id, question_id, split, grades (list[struct{attribute, grade}]),
-box_public (list[i64] of 6, or null)``. A grade of null is a missing reading:
-it is not scored.
+box_public (list[i64] of 6, or null), box_source``, and ``volume_shape`` (the
+scan's ``shape`` from ``scans.parquet``: predicted boxes are cut to it). A grade
+of null is a missing reading: it is not scored. ``split``, ``box_source`` and
+``volume_shape`` may be absent (null).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import polars as pl
 from bench_metrics.errors import BenchMetricsError
 
 __all__ = [
+    "OPTIONAL_TRUTH_COLUMNS",
     "TRUTH_SCHEMA",
-    "load_scans",
+    "check_patient_splits",
     "load_truth",
+    "load_truth_scans",
     "majority_grades",
     "truth_from_rows",
     "validate_truth",
@@ -34,26 +38,65 @@ TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "split": pl.String(),
     "grades": pl.List(pl.Struct({"attribute": pl.String(), "grade": pl.Int64()})),
     "box_public": pl.List(pl.Int64()),
+    "box_source": pl.String(),
+    "volume_shape": pl.List(pl.Int64()),
 }
+#: Columns of :data:`TRUTH_SCHEMA` a truth table may leave out (they are then null).
+OPTIONAL_TRUTH_COLUMNS: tuple[str, ...] = ("split", "box_source", "volume_shape")
+
+
+def _unreadable(path: Path, exc: Exception) -> BenchMetricsError:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return BenchMetricsError(f"{path}: not a readable Parquet file ({first})")
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """``path`` read, or a one-line :class:`BenchMetricsError` naming it."""
+    try:
+        return pl.read_parquet(path, columns=columns)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    try:
+        return list(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def validate_truth(truth: pl.DataFrame, *, source: str = "truth") -> pl.DataFrame:
     """``truth`` reduced to :data:`TRUTH_SCHEMA` (cast), or a :class:`BenchMetricsError` naming what is wrong."""
-    missing = [c for c in TRUTH_SCHEMA if c not in truth.columns and c != "split"]
+    missing = [
+        c for c in TRUTH_SCHEMA if c not in truth.columns and c not in OPTIONAL_TRUTH_COLUMNS
+    ]
     if missing:
         raise BenchMetricsError(
             f"{source}: missing column(s) {missing}; expected {list(TRUTH_SCHEMA)}"
         )
-    if "split" not in truth.columns:
-        truth = truth.with_columns(pl.lit(None, dtype=pl.String()).alias("split"))
+    truth = truth.with_columns(
+        pl.lit(None, dtype=TRUTH_SCHEMA[c]).alias(c)
+        for c in OPTIONAL_TRUTH_COLUMNS
+        if c not in truth.columns
+    )
     try:
         out = truth.select([pl.col(c).cast(t) for c, t in TRUTH_SCHEMA.items()])
-    except Exception as exc:
+    except pl.exceptions.PolarsError as exc:
         raise BenchMetricsError(f"{source}: columns do not match {TRUTH_SCHEMA}: {exc}") from None
     bad_q = out.filter(~pl.col("question_id").is_between(1, len(ms.QUESTIONS)))
     if bad_q.height:
         raise BenchMetricsError(
             f"{source}: question_id {bad_q['question_id'][0]!r} out of range; expected 1..{len(ms.QUESTIONS)}"
+        )
+    bad_shape = out.filter(
+        pl.col("volume_shape").is_not_null()
+        & ((pl.col("volume_shape").list.len() != 3) | (pl.col("volume_shape").list.min() < 1))
+    )
+    if bad_shape.height:
+        raise BenchMetricsError(
+            f"{source}: field 'volume_shape' of {bad_shape['scan_id'][0]}: "
+            f"{bad_shape['volume_shape'][0].to_list()}; expected three positive sizes"
         )
     if out.select(pl.struct("scan_id", "question_id").is_duplicated().any()).item():
         raise BenchMetricsError(
@@ -66,12 +109,13 @@ def truth_from_rows(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """A truth table from plain rows (tests, small examples).
 
     ``grades`` may be a mapping ``{attribute key: grade}`` or a list of
-    ``{"attribute", "grade"}`` dicts; ``box_public`` and ``split`` may be left out.
+    ``{"attribute", "grade"}`` dicts; ``box_public``, ``box_source``, ``volume_shape``
+    and ``split`` may be left out.
 
     >>> t = truth_from_rows([{"scan_id": "9000001_00M_1", "patient_id": "9000001", "question_id": 30,
     ...                       "grades": {"osteophyte.PS.grade": 2}, "box_public": [0, 9, 0, 9, 0, 9]}])
     >>> t.shape
-    (1, 6)
+    (1, 8)
     """
     out: list[dict[str, Any]] = []
     for r in rows:
@@ -86,21 +130,34 @@ def truth_from_rows(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
                 "split": r.get("split"),
                 "grades": list(grades),
                 "box_public": r.get("box_public"),
+                "box_source": r.get("box_source"),
+                "volume_shape": r.get("volume_shape"),
             }
         )
     return validate_truth(pl.DataFrame(out, schema=TRUTH_SCHEMA), source="rows")
 
 
 def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFrame:
-    """The truth of ``split`` (``None`` = every split) from ``<dataset_dir>/quintuples.parquet``."""
+    """The truth of ``split`` (``None`` = every split) from ``<dataset_dir>/quintuples.parquet``,
+    with each scan's ``volume_shape`` from ``scans.parquet`` (when there)."""
     path = Path(dataset_dir) / "quintuples.parquet"
     if not path.is_file():
         raise BenchMetricsError(
             f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
         )
-    cols = pl.read_parquet_schema(path)
-    need = [c for c in TRUTH_SCHEMA if c in cols]
-    truth = validate_truth(pl.read_parquet(path, columns=need), source=str(path))
+    cols = _parquet_columns(path)
+    need = [c for c in TRUTH_SCHEMA if c in cols and c != "volume_shape"]
+    quints = _read_parquet(path, need)
+    scans = Path(dataset_dir) / "scans.parquet"
+    if scans.is_file() and "shape" in _parquet_columns(scans):
+        shapes = _read_parquet(scans, ["scan_id", "shape"])
+        quints = quints.join(
+            shapes.rename({"shape": "volume_shape"}),
+            on="scan_id",
+            how="left",
+            maintain_order="left",
+        )
+    truth = validate_truth(quints, source=str(path))
     if split is not None:
         splits = set(truth["split"].drop_nulls().unique().to_list())
         if split not in splits:
@@ -111,18 +168,49 @@ def load_truth(dataset_dir: str | Path, split: str | None = "test") -> pl.DataFr
     return truth
 
 
-def load_scans(dataset_dir: str | Path) -> pl.DataFrame:
-    """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns."""
+def check_patient_splits(table: pl.DataFrame, *, source: str = "dataset") -> None:
+    """Refuse ``table`` (columns ``patient_id`` and ``split``) if a patient is in two splits.
+
+    A patient's knees and visits must all sit in one split, or test scores are measured on
+    patients the model was trained on. The message names the first such patient.
+
+    >>> check_patient_splits(pl.DataFrame({"patient_id": ["1", "2"], "split": ["train", "test"]}))
+    """
+    missing = [c for c in ("patient_id", "split") if c not in table.columns]
+    if missing:
+        raise BenchMetricsError(
+            f"{source}: missing column(s) {missing}; expected patient_id, split"
+        )
+    per_patient = (
+        table.filter(pl.col("split").is_not_null())
+        .group_by("patient_id")
+        .agg(pl.col("split").unique().sort())
+        .filter(pl.col("split").list.len() > 1)
+        .sort("patient_id")
+    )
+    if per_patient.height:
+        pid, splits = per_patient.row(0)
+        raise BenchMetricsError(
+            f"{source}: field 'split': patient {pid!r} is in {len(splits)} splits {splits} "
+            f"({per_patient.height} patient(s) in all); expected each patient in one split"
+        )
+
+
+def load_truth_scans(dataset_dir: str | Path) -> pl.DataFrame:
+    """``<dataset_dir>/scans.parquet`` (one row per scan), checked for the id columns and for
+    patients in two splits (:func:`check_patient_splits`)."""
     path = Path(dataset_dir) / "scans.parquet"
     if not path.is_file():
         raise BenchMetricsError(
             f"{path}: not found; expected a ReasonKnee dataset folder (docs/formats.md)"
         )
-    scans = pl.read_parquet(path)
+    scans = _read_parquet(path)
     need = ["scan_id", "patient_id", "visit", "side", "study_folder", "series_folder"]
     missing = [c for c in need if c not in scans.columns]
     if missing:
         raise BenchMetricsError(f"{path}: missing column(s) {missing}; expected {need}")
+    if "split" in scans.columns:
+        check_patient_splits(scans, source=str(path))
     return scans
 
 
