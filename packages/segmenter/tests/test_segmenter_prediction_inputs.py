@@ -14,7 +14,7 @@ from knee_segmenter import SegmenterError
 
 def test_scan_inputs_from_paths_and_manifest(tmp_path):
     paths = [tmp_path / "9000099_00M_1.nii.gz", tmp_path / "b.nii"]
-    assert [s.scan_id for s in ks.scan_inputs(paths)] == ["9000099_00M_1", "b"]
+    assert [s.scan_id for s in ks.segmentation_cases(paths)] == ["9000099_00M_1", "b"]
     manifest = pl.DataFrame(
         {
             "scan_id": ["x", "y", "z"],
@@ -22,15 +22,15 @@ def test_scan_inputs_from_paths_and_manifest(tmp_path):
             "status": ["ok", "ok", "failed"],
         }
     )
-    got = ks.scan_inputs(manifest, base_dir=tmp_path)
+    got = ks.segmentation_cases(manifest, base_dir=tmp_path)
     assert got == [
-        ks.ScanInput("x", tmp_path / "x.nii.gz"),
-        ks.ScanInput("y", Path("/abs/y.nii.gz")),
+        ks.SegmentationCase("x", tmp_path / "x.nii.gz"),
+        ks.SegmentationCase("y", Path("/abs/y.nii.gz")),
     ]
     with pytest.raises(SegmenterError, match="image_path"):
-        ks.scan_inputs(manifest.drop("image_path"))
+        ks.segmentation_cases(manifest.drop("image_path"))
     with pytest.raises(SegmenterError, match="listed twice"):
-        ks.scan_inputs([tmp_path / "a.nii.gz", tmp_path / "other" / "a.nii.gz"])
+        ks.segmentation_cases([tmp_path / "a.nii.gz", tmp_path / "other" / "a.nii.gz"])
 
 
 def test_alignment_checks(tmp_path, make_pair, affine):

@@ -38,11 +38,11 @@ from knee_segmenter.folders import (
 )
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
 from knee_segmenter.prediction import (
-    ScanInput,
+    SegmentationCase,
     check_aligned,
     is_valid_prediction,
     predict,
-    scan_inputs,
+    segmentation_cases,
 )
 from knee_segmenter.training import (
     DEFAULT_DATASET_ID,
@@ -65,7 +65,7 @@ __all__: list[str] = [
     "CasePair",
     "ModelDir",
     "NnunetFolders",
-    "ScanInput",
+    "SegmentationCase",
     "SegmenterError",
     "__version__",
     "case_id_from_path",
@@ -90,7 +90,7 @@ __all__: list[str] = [
     "plan_and_preprocess",
     "predict",
     "resolve_device",
-    "scan_inputs",
+    "segmentation_cases",
     "train",
     "train_segmenter",
     "trainer_search_path",

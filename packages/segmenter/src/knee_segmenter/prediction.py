@@ -29,25 +29,31 @@ from knee_segmenter.training import Fold, ModelDir
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["ScanInput", "check_aligned", "is_valid_prediction", "predict", "scan_inputs"]
+__all__ = [
+    "SegmentationCase",
+    "check_aligned",
+    "is_valid_prediction",
+    "predict",
+    "segmentation_cases",
+]
 
 _AFFINE_ATOL = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
-class ScanInput:
+class SegmentationCase:
     """One scan to segment: its id (the output's file name) and its NIfTI volume."""
 
     scan_id: str
     image: Path
 
 
-def scan_inputs(
-    images: Sequence[str | os.PathLike[str] | ScanInput] | pl.DataFrame,
+def segmentation_cases(
+    images: Sequence[str | os.PathLike[str] | SegmentationCase] | pl.DataFrame,
     *,
     base_dir: str | os.PathLike[str] | None = None,
-) -> list[ScanInput]:
-    """Normalise a list of NIfTI paths or a scan manifest to :class:`ScanInput` items.
+) -> list[SegmentationCase]:
+    """Normalise a list of NIfTI paths or a scan manifest to :class:`SegmentationCase` items.
 
     A manifest needs ``scan_id`` and ``image_path``; rows whose ``status`` is not
     ``"ok"`` are left out. Relative paths are taken relative to ``base_dir``.
@@ -58,7 +64,7 @@ def scan_inputs(
         q = Path(p)
         return base / q if base is not None and not q.is_absolute() else q
 
-    out: list[ScanInput] = []
+    out: list[SegmentationCase] = []
     if hasattr(images, "columns") and hasattr(images, "iter_rows"):
         manifest: Any = images
         for col in ("scan_id", "image_path"):
@@ -69,14 +75,14 @@ def scan_inputs(
         for row in manifest.iter_rows(named=True):
             if row.get("status", "ok") != "ok":
                 continue
-            out.append(ScanInput(str(row["scan_id"]), resolve(row["image_path"])))
+            out.append(SegmentationCase(str(row["scan_id"]), resolve(row["image_path"])))
     else:
         items: Any = images
         for item in items:
-            if isinstance(item, ScanInput):
-                out.append(ScanInput(item.scan_id, resolve(item.image)))
+            if isinstance(item, SegmentationCase):
+                out.append(SegmentationCase(item.scan_id, resolve(item.image)))
             else:
-                out.append(ScanInput(case_id_from_path(item), resolve(item)))
+                out.append(SegmentationCase(case_id_from_path(item), resolve(item)))
     seen: dict[str, Path] = {}
     for s in out:
         if s.scan_id in seen:
@@ -127,7 +133,7 @@ def is_valid_prediction(
 
 
 def predict(
-    images: Sequence[str | os.PathLike[str] | ScanInput] | pl.DataFrame,
+    images: Sequence[str | os.PathLike[str] | SegmentationCase] | pl.DataFrame,
     out_dir: str | os.PathLike[str],
     *,
     model_dir: str | os.PathLike[str] | ModelDir,
@@ -155,7 +161,7 @@ def predict(
     (nnU-Net caps them at its worker count, see :func:`knee_segmenter.configure_nnunet`).
     """
     model = model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
-    scans = scan_inputs(images, base_dir=base_dir)
+    scans = segmentation_cases(images, base_dir=base_dir)
     for s in scans:
         if not s.image.is_file():
             raise SegmenterError(f"scan {s.scan_id!r}: image {s.image} does not exist")
@@ -229,12 +235,12 @@ def predict(
         )
     reader_writer = pm.image_reader_writer_class()
 
-    def prepare(scan: ScanInput) -> tuple[np.ndarray, dict]:
+    def prepare(scan: SegmentationCase) -> tuple[np.ndarray, dict]:
         preprocessor = cm.preprocessor_class(verbose=False)
         data, _, props = preprocessor.run_case([str(scan.image)], None, pm, cm, dataset_json)
         return data, props
 
-    def write(scan: ScanInput, target: Path, seg: np.ndarray, props: dict) -> Path:
+    def write(scan: SegmentationCase, target: Path, seg: np.ndarray, props: dict) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name[:-7]}.tmp{os.getpid()}.nii.gz")
         try:
@@ -255,7 +261,7 @@ def predict(
         ) as bar,
     ):
         queue = iter(todo)
-        ahead: deque[tuple[ScanInput, Path, Future]] = deque()
+        ahead: deque[tuple[SegmentationCase, Path, Future]] = deque()
         behind: deque[Future] = deque()
 
         def fill() -> None:
