@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from moaks_schema import PROMPT_SETTINGS, PromptSetting
 
 __all__ = ["segmenter", "train", "vlm"]
 
@@ -198,7 +199,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 )
 @click.option(
     "--setting",
-    type=click.Choice(["zero-shot", "instruction", "gt-region"]),
+    type=click.Choice(PROMPT_SETTINGS),
     default="instruction",
     show_default=True,
     help="Which prompt the model is trained on.",
@@ -259,7 +260,7 @@ def vlm(
     base: Path,
     out_dir: Path,
     cot: bool,
-    setting: str,
+    setting: PromptSetting,
     lora_r: int,
     lora_alpha: int,
     lora_dropout: float,

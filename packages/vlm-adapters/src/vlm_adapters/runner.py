@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from moaks_schema import PromptSetting
+
 from vlm_adapters.dataset import ScanItems, load_split
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.inputs import iter_batches
@@ -69,7 +71,7 @@ def run_adapter(
     adapter: Adapter,
     scans: Sequence[ScanItems],
     *,
-    setting: str,
+    setting: PromptSetting,
     out: str | os.PathLike[str],
     retry_errors: bool = False,
     progress: ProgressFn | bool = True,
@@ -156,7 +158,7 @@ def run_baseline(
     dataset: str | os.PathLike[str],
     split: str,
     model: str,
-    setting: str,
+    setting: PromptSetting,
     out: str | os.PathLike[str],
     questions: Sequence[int] | None = None,
     limit: int | None = None,
