@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knee_segmenter.errors import SegmenterError
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import case_id_from_path
 from knee_segmenter.folders import configure_nnunet
 from knee_segmenter.training import Fold, ModelDir
@@ -194,11 +194,12 @@ def predict(
     # before nnunetv2 is imported: it must find KneeSegmenterTrainer (nnUNet_extTrainer)
     n_proc = configure_nnunet()
     export_threads = max(1, int(threads)) if threads is not None else n_proc
-    import torch
-    from nnunetv2.inference.export_prediction import (
-        convert_predicted_logits_to_segmentation_with_correct_shape,
-    )
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    with needs_nnunet():
+        import torch
+        from nnunetv2.inference.export_prediction import (
+            convert_predicted_logits_to_segmentation_with_correct_shape,
+        )
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads

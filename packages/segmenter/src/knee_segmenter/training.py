@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from knee_segmenter.errors import SegmenterError
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
 from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
@@ -174,8 +174,10 @@ def train(
             )
 
     import numpy as np
-    import torch
-    from nnunetv2.run.run_training import maybe_load_checkpoint
+
+    with needs_nnunet():
+        import torch
+        from nnunetv2.run.run_training import maybe_load_checkpoint
     from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads
@@ -273,7 +275,8 @@ def copy_model(model: ModelDir, dest: str | os.PathLike[str]) -> ModelDir:
     does not need it, continuing the training does). ``dest`` is replaced as a
     whole, through a temporary sibling folder.
     """
-    import torch
+    with needs_nnunet():
+        import torch
 
     dest = Path(dest).absolute()
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")

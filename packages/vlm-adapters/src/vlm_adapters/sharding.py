@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.errors import AdapterError
+from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.records import read_records
 from vlm_adapters.runner import RunSummary, run_baseline
 
@@ -61,28 +61,13 @@ def _shard(kwargs: dict[str, Any]) -> RunSummary:
 
 
 def _on_ray(jobs: list[dict[str, Any]], *, num_gpus: float, num_cpus: float) -> list[RunSummary]:
-    address = os.environ.get("RAY_ADDRESS")
-    if not address:
-        # a local instance's workers run this interpreter: keep Ray from rebuilding a `uv run`
-        # environment (repackaging the working tree) for every worker
-        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    try:
+    from quintuple_builder import ray_session
+
+    with needs_extra("ray"):  # imported here so that the message names this package's extra
         import ray
-    except ImportError as exc:
-        raise AdapterError("executor 'ray' needs Ray: pip install 'vlm-adapters[ray]'") from exc
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
-        started = True
-    try:
+    with ray_session():
         task = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_retries=2)(_shard)
         return list(ray.get([task.remote(j) for j in jobs]))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_sharded(
