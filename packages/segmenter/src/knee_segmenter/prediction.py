@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from knee_volumes.atomic import atomic_file
 
 from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import case_id_from_path
@@ -242,15 +243,9 @@ def predict(
         return data, props
 
     def write(scan: SegmentationCase, target: Path, seg: np.ndarray, props: dict) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name[:-7]}.tmp{os.getpid()}.nii.gz")
-        try:
+        with atomic_file(target, suffix=".nii.gz") as tmp:
             reader_writer.write_seg(seg, str(tmp), props)
             check_aligned(tmp, scan.image)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return target
 
     n = max(1, int(batch))

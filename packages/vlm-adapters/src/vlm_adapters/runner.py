@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knee_volumes.atomic import atomic_file
 from moaks_schema import PromptSetting
 
 from vlm_adapters.dataset import ScanItems, load_split
@@ -56,13 +57,11 @@ def _existing(out: Path, *, model: str, setting: str, retry_errors: bool) -> set
             )
     if retry_errors and any(r.error is not None for r in records):
         keep = [r for r in records if r.error is None]
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             for r in keep:
                 fh.write(r.to_json() + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, out)
         records = keep
     return {r.record_id for r in records}
 

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from knee_volumes.atomic import atomic_file
+
 from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.records import read_records
 from vlm_adapters.runner import RunSummary, run_baseline
@@ -40,9 +42,8 @@ def merge_records(parts: list[Path], out: str | os.PathLike[str]) -> int:
     """Merge shard logs into ``out`` (atomically; a record id seen twice is kept once). Returns the count."""
     out = Path(out)
     seen: set[str] = set()
-    tmp = out.with_name(out.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for part in parts:
             for r in read_records(part):
                 if r.record_id in seen:
@@ -52,7 +53,6 @@ def merge_records(parts: list[Path], out: str | os.PathLike[str]) -> int:
                 n += 1
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, out)
     return n
 
 
