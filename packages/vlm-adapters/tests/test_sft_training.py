@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from knee_phantom import region_blocks
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.sft import SftConfig, train_lora
 
@@ -17,11 +18,7 @@ SHAPE = (12, 32, 32)
 
 def _label_map() -> np.ndarray:
     """The 25 regions as separate 3 x 5 x 5 blocks."""
-    m = np.zeros(SHAPE, np.uint8)
-    for lab in range(1, 26):
-        s, r, c = (lab - 1) // 9 * 4, ((lab - 1) % 9) // 3 * 10, (lab - 1) % 3 * 10
-        m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return region_blocks(SHAPE, pitch=(4, 10, 10))
 
 
 def _build_dataset(root: Path) -> Path:
