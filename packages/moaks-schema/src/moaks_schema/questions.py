@@ -1,4 +1,4 @@
-"""The 69 public questions, their 118 attributes, categories and answer shapes (moaks.md §2-4).
+"""The 69 public questions, their 118 attributes, categories and answer shapes (docs/dataset.md, "Questions").
 
 Public ids are the integers 1..69 (the release spells them as strings "1".."69").
 Every answer key and attribute key below is spelled exactly as the public

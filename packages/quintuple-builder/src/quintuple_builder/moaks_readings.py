@@ -1,4 +1,4 @@
-"""Load OAI MOAKS reading files into the long readings table (moaks.md §5).
+"""Load OAI MOAKS reading files into the long readings table (docs/oai-data.md, "MOAKS files").
 
 Input: the pipe-delimited ``kMRI_SQ_MOAKS_BICL*.txt`` / ``kMRI_FNIH_SQ_MOAKS_BICL*.txt``
 files (and their ``.sas7bdat`` copies when pandas is installed). Output: the
