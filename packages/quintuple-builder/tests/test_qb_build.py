@@ -47,6 +47,10 @@ def test_dataset_folder(built) -> None:
     ds = Dataset.open(root)
     s = ds.scans()
     assert s.columns[: len(SCAN_COLUMNS)] == list(SCAN_COLUMNS)
+    assert ds.scans(label_sources=("manual", "phantom")).height == s.height == 12
+    assert ds.scans(label_sources=("nnunet",)).height == 0
+    with pytest.raises(QuintupleBuilderError, match="label sources"):
+        ds.scans(label_sources=("guess",))
     q = ds.quintuples()
     assert q.columns[: len(QUINTUPLE_COLUMNS)] == list(QUINTUPLE_COLUMNS)
     assert set(s["split"]) == {"train", "val", "test"}
