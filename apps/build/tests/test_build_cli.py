@@ -58,6 +58,7 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_oai_build_with_manual_labels(oai: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     res = CliRunner().invoke(

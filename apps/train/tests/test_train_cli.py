@@ -72,6 +72,7 @@ def tiny(tmp_path_factory) -> Path:
     return build_tiny_qwen(tmp_path_factory.mktemp("tiny-cli") / "qwen", seed=0)
 
 
+@pytest.mark.slow
 def test_train_vlm_runs_keeps_the_best_adapter_and_resumes(
     cohort: Path, tiny: Path, tmp_path: Path
 ) -> None:

@@ -123,6 +123,7 @@ def test_public_and_sft_formats(built) -> None:
     assert n_items == 12 * 69
 
 
+@pytest.mark.slow
 def test_load_dataset_reads_hf_layout(built) -> None:
     import datasets
 
@@ -137,6 +138,7 @@ def test_load_dataset_reads_hf_layout(built) -> None:
     assert isinstance(row["grades"][0]["grade"], int)
 
 
+@pytest.mark.slow
 def test_phantom_cohort_same_hash_twice_and_with_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     from knee_phantom import write_cohort
@@ -196,6 +198,7 @@ def test_seed_changes_the_hash(built, tmp_path: Path) -> None:
     assert a.content_hash != b.content_hash != result.content_hash
 
 
+@pytest.mark.slow
 def test_failures_stop_or_are_listed(cohort, tmp_path: Path) -> None:
     _, scans, readings = cohort
     scans = scans.head(4).with_columns(

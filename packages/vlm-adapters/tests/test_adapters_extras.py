@@ -8,18 +8,26 @@ from pathlib import Path
 import pytest
 from vlm_adapters import AdapterError, QwenVLAdapter, run_sharded
 from vlm_adapters.errors import needs_extra
-from vlm_adapters.tiny import build_tiny_qwen
+from vlm_adapters.tiny import build_tiny_qwen, qwen_tokenizer
 
 
-@pytest.mark.parametrize("module", ["torch", "transformers"])
-def test_missing_qwen_stack_names_the_qwen_extra(
-    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_missing_torch_names_the_qwen_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, module, None)  # `import <module>` now fails
-    with pytest.raises(AdapterError, match=rf"{module}.*pip install 'vlm-adapters\[qwen\]'"):
+    (tmp_path / "config.json").write_text(
+        "{}"
+    )  # a model folder, so that loading gets to the imports
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
+    with pytest.raises(AdapterError, match=r"torch.*pip install 'vlm-adapters\[qwen\]'"):
         QwenVLAdapter.load(tmp_path)
     with pytest.raises(AdapterError, match=r"vlm-adapters\[qwen\]"):
         build_tiny_qwen(tmp_path / "tiny")
+
+
+def test_missing_transformers_names_the_qwen_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(AdapterError, match=r"transformers.*pip install 'vlm-adapters\[qwen\]'"):
+        qwen_tokenizer()
 
 
 def test_missing_ray_names_the_ray_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

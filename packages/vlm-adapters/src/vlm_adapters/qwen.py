@@ -149,6 +149,11 @@ class QwenVLAdapter:
         Without ``options``, a LoRA folder written by fine-tuning shows the model
         its training frames (:func:`lora_frame_defaults`).
         """
+        path = Path(model_path)
+        if not (path / "config.json").is_file():  # before the slow imports: a typo fails fast
+            raise AdapterError(
+                f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
+            )
         with needs_extra("qwen"):
             import torch
             from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
@@ -158,11 +163,6 @@ class QwenVLAdapter:
                 QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
             )
         o = options
-        path = Path(model_path)
-        if not (path / "config.json").is_file():
-            raise AdapterError(
-                f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
-            )
         device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = (
             getattr(torch, o.dtype)
