@@ -7,6 +7,7 @@ from pathlib import Path
 
 import moaks_schema as ms
 import polars as pl
+import pytest
 from bench_metrics import (
     PAPER_TABLE2,
     score_predictions,
@@ -86,6 +87,7 @@ def test_tables_in_paper_layout() -> None:
     assert t3.filter(pl.col("source") == "paper")["Patellar tendon"].is_null().all()
 
 
+@pytest.mark.slow
 def test_report_folder(tmp_path: Path) -> None:
     a, b = _run(0, "a"), _run(1, "b")
     out = tmp_path / "report"
