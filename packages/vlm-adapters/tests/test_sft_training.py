@@ -100,6 +100,7 @@ def _config(dataset: Path, base: Path, out: Path, **kw) -> SftConfig:
     return SftConfig(dataset=dataset, base=base, out=out, **opts)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_answer_loss(tiny, dataset, tmp_path):
     # every step sees the same batch of two examples, so the loss must fall step after step;
     # the tiny model's frozen, normalised output layer keeps it near ln(vocab) whatever LoRA does,
@@ -114,6 +115,7 @@ def test_a_few_steps_lower_the_answer_loss(tiny, dataset, tmp_path):
     assert (tmp_path / "run" / "best" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tiny, dataset, tmp_path):
     from safetensors.torch import load_file
 
@@ -164,6 +166,7 @@ def test_validation_needs_an_evaluator(tiny, dataset, tmp_path):
     assert not (tmp_path / "run" / "checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_best_val_accuracy_keeps_the_adapter_and_loads_with_its_frames(tiny, dataset, tmp_path):
     """The evaluator's accuracy picks best/ (ties: the first epoch); best/ then loads with the
     frames it was trained on, unless the user says otherwise."""
