@@ -328,63 +328,46 @@ def _menisci() -> list[_Spec]:
                 Structure.MENISCUS,
             )
         )
-    for side, segs in (
-        ("medial", ("MMA", "MMB", "MMP")),
-        ("lateral", ("LMA", "LMB", "LMP")),
-    ):  # 54-55
-        out.append(
-            _Spec(
-                Feature.MENISCAL_CYST,
-                side[0].upper(),
-                f"{side} meniscus",
-                f"{side}_meniscal_cyst",
-                f"meniscal_cyst.{side}",
-                [
-                    ("presence", "presence", G.PRESENCE),
-                    ("tear_location", "tear_location", G.TEAR_LOCATION),
-                ],
-                Category.MENISCI,
-                segs,
-                Structure.MENISCUS,
+    presence = [("presence", "presence", G.PRESENCE)]
+    cyst = [*presence, ("tear_location", "tear_location", G.TEAR_LOCATION)]
+    sides = (("medial", ("MMA", "MMB", "MMP")), ("lateral", ("LMA", "LMB", "LMP")))
+    per_side = (  # 54-55, 56-57, 58-59: (feature, site words, answer key, slug, attributes)
+        (Feature.MENISCAL_CYST, "meniscus", "meniscal_cyst", "meniscal_cyst", cyst),
+        (
+            Feature.MENISCAL_HYPERTROPHY,
+            "meniscus",
+            "meniscal_hypertrophy",
+            "meniscal_hypertrophy",
+            presence,
+        ),
+        (Feature.ROOT_TEAR, "meniscal root", "meniscal_root_tear", "root_tear", presence),
+    )
+    for feature, words, key, slug, spec in per_side:
+        for side, segs in sides:
+            box = (segs[2],) if feature is Feature.ROOT_TEAR else segs  # a root: the posterior horn
+            out.append(
+                _Spec(
+                    feature,
+                    side[0].upper(),
+                    f"{side} {words}",
+                    f"{side}_{key}",
+                    f"{slug}.{side}",
+                    spec,
+                    Category.MENISCI,
+                    box,
+                    Structure.MENISCUS,
+                )
             )
-        )
-    for side, segs in (
-        ("medial", ("MMA", "MMB", "MMP")),
-        ("lateral", ("LMA", "LMB", "LMP")),
-    ):  # 56-57
-        out.append(
-            _Spec(
-                Feature.MENISCAL_HYPERTROPHY,
-                side[0].upper(),
-                f"{side} meniscus",
-                f"{side}_meniscal_hypertrophy",
-                f"meniscal_hypertrophy.{side}",
-                [("presence", "presence", G.PRESENCE)],
-                Category.MENISCI,
-                segs,
-                Structure.MENISCUS,
-            )
-        )
-    for side, seg in (("medial", "MMP"), ("lateral", "LMP")):  # 58-59
-        out.append(
-            _Spec(
-                Feature.ROOT_TEAR,
-                side[0].upper(),
-                f"{side} meniscal root",
-                f"{side}_meniscal_root_tear",
-                f"root_tear.{side}",
-                [("presence", "presence", G.PRESENCE)],
-                Category.MENISCI,
-                (seg,),
-                Structure.MENISCUS,
-            )
-        )
     return out
 
 
 def _ligaments_and_periarticular() -> list[_Spec]:
     """Questions 60-69: cruciate ligaments, patellar tendon, periarticular findings."""
     out: list[_Spec] = []
+    cruciate = [
+        ("complete_tear", "Complete Tear", G.PRESENCE),
+        ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
+    ]
     out.append(
         _Spec(
             Feature.ACL,
@@ -392,11 +375,7 @@ def _ligaments_and_periarticular() -> list[_Spec]:
             "anterior cruciate ligament",
             "ACL",
             "acl",
-            [
-                ("complete_tear", "Complete Tear", G.PRESENCE),
-                ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
-                ("repair", "ACL Repair", G.PRESENCE),
-            ],
+            [*cruciate, ("repair", "ACL Repair", G.PRESENCE)],
             Category.LIGAMENTS_TENDONS,
             ("ACL",),
             Structure.ACL,
@@ -409,10 +388,7 @@ def _ligaments_and_periarticular() -> list[_Spec]:
             "posterior cruciate ligament",
             "PCL",
             "pcl",
-            [
-                ("complete_tear", "Complete Tear", G.PRESENCE),
-                ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
-            ],
+            cruciate,
             Category.LIGAMENTS_TENDONS,
             ("PCL",),
             Structure.PCL,
