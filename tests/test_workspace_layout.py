@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: import name -> workspace modules it may import (architecture.md's direction).
+#: import name -> workspace modules it may import (docs/architecture.md).
 ALLOWED: dict[str, set[str]] = {
     "moaks_schema": set(),
     "bbox3d": set(),

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from knee_phantom import region_blocks
 from knee_volumes import Volume, write_dicom_series, write_nifti
 from moaks_schema import READING_COLUMNS
 from reasonknee_build.cli import build
@@ -17,11 +18,7 @@ SHAPE = (16, 24, 24)
 
 
 def _labels(shift: int) -> np.ndarray:
-    m = np.zeros(SHAPE, np.uint8)
-    for lab in range(1, 26):
-        s, r, c = (lab - 1) // 9 * 5, ((lab - 1) % 9) // 3 * 8 + shift, (lab - 1) % 3 * 8
-        m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return region_blocks(SHAPE, shift=shift)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +58,7 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_oai_build_with_manual_labels(oai: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     res = CliRunner().invoke(

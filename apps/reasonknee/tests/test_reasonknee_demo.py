@@ -34,6 +34,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_report_files(demo_out: Path) -> None:
     report = demo_out / "report"
     for name in ("README.md", "summary.json"):
@@ -50,6 +51,7 @@ def test_report_files(demo_out: Path) -> None:
     assert "phantom" in text and "| majority |" in text and "Patellar tendon" in text
 
 
+@pytest.mark.slow
 def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     import bench_metrics as bm
 

@@ -97,6 +97,7 @@ def _predictions(path: Path, dataset: Path, *, all_zero: bool) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_score_prints_the_headline_and_writes_the_report(tmp_path: Path) -> None:
     ds = _dataset(tmp_path / "ds")
     oracle = _predictions(tmp_path / "oracle.jsonl", ds, all_zero=False)

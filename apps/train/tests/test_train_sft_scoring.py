@@ -55,6 +55,7 @@ def test_bench_evaluator_scores_only_the_questions_answered(dataset: Path) -> No
     assert right["accuracy"] == 1.0 and set(right) >= {"accuracy_macro", "mean_iou", "groups"}
 
 
+@pytest.mark.slow
 def test_train_save_load_baseline_score(tiny: Path, dataset: Path, tmp_path: Path) -> None:
     """The adapter kept in best/ loads in the Qwen adapter (frames from its sft_run.json),
     answers as it did in training, and scores as it did in training."""

@@ -228,3 +228,22 @@ def test_true_boxes_exist_for_every_region_and_hold_it():
         rb = boxes[r.label]
         inside = rb.box.crop(p.labels) == r.label
         assert inside.sum() == rb.voxels == rb.total_voxels
+
+
+def test_region_blocks_boxes_are_where_the_docstring_says() -> None:
+    from bbox3d import Box, boxes_from_labels
+    from knee_phantom import PhantomError, region_blocks
+
+    m = region_blocks((12, 32, 32), pitch=(4, 10, 10), shift=1)
+    boxes = boxes_from_labels(m)
+    assert sorted(boxes) == list(range(1, 26))
+    assert (m > 0).sum() == 25 * 3 * 5 * 5  # no block overlaps another
+    # label 14: slice group 1, row group 1, column group 1 (rows moved by the shift)
+    assert boxes[14].box == Box(4, 7, 11, 16, 10, 15)
+    with pytest.raises(PhantomError, match="too small"):
+        region_blocks((12, 24, 24), pitch=(4, 10, 10))
+    import doctest
+
+    import knee_phantom.blocks
+
+    assert doctest.testmod(knee_phantom.blocks).failed == 0

@@ -213,12 +213,24 @@ def test_periarticular_collections_are_bright_at_their_site(name):
     assert f"periarticular.{name}" not in ph().lesion_masks
 
 
-def test_loose_bodies_are_dark_in_fluid():
-    p = ph(**{"periarticular.loose_bodies.presence": 1})
+@pytest.mark.parametrize("shape", [SMALL, MID])
+def test_loose_bodies_are_dark_in_fluid(shape):
+    """In the image, each body is a dark spot inside a bright ring of fluid that was not there
+    without it."""
+    from scipy import ndimage
+
+    p = ph(shape, **{"periarticular.loose_bodies.presence": 1})
     m = p.lesion_masks["periarticular.loose_bodies"]
     assert m.any() and (p.tissues[m] == Tissue.LOOSE_BODY).all()
-    ring = p.tissues == Tissue.LESION_FLUID
+    ring = ndimage.binary_dilation(m, iterations=2) & (p.tissues == Tissue.LESION_FLUID)
     assert ring.any()
+    img = p.volume.array.astype(float)
+    without = ph(shape).volume.array.astype(float)
+    # dark: every body voxel darker than three quarters of its ring (blur and noise included)
+    assert img[m].max() < np.percentile(img[ring], 25)
+    assert np.median(img[m]) < 0.7 * np.median(img[ring])
+    # in fluid: the ring is much brighter than the same voxels of the knee without the bodies
+    assert np.median(img[ring]) > 1.5 * np.median(without[ring])
 
 
 def test_lesions_leave_the_rest_of_the_knee_alone():

@@ -209,3 +209,20 @@ def test_unusual_shapes_load_and_are_flagged(tmp_path: Path) -> None:
         assert any(words in f for f in v.flags), v.flags
     v = read_volume(write_nifti(np.zeros((160, 384, 384), np.uint8), tmp_path / "std.nii"))
     assert v.flags == ()
+
+
+def test_volume_and_orientation_raise_the_package_error() -> None:
+    """Bad shapes and affines raise VolumeError (still a ValueError for older callers)."""
+    good = np.zeros((2, 3, 4), dtype=np.uint8)
+    bad_calls = [
+        lambda: Volume(np.zeros((2, 3))),
+        lambda: Volume(good, affine=np.eye(3)),
+        lambda: Volume(good, side=3),
+        lambda: Volume(good).with_array(np.zeros((4, 3, 2))),
+        lambda: to_canonical(np.zeros((2, 3)), np.eye(4)),
+        lambda: to_canonical(good, np.zeros((4, 4))),
+    ]
+    for call in bad_calls:
+        with pytest.raises(VolumeError) as info:
+            call()
+        assert isinstance(info.value, ValueError)

@@ -208,7 +208,9 @@ def test_imports_only_the_standard_library() -> None:
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("module", ["regions", "grades", "questions", "oai", "__init__"])
+@pytest.mark.parametrize(
+    "module", ["regions", "grades", "questions", "oai", "settings", "__init__"]
+)
 def test_doctests(module: str) -> None:
     import doctest
     import importlib

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from knee_phantom import region_blocks
 from moaks_schema import ATTRIBUTES, READING_COLUMNS
 
 SHAPE = (16, 24, 24)
@@ -15,13 +16,7 @@ SHAPE = (16, 24, 24)
 
 def label_map(shift: int = 0) -> np.ndarray:
     """All 25 labels as separate blocks (shifted by ``shift`` voxels along rows)."""
-    m = np.zeros(SHAPE, np.uint8)
-    for lab in range(1, 26):
-        s = (lab - 1) // 9 * 5
-        r = ((lab - 1) % 9) // 3 * 8 + shift
-        c = (lab - 1) % 3 * 8
-        m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return region_blocks(SHAPE, shift=shift)
 
 
 def synthetic_cohort(

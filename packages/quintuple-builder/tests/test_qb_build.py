@@ -47,6 +47,10 @@ def test_dataset_folder(built) -> None:
     ds = Dataset.open(root)
     s = ds.scans()
     assert s.columns[: len(SCAN_COLUMNS)] == list(SCAN_COLUMNS)
+    assert ds.scans(label_sources=("manual", "phantom")).height == s.height == 12
+    assert ds.scans(label_sources=("nnunet",)).height == 0
+    with pytest.raises(QuintupleBuilderError, match="label sources"):
+        ds.scans(label_sources=("guess",))
     q = ds.quintuples()
     assert q.columns[: len(QUINTUPLE_COLUMNS)] == list(QUINTUPLE_COLUMNS)
     assert set(s["split"]) == {"train", "val", "test"}
@@ -119,6 +123,7 @@ def test_public_and_sft_formats(built) -> None:
     assert n_items == 12 * 69
 
 
+@pytest.mark.slow
 def test_load_dataset_reads_hf_layout(built) -> None:
     import datasets
 
@@ -133,6 +138,7 @@ def test_load_dataset_reads_hf_layout(built) -> None:
     assert isinstance(row["grades"][0]["grade"], int)
 
 
+@pytest.mark.slow
 def test_phantom_cohort_same_hash_twice_and_with_ray(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     from knee_phantom import write_cohort
@@ -192,6 +198,7 @@ def test_seed_changes_the_hash(built, tmp_path: Path) -> None:
     assert a.content_hash != b.content_hash != result.content_hash
 
 
+@pytest.mark.slow
 def test_failures_stop_or_are_listed(cohort, tmp_path: Path) -> None:
     _, scans, readings = cohort
     scans = scans.head(4).with_columns(

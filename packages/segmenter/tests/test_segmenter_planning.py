@@ -10,6 +10,7 @@ import pytest
 from knee_segmenter import SegmenterError
 
 
+@pytest.mark.slow
 def test_spacing_factor_coarsens_the_planned_grid(tmp_path, make_pair):
     pairs = [make_pair(f"k{i}", seed=i, shape=(16, 32, 32)) for i in range(2)]
     root = tmp_path / "nn"

@@ -16,6 +16,8 @@ from vlm_adapters import (
 )
 from vlm_adapters.tiny import build_tiny_qwen
 
+pytestmark = pytest.mark.slow  # a tiny Qwen2.5-VL is built and run: minutes on a CPU
+
 QUESTIONS = [1, 44, 54, 60, 63]
 OPTIONS = {"slices": 8, "max_new_tokens": 6, "question_batch": 3}
 

@@ -55,7 +55,7 @@ def test_majority_matches_train_majority_and_parses_cleanly(
     assert overall["failure_rate"] == 0.0
     # the majority baseline's accuracy is, by definition, the majority-class reference line
     assert overall["accuracy"] == pytest.approx(overall["majority"])
-    # no box: every boxed question counts as a missing box (IoU 0), as bench.md says
+    # no box: every boxed question counts as a missing box (IoU 0), as docs/benchmark-protocol.md says
     boxes = scores.records.filter(pl.col("box_scored"))
     assert boxes.height > 0 and (boxes["iou"] == 0).all()
 

@@ -56,6 +56,7 @@ def _comparable(path: Path) -> dict[str, tuple]:
     }
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(dataset, tmp_path):
     reference = tmp_path / "uninterrupted.jsonl"
     run_baseline(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from knee_phantom import region_blocks
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.sft import SftConfig, train_lora
 
@@ -17,11 +18,7 @@ SHAPE = (12, 32, 32)
 
 def _label_map() -> np.ndarray:
     """The 25 regions as separate 3 x 5 x 5 blocks."""
-    m = np.zeros(SHAPE, np.uint8)
-    for lab in range(1, 26):
-        s, r, c = (lab - 1) // 9 * 4, ((lab - 1) % 9) // 3 * 10, (lab - 1) % 3 * 10
-        m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return region_blocks(SHAPE, pitch=(4, 10, 10))
 
 
 def _build_dataset(root: Path) -> Path:
@@ -103,6 +100,7 @@ def _config(dataset: Path, base: Path, out: Path, **kw) -> SftConfig:
     return SftConfig(dataset=dataset, base=base, out=out, **opts)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_answer_loss(tiny, dataset, tmp_path):
     # every step sees the same batch of two examples, so the loss must fall step after step;
     # the tiny model's frozen, normalised output layer keeps it near ln(vocab) whatever LoRA does,
@@ -117,6 +115,7 @@ def test_a_few_steps_lower_the_answer_loss(tiny, dataset, tmp_path):
     assert (tmp_path / "run" / "best" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(tiny, dataset, tmp_path):
     from safetensors.torch import load_file
 
@@ -167,6 +166,7 @@ def test_validation_needs_an_evaluator(tiny, dataset, tmp_path):
     assert not (tmp_path / "run" / "checkpoint").exists()
 
 
+@pytest.mark.slow
 def test_best_val_accuracy_keeps_the_adapter_and_loads_with_its_frames(tiny, dataset, tmp_path):
     """The evaluator's accuracy picks best/ (ties: the first epoch); best/ then loads with the
     frames it was trained on, unless the user says otherwise."""

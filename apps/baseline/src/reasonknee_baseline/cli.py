@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from moaks_schema import PROMPT_SETTINGS, PromptSetting
 
 if TYPE_CHECKING:
     from rich.console import Console
     from vlm_adapters import RunSummary
 
 __all__ = ["baseline", "parse_options"]
-
-_SETTINGS = ("zero-shot", "instruction", "gt-region")
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, object]:
@@ -71,7 +70,10 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     help="qwen2.5-vl:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random",
 )
 @click.option(
-    "--setting", type=click.Choice(_SETTINGS), required=True, help="Prompt setting (bench.md)."
+    "--setting",
+    type=click.Choice(PROMPT_SETTINGS),
+    required=True,
+    help="Prompt setting (docs/benchmark-protocol.md).",
 )
 @click.option(
     "--out",
@@ -125,7 +127,7 @@ def baseline(
     dataset: Path,
     split: str,
     model: str,
-    setting: str,
+    setting: PromptSetting,
     out: Path,
     questions: str | None,
     limit: int | None,
@@ -164,7 +166,7 @@ def baseline(
     except MoaksSchemaError as exc:
         raise click.BadParameter(str(exc), param_hint="--questions") from None
     opts = parse_options(options)
-    common = dict(
+    common: dict[str, Any] = dict(
         dataset=dataset,
         split=split,
         model=model,

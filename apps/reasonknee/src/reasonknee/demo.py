@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from moaks_schema import PROMPT_SETTINGS
 
 __all__ = ["demo"]
 
@@ -47,7 +48,7 @@ __all__ = ["demo"]
 )
 @click.option(
     "--setting",
-    type=click.Choice(["zero-shot", "instruction", "gt-region"]),
+    type=click.Choice(PROMPT_SETTINGS),
     default="instruction",
     show_default=True,
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from moaks_schema import PROMPT_SETTINGS, PromptSetting
 
 __all__ = ["segmenter", "train", "vlm"]
 
@@ -47,21 +48,19 @@ def _manual_pairs(folder: Path) -> list:
 
 def _dataset_pairs(folder: Path) -> list:
     """Manually labelled (or phantom-truth) scans of a dataset folder."""
-    import polars as pl
     from knee_segmenter import pairs_from_manifest
+    from quintuple_builder import Dataset, QuintupleBuilderError
 
-    path = folder / "scans.parquet"
-    if not path.is_file():
-        raise click.BadParameter(
-            f"{path}: not found; expected a dataset folder", param_hint="--dataset"
-        )
-    scans = pl.read_parquet(path)
-    if "label_source" in scans.columns:
-        scans = scans.filter(pl.col("label_source").is_in(["manual", "phantom"]))
-    pairs = pairs_from_manifest(scans, base_dir=folder)
+    try:
+        ds = Dataset.open(folder)
+        scans = ds.scans(label_sources=("manual", "phantom"))  # never nnU-Net's own labels
+    except QuintupleBuilderError as exc:
+        raise click.BadParameter(str(exc), param_hint="--dataset") from None
+    pairs = pairs_from_manifest(scans, base_dir=ds.root)
     if not pairs:
         raise click.BadParameter(
-            f"{path}: no scan with a manual (or phantom) label map; nnU-Net labels are not trained on",
+            f"{ds.root / 'scans.parquet'}: no scan with a manual (or phantom) label map; "
+            "nnU-Net labels are not trained on",
             param_hint="--dataset",
         )
     return pairs
@@ -198,7 +197,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 )
 @click.option(
     "--setting",
-    type=click.Choice(["zero-shot", "instruction", "gt-region"]),
+    type=click.Choice(PROMPT_SETTINGS),
     default="instruction",
     show_default=True,
     help="Which prompt the model is trained on.",
@@ -259,7 +258,7 @@ def vlm(
     base: Path,
     out_dir: Path,
     cot: bool,
-    setting: str,
+    setting: PromptSetting,
     lora_r: int,
     lora_alpha: int,
     lora_dropout: float,
@@ -287,6 +286,7 @@ def vlm(
     """
     from rich.console import Console
     from rich.table import Table
+    from vlm_adapters import AdapterError
     from vlm_adapters.sft import SftConfig, train_lora
 
     console = Console(stderr=True)
@@ -328,7 +328,10 @@ def vlm(
 
     from reasonknee_train.evaluation import bench_evaluator
 
-    result = train_lora(config, evaluate=bench_evaluator, on_epoch=on_epoch)
+    try:
+        result = train_lora(config, evaluate=bench_evaluator, on_epoch=on_epoch)
+    except AdapterError as exc:  # e.g. another run's options in OUT, unknown target modules
+        raise click.ClickException(str(exc)) from None
     table = Table(title="LoRA fine-tuning" + (" (resumed)" if result.resumed else ""))
     for col in ("epoch", "steps", "train loss", "val accuracy", "kept"):
         table.add_column(col, justify="right")

@@ -3,7 +3,7 @@
 :func:`vlm_adapters.sft.train_lora` answers the val split after every epoch
 and hands the records to an evaluator; this is the one ``reasonknee train
 vlm`` passes. It lives in the app because vlm-adapters does not depend on
-bench-metrics (architecture.md's dependency direction).
+bench-metrics (docs/architecture.md, "Dependency direction").
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ in the OAI release layout). Phantom numbers are not clinical numbers.
 (118, 'uint8', ('L', 'I', 'P'))
 """
 
+from knee_phantom.blocks import region_blocks
 from knee_phantom.cohort import CohortLayout, write_cohort
 from knee_phantom.dataset import write_phantom_dataset
 from knee_phantom.errors import PhantomError
@@ -32,6 +33,7 @@ __all__ = [
     "__version__",
     "complete_grades",
     "make_phantom",
+    "region_blocks",
     "write_cohort",
     "write_phantom_dataset",
 ]

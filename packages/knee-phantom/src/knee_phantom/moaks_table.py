@@ -1,4 +1,4 @@
-"""The OAI-shaped MOAKS text table of a phantom cohort (moaks.md §5) and its phantom codebook.
+"""The OAI-shaped MOAKS text table of a phantom cohort (docs/oai-data.md, "MOAKS files") and its phantom codebook.
 
 Pipe-delimited, CRLF line ends, a header row, ``ID``, ``SIDE`` (``"1: Right"``),
 ``READPRJ``, ``VERSION`` and one ``V..``-prefixed column per variable, cells

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from nibabel import orientations as _ornt
 
+from knee_volumes.errors import VolumeError
+
 __all__ = [
     "CANONICAL_AXCODES",
     "axcodes",
@@ -54,7 +56,7 @@ def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
 def _transform(affine: np.ndarray) -> np.ndarray:
     current = _ornt.io_orientation(affine)
     if np.isnan(current).any():
-        raise ValueError(f"affine has a degenerate axis: {affine.tolist()}")
+        raise VolumeError(f"affine has a degenerate axis: {affine.tolist()}")
     return _ornt.ornt_transform(current, _ornt.axcodes2ornt(CANONICAL_AXCODES))
 
 
@@ -86,7 +88,7 @@ def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
     """
     affine = np.asarray(affine, dtype=float)
     if array.ndim != 3:
-        raise ValueError(f"expected a 3D array, got shape {array.shape}")
+        raise VolumeError(f"expected a 3D array, got shape {array.shape}")
     transform = _transform(affine)
     if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
         return array, affine

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knee_volumes.errors import VolumeError
 from knee_volumes.orientation import axcodes, spacing_from_affine
 
 __all__ = [
@@ -101,7 +102,7 @@ class Volume:
     def __post_init__(self) -> None:
         array = np.asanyarray(self.array)
         if array.ndim != 3:
-            raise ValueError(f"Volume.array must be 3D (slice, row, col), got shape {array.shape}")
+            raise VolumeError(f"Volume.array must be 3D (slice, row, col), got shape {array.shape}")
         object.__setattr__(self, "array", array)
         if self.affine is None:
             sx, sy, sz = (float(s) for s in self.spacing)
@@ -112,13 +113,13 @@ class Volume:
         else:
             affine = np.array(self.affine, dtype=float)
             if affine.shape != (4, 4):
-                raise ValueError(f"Volume.affine must be 4x4, got shape {affine.shape}")
+                raise VolumeError(f"Volume.affine must be 4x4, got shape {affine.shape}")
             object.__setattr__(self, "spacing", spacing_from_affine(affine))
         affine.setflags(write=False)
         object.__setattr__(self, "affine", affine)
         object.__setattr__(self, "spacing", tuple(float(s) for s in self.spacing))
         if self.side not in (None, 1, 2):
-            raise ValueError(f"Volume.side must be 1 (right), 2 (left) or None, got {self.side!r}")
+            raise VolumeError(f"Volume.side must be 1 (right), 2 (left) or None, got {self.side!r}")
 
     def __repr__(self) -> str:
         known = {
@@ -154,7 +155,7 @@ class Volume:
         """The same scan and geometry with another array of the same shape (e.g. a label map)."""
         array = np.asanyarray(array)
         if array.shape != self.array.shape:
-            raise ValueError(f"shape {array.shape} differs from the volume's {self.array.shape}")
+            raise VolumeError(f"shape {array.shape} differs from the volume's {self.array.shape}")
         return replace(self, array=array)
 
     def source_path(self) -> Path | None:

@@ -51,6 +51,7 @@ from moaks_schema.regions import (
     region_by_label,
     site_name,
 )
+from moaks_schema.settings import PROMPT_SETTINGS, PromptSetting
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,7 @@ __all__ = [
     "CARTILAGE_SUBREGIONS",
     "MENISCAL_SEGMENTS",
     "OSTEOPHYTE_LOCATIONS",
+    "PROMPT_SETTINGS",
     "QUESTIONS",
     "READING_COLUMNS",
     "REGIONS",
@@ -75,6 +77,7 @@ __all__ = [
     "MoaksSchemaError",
     "OaiVariable",
     "OaiVariableMap",
+    "PromptSetting",
     "Question",
     "Region",
     "RegionKind",

@@ -1,4 +1,4 @@
-"""OAI naming facts: visits, release folders, knee sides and MOAKS variable names (moaks.md §5).
+"""OAI naming facts: visits, release folders, knee sides and MOAKS variable names (docs/oai-data.md, "MOAKS files").
 
 The variable map is extensible: items without a publicly confirmed OAI
 variable name (meniscal cyst and hypertrophy, PCL, patellar tendon, most
@@ -250,5 +250,5 @@ class OaiVariableMap:
 
 
 def default_variable_map() -> OaiVariableMap:
-    """The publicly confirmed OAI MOAKS variable names (moaks.md §5)."""
+    """The publicly confirmed OAI MOAKS variable names (docs/oai-data.md, "MOAKS files")."""
     return OaiVariableMap(tuple(_default_entries()))

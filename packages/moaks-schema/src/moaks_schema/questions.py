@@ -1,4 +1,4 @@
-"""The 69 public questions, their 118 attributes, categories and answer shapes (moaks.md §2-4).
+"""The 69 public questions, their 118 attributes, categories and answer shapes (docs/dataset.md, "Questions").
 
 Public ids are the integers 1..69 (the release spells them as strings "1".."69").
 Every answer key and attribute key below is spelled exactly as the public
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from moaks_schema import grades as G
 from moaks_schema.errors import MoaksSchemaError
@@ -184,105 +184,114 @@ def _osteophyte_regions(loc: str) -> tuple[str, ...]:
     return (loc,)
 
 
-def _build() -> tuple[Question, ...]:
-    qs: list[Question] = []
+class _Spec(NamedTuple):
+    """One question before it is numbered (its id is its place in the list)."""
 
-    def add(
-        feature: Feature,
-        site: str | None,
-        site_name: str,
-        answer_key: str,
-        slug: str,
-        spec: list[tuple[str, str, G.GradeSpace]],
-        category: Category,
-        box: tuple[str, ...],
-        structure: Structure | None,
-        shape: AnswerShape = AnswerShape.OBJECT,
-    ) -> None:
-        qid = len(qs) + 1
-        qs.append(
-            Question(
-                qid,
-                feature,
-                site,
-                site_name,
-                answer_key,
-                _attrs(qid, slug, spec),
-                category,
-                box,
-                structure,
-                shape,
-            )
-        )
+    feature: Feature
+    site: str | None
+    site_name: str
+    answer_key: str
+    slug: str
+    spec: list[tuple[str, str, G.GradeSpace]]
+    category: Category
+    box: tuple[str, ...]
+    structure: Structure | None
+    shape: AnswerShape = AnswerShape.OBJECT
 
+
+def _bone_and_cartilage() -> list[_Spec]:
+    """Questions 1-29: bone marrow lesions and cartilage, one per subregion."""
+    out: list[_Spec] = []
     bml = [
         ("size", "Size of BML (including cyst)", G.BML_SIZE),
         ("number", "Number of BML within subregion", G.BML_NUMBER),
         ("percent", "% of lesion that is BML (excluding cyst)", G.BML_PERCENT),
     ]
     for code, name in BONE_SUBREGIONS.items():  # 1-15
-        add(
-            Feature.BML,
-            code,
-            name,
-            f"{name} BML",
-            f"bml.{code}",
-            bml,
-            Category.BML,
-            (code,),
-            region(code).structure,
+        out.append(
+            _Spec(
+                Feature.BML,
+                code,
+                name,
+                f"{name} BML",
+                f"bml.{code}",
+                bml,
+                Category.BML,
+                (code,),
+                region(code).structure,
+            )
         )
     cart = [
         ("size", "Size of lesion", G.CARTILAGE_SIZE),
         ("depth", "Depth of lesion", G.CARTILAGE_DEPTH),
     ]
     for code, name in CARTILAGE_SUBREGIONS.items():  # 16-29
-        add(
-            Feature.CARTILAGE,
-            code,
-            name,
-            f"{name} cartilage lesion",
-            f"cartilage.{code}",
-            cart,
-            Category.CARTILAGE,
-            (code,),
-            region(code).structure,
+        out.append(
+            _Spec(
+                Feature.CARTILAGE,
+                code,
+                name,
+                f"{name} cartilage lesion",
+                f"cartilage.{code}",
+                cart,
+                Category.CARTILAGE,
+                (code,),
+                region(code).structure,
+            )
         )
+    return out
+
+
+def _osteophytes_and_synovitis() -> list[_Spec]:
+    """Questions 30-43: osteophytes, Hoffa-synovitis, effusion-synovitis."""
+    out: list[_Spec] = []
     for code, name in OSTEOPHYTE_LOCATIONS.items():  # 30-41
         box = _osteophyte_regions(code)
-        add(
-            Feature.OSTEOPHYTE,
-            code,
-            name,
-            f"{name} osteophyte",
-            f"osteophyte.{code}",
-            [("grade", "grade", G.OSTEOPHYTE)],
-            Category.OSTEOPHYTES,
-            box,
-            region(box[0]).structure,
+        out.append(
+            _Spec(
+                Feature.OSTEOPHYTE,
+                code,
+                name,
+                f"{name} osteophyte",
+                f"osteophyte.{code}",
+                [("grade", "grade", G.OSTEOPHYTE)],
+                Category.OSTEOPHYTES,
+                box,
+                region(box[0]).structure,
+            )
         )
-    add(
-        Feature.HOFFA,
-        None,
-        "Hoffa's fat pad",
-        "Hoffa-Synovitis",
-        "hoffa",
-        [("grade", "grade", G.HOFFA)],
-        Category.SYNOVITIS_EFFUSION,
-        ("HFP",),
-        Structure.SYNOVITIS,
+    out.append(
+        _Spec(
+            Feature.HOFFA,
+            None,
+            "Hoffa's fat pad",
+            "Hoffa-Synovitis",
+            "hoffa",
+            [("grade", "grade", G.HOFFA)],
+            Category.SYNOVITIS_EFFUSION,
+            ("HFP",),
+            Structure.SYNOVITIS,
+        )
     )  # 42
-    add(
-        Feature.EFFUSION,
-        None,
-        "joint",
-        "effusion-synovitis",
-        "effusion",
-        [("grade", "grade", G.EFFUSION)],
-        Category.SYNOVITIS_EFFUSION,
-        (),
-        None,
+    out.append(
+        _Spec(
+            Feature.EFFUSION,
+            None,
+            "joint",
+            "effusion-synovitis",
+            "effusion",
+            [("grade", "grade", G.EFFUSION)],
+            Category.SYNOVITIS_EFFUSION,
+            (),
+            None,
+        )
     )  # 43
+    return out
+
+
+def _menisci() -> list[_Spec]:
+    """Questions 44-59: extrusion, morphology, cysts, hypertrophy, root tears."""
+    out: list[_Spec] = []
     extrusions = [
         ("MMA", "medial meniscus anterior", "MMA", AnswerShape.BARE_INT),
         ("MMM", "medial meniscus medial", "MMB", AnswerShape.BARE_INT),
@@ -290,115 +299,113 @@ def _build() -> tuple[Question, ...]:
         ("LML", "lateral meniscus lateral", "LMB", AnswerShape.OBJECT),
     ]
     for code, name, box, shape in extrusions:  # 44-47
-        add(
-            Feature.EXTRUSION,
-            code,
-            name,
-            f"{name} extrusion",
-            f"extrusion.{code}",
-            [("grade", "grade", G.EXTRUSION)],
-            Category.MENISCI,
-            (box,),
-            Structure.MENISCUS,
-            shape,
+        out.append(
+            _Spec(
+                Feature.EXTRUSION,
+                code,
+                name,
+                f"{name} extrusion",
+                f"extrusion.{code}",
+                [("grade", "grade", G.EXTRUSION)],
+                Category.MENISCI,
+                (box,),
+                Structure.MENISCUS,
+                shape,
+            )
         )
     for code, name in MENISCAL_SEGMENTS.items():  # 48-53
         short = name.replace(" horn", "")
-        add(
-            Feature.MORPHOLOGY,
-            code,
-            name,
-            f"{short} morphology",
-            f"morphology.{code}",
-            [("code", "morphology", G.MORPHOLOGY)],
-            Category.MENISCI,
-            (code,),
-            Structure.MENISCUS,
+        out.append(
+            _Spec(
+                Feature.MORPHOLOGY,
+                code,
+                name,
+                f"{short} morphology",
+                f"morphology.{code}",
+                [("code", "morphology", G.MORPHOLOGY)],
+                Category.MENISCI,
+                (code,),
+                Structure.MENISCUS,
+            )
         )
-    for side, segs in (
-        ("medial", ("MMA", "MMB", "MMP")),
-        ("lateral", ("LMA", "LMB", "LMP")),
-    ):  # 54-55
-        add(
-            Feature.MENISCAL_CYST,
-            side[0].upper(),
-            f"{side} meniscus",
-            f"{side}_meniscal_cyst",
-            f"meniscal_cyst.{side}",
-            [
-                ("presence", "presence", G.PRESENCE),
-                ("tear_location", "tear_location", G.TEAR_LOCATION),
-            ],
-            Category.MENISCI,
-            segs,
-            Structure.MENISCUS,
-        )
-    for side, segs in (
-        ("medial", ("MMA", "MMB", "MMP")),
-        ("lateral", ("LMA", "LMB", "LMP")),
-    ):  # 56-57
-        add(
+    presence = [("presence", "presence", G.PRESENCE)]
+    cyst = [*presence, ("tear_location", "tear_location", G.TEAR_LOCATION)]
+    sides = (("medial", ("MMA", "MMB", "MMP")), ("lateral", ("LMA", "LMB", "LMP")))
+    per_side = (  # 54-55, 56-57, 58-59: (feature, site words, answer key, slug, attributes)
+        (Feature.MENISCAL_CYST, "meniscus", "meniscal_cyst", "meniscal_cyst", cyst),
+        (
             Feature.MENISCAL_HYPERTROPHY,
-            side[0].upper(),
-            f"{side} meniscus",
-            f"{side}_meniscal_hypertrophy",
-            f"meniscal_hypertrophy.{side}",
-            [("presence", "presence", G.PRESENCE)],
-            Category.MENISCI,
-            segs,
-            Structure.MENISCUS,
+            "meniscus",
+            "meniscal_hypertrophy",
+            "meniscal_hypertrophy",
+            presence,
+        ),
+        (Feature.ROOT_TEAR, "meniscal root", "meniscal_root_tear", "root_tear", presence),
+    )
+    for feature, words, key, slug, spec in per_side:
+        for side, segs in sides:
+            box = (segs[2],) if feature is Feature.ROOT_TEAR else segs  # a root: the posterior horn
+            out.append(
+                _Spec(
+                    feature,
+                    side[0].upper(),
+                    f"{side} {words}",
+                    f"{side}_{key}",
+                    f"{slug}.{side}",
+                    spec,
+                    Category.MENISCI,
+                    box,
+                    Structure.MENISCUS,
+                )
+            )
+    return out
+
+
+def _ligaments_and_periarticular() -> list[_Spec]:
+    """Questions 60-69: cruciate ligaments, patellar tendon, periarticular findings."""
+    out: list[_Spec] = []
+    cruciate = [
+        ("complete_tear", "Complete Tear", G.PRESENCE),
+        ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
+    ]
+    out.append(
+        _Spec(
+            Feature.ACL,
+            "ACL",
+            "anterior cruciate ligament",
+            "ACL",
+            "acl",
+            [*cruciate, ("repair", "ACL Repair", G.PRESENCE)],
+            Category.LIGAMENTS_TENDONS,
+            ("ACL",),
+            Structure.ACL,
         )
-    for side, seg in (("medial", "MMP"), ("lateral", "LMP")):  # 58-59
-        add(
-            Feature.ROOT_TEAR,
-            side[0].upper(),
-            f"{side} meniscal root",
-            f"{side}_meniscal_root_tear",
-            f"root_tear.{side}",
-            [("presence", "presence", G.PRESENCE)],
-            Category.MENISCI,
-            (seg,),
-            Structure.MENISCUS,
-        )
-    add(
-        Feature.ACL,
-        "ACL",
-        "anterior cruciate ligament",
-        "ACL",
-        "acl",
-        [
-            ("complete_tear", "Complete Tear", G.PRESENCE),
-            ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
-            ("repair", "ACL Repair", G.PRESENCE),
-        ],
-        Category.LIGAMENTS_TENDONS,
-        ("ACL",),
-        Structure.ACL,
     )  # 60
-    add(
-        Feature.PCL,
-        "PCL",
-        "posterior cruciate ligament",
-        "PCL",
-        "pcl",
-        [
-            ("complete_tear", "Complete Tear", G.PRESENCE),
-            ("bml_cyst", "Associated with BML/cyst at site of insertion or origin", G.PRESENCE),
-        ],
-        Category.LIGAMENTS_TENDONS,
-        ("PCL",),
-        Structure.PCL,
+    out.append(
+        _Spec(
+            Feature.PCL,
+            "PCL",
+            "posterior cruciate ligament",
+            "PCL",
+            "pcl",
+            cruciate,
+            Category.LIGAMENTS_TENDONS,
+            ("PCL",),
+            Structure.PCL,
+        )
     )  # 61
-    add(
-        Feature.PATELLAR_TENDON,
-        "PT",
-        "patellar tendon",
-        "Patellar_Tendon",
-        "patellar_tendon",
-        [("signal", "Signal Abnormality", G.PRESENCE)],
-        Category.LIGAMENTS_TENDONS,
-        ("PT",),
-        Structure.PATELLAR_TENDON,
+    out.append(
+        _Spec(
+            Feature.PATELLAR_TENDON,
+            "PT",
+            "patellar tendon",
+            "Patellar_Tendon",
+            "patellar_tendon",
+            [("signal", "Signal Abnormality", G.PRESENCE)],
+            Category.LIGAMENTS_TENDONS,
+            ("PT",),
+            Structure.PATELLAR_TENDON,
+        )
     )  # 62
     periarticular = [
         ("pes_anserine_bursitis", "pes anserine bursitis"),
@@ -410,18 +417,44 @@ def _build() -> tuple[Question, ...]:
         ("loose_bodies", "loose bodies"),
     ]
     for code, name in periarticular:  # 63-69
-        add(
-            Feature.PERIARTICULAR,
-            code,
-            name,
-            f"{code}_presence",
-            f"periarticular.{code}",
-            [("presence", "presence", G.PRESENCE)],
-            Category.PERIARTICULAR,
-            (),
-            None,
+        out.append(
+            _Spec(
+                Feature.PERIARTICULAR,
+                code,
+                name,
+                f"{code}_presence",
+                f"periarticular.{code}",
+                [("presence", "presence", G.PRESENCE)],
+                Category.PERIARTICULAR,
+                (),
+                None,
+            )
         )
-    return tuple(qs)
+    return out
+
+
+def _build() -> tuple[Question, ...]:
+    specs = [
+        *_bone_and_cartilage(),
+        *_osteophytes_and_synovitis(),
+        *_menisci(),
+        *_ligaments_and_periarticular(),
+    ]
+    return tuple(
+        Question(
+            qid,
+            s.feature,
+            s.site,
+            s.site_name,
+            s.answer_key,
+            _attrs(qid, s.slug, s.spec),
+            s.category,
+            s.box,
+            s.structure,
+            s.shape,
+        )
+        for qid, s in enumerate(specs, start=1)
+    )
 
 
 #: The 69 public questions, ``QUESTIONS[i].id == i + 1``.

@@ -1,5 +1,5 @@
 """Anatomical sites: MOAKS subregions, osteophyte locations, meniscal segments and the
-25 labelled box regions of the segmenter (data-and-geometry.md §3).
+25 labelled box regions of the segmenter (docs/dataset.md, "Boxes").
 
 Label values of the segmenter's label map are fixed here and nowhere else:
 0 is background, 1-15 the bone subregions, 16-21 the meniscal segments,

@@ -24,6 +24,7 @@ from quintuple_builder.moaks_readings import (
     read_moaks_table,
 )
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
+from quintuple_builder.ray_session import ray_session
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
 from quintuple_builder.region_boxes import boxes_for_scan, question_boxes, region_boxes
 from quintuple_builder.release import (
@@ -87,6 +88,7 @@ __all__ = [
     "prompt",
     "prompt_table",
     "question_boxes",
+    "ray_session",
     "read_moaks_table",
     "reasoning_chain",
     "region_boxes",

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Sequence
 
 import polars as pl
-from moaks_schema import QUESTIONS, question
+from moaks_schema import QUESTIONS, Question, question
 
 from quintuple_builder.answers import moaks_json
 from quintuple_builder.errors import QuintupleBuilderError
@@ -109,24 +109,8 @@ def _chain_table(keys: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
-def assemble_quintuples(
-    scans: pl.DataFrame,
-    boxes: pl.DataFrame,
-    readings: pl.DataFrame,
-    *,
-    seed: int = 0,
-    question_ids: Sequence[int] | None = None,
-) -> pl.DataFrame:
-    """One row per (scan, question).
-
-    ``scans``: ``scan_id, patient_id, visit, side`` (+ ``split``; assigned from the
-    patient ids when absent). ``boxes``: ``BOX_COLUMNS`` (``box_public`` a list of
-    6 ints or null). ``readings``: ``moaks_schema.READING_COLUMNS``.
-    """
-    _require(scans, ("scan_id", "patient_id", "visit", "side"), "scans")
-    _require(boxes, BOX_COLUMNS, "boxes")
-    _require(readings, ("patient_id", "visit", "side", "attribute", "grade", "source"), "readings")
-    qs = [question(i) for i in question_ids] if question_ids is not None else list(QUESTIONS)
+def _scan_keys(scans: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """``scan_id, patient_id, visit, side, split, scan_variant`` of each scan (split assigned if absent)."""
     if "split" not in scans.columns:
         splits = assign_splits(scans["patient_id"].to_list())
         scans = scans.with_columns(pl.col("patient_id").replace_strict(splits).alias("split"))
@@ -146,6 +130,11 @@ def assemble_quintuples(
         .map_elements(lambda s: _scan_variant(seed, s), return_dtype=pl.Int64)
         .alias("scan_variant")
     )
+    return keys
+
+
+def _graded(keys: pl.DataFrame, readings: pl.DataFrame, qs: Sequence[Question]) -> pl.DataFrame:
+    """The grades of every (knee, question), in attribute order, with completeness and source."""
     attrs = pl.DataFrame(
         [(q.id, a.key, i) for q in qs for i, a in enumerate(q.attributes)],
         orient="row",
@@ -166,7 +155,7 @@ def assemble_quintuples(
             "(resolve READPRJ duplicates with load_moaks_readings)"
         )
     knees = keys.select("patient_id", "visit", "side").unique()
-    graded = (
+    return (
         knees.join(attrs, how="cross")
         .join(reads, on=rkey, how="left")
         .sort("patient_id", "visit", "side", "question_id", "attr_pos")
@@ -178,6 +167,78 @@ def assemble_quintuples(
             pl.col("source").drop_nulls().first().alias("grade_source"),
         )
     )
+
+
+def _with_answers(df: pl.DataFrame) -> pl.DataFrame:
+    """``reasoning``, ``answer``, ``answer_no_cot`` (complete rows only) and ``quintuple_id``."""
+    step0 = pl.col("step0").str.replace(BOX_PLACEHOLDER, pl.col("box_txt"), literal=True)
+    complete = pl.col("complete")
+    return df.with_columns(
+        pl.when(complete).then(pl.concat_list(step0, pl.col("rest"))).alias("reasoning"),
+        pl.when(complete)
+        .then(
+            pl.concat_str(
+                pl.lit("Box: "),
+                pl.col("box_txt"),
+                pl.lit("\nReasoning:\n1. "),
+                step0,
+                pl.lit("\n"),
+                pl.col("rest_numbered"),
+                pl.lit("\nMOAKS: "),
+                pl.col("moaks"),
+            )
+        )
+        .alias("answer"),
+        pl.when(complete)
+        .then(
+            pl.concat_str(pl.lit("Box: "), pl.col("box_txt"), pl.lit("\nMOAKS: "), pl.col("moaks"))
+        )
+        .alias("answer_no_cot"),
+        pl.concat_str(pl.col("scan_id"), pl.lit("_"), pl.col("question_id").cast(pl.String)).alias(
+            "quintuple_id"
+        ),
+    )
+
+
+def _prompt_frame(qs: Sequence[Question]) -> pl.DataFrame:
+    """The three prompts of every question."""
+    prompts = prompt_table(tuple(qs))
+    return pl.DataFrame(
+        {
+            "question_id": [q.id for q in qs],
+            "prompt_zero_shot": [prompts[q.id]["zero-shot"] for q in qs],
+            "prompt_instruction": [prompts[q.id]["instruction"] for q in qs],
+            "prompt_gt_region": [prompts[q.id]["gt-region"] for q in qs],
+        },
+        schema={
+            "question_id": pl.Int64,
+            "prompt_zero_shot": pl.String,
+            "prompt_instruction": pl.String,
+            "prompt_gt_region": pl.String,
+        },
+    )
+
+
+def assemble_quintuples(
+    scans: pl.DataFrame,
+    boxes: pl.DataFrame,
+    readings: pl.DataFrame,
+    *,
+    seed: int = 0,
+    question_ids: Sequence[int] | None = None,
+) -> pl.DataFrame:
+    """One row per (scan, question).
+
+    ``scans``: ``scan_id, patient_id, visit, side`` (+ ``split``; assigned from the
+    patient ids when absent). ``boxes``: ``BOX_COLUMNS`` (``box_public`` a list of
+    6 ints or null). ``readings``: ``moaks_schema.READING_COLUMNS``.
+    """
+    _require(scans, ("scan_id", "patient_id", "visit", "side"), "scans")
+    _require(boxes, BOX_COLUMNS, "boxes")
+    _require(readings, ("patient_id", "visit", "side", "attribute", "grade", "source"), "readings")
+    qs = [question(i) for i in question_ids] if question_ids is not None else list(QUESTIONS)
+    keys = _scan_keys(scans, seed)
+    graded = _graded(keys, readings, qs)
     qids = pl.DataFrame(
         {"question_id": [q.id for q in qs], "q_has_box": [q.has_box for q in qs]},
         schema={"question_id": pl.Int64, "q_has_box": pl.Boolean},
@@ -209,48 +270,8 @@ def assemble_quintuples(
     uniq = df.filter(pl.col("complete")).select(ckeys).unique().sort(ckeys)
     chains = _chain_table(uniq, seed)
     df = df.join(chains, on=ckeys, how="left").with_columns(box_text_expr().alias("box_txt"))
-    step0 = pl.col("step0").str.replace(BOX_PLACEHOLDER, pl.col("box_txt"), literal=True)
-    complete = pl.col("complete")
-    df = df.with_columns(
-        pl.when(complete).then(pl.concat_list(step0, pl.col("rest"))).alias("reasoning"),
-        pl.when(complete)
-        .then(
-            pl.concat_str(
-                pl.lit("Box: "),
-                pl.col("box_txt"),
-                pl.lit("\nReasoning:\n1. "),
-                step0,
-                pl.lit("\n"),
-                pl.col("rest_numbered"),
-                pl.lit("\nMOAKS: "),
-                pl.col("moaks"),
-            )
-        )
-        .alias("answer"),
-        pl.when(complete)
-        .then(
-            pl.concat_str(pl.lit("Box: "), pl.col("box_txt"), pl.lit("\nMOAKS: "), pl.col("moaks"))
-        )
-        .alias("answer_no_cot"),
-        pl.concat_str(pl.col("scan_id"), pl.lit("_"), pl.col("question_id").cast(pl.String)).alias(
-            "quintuple_id"
-        ),
-    )
-    prompts = prompt_table(tuple(qs))
-    ptab = pl.DataFrame(
-        {
-            "question_id": [q.id for q in qs],
-            "prompt_zero_shot": [prompts[q.id]["zero-shot"] for q in qs],
-            "prompt_instruction": [prompts[q.id]["instruction"] for q in qs],
-            "prompt_gt_region": [prompts[q.id]["gt-region"] for q in qs],
-        },
-        schema={
-            "question_id": pl.Int64,
-            "prompt_zero_shot": pl.String,
-            "prompt_instruction": pl.String,
-            "prompt_gt_region": pl.String,
-        },
-    )
+    df = _with_answers(df)
+    ptab = _prompt_frame(qs)
     df = df.join(ptab, on="question_id", how="left")
     return (
         df.select(*QUINTUPLE_COLUMNS, "complete")

@@ -10,15 +10,13 @@ interrupted build leaves nothing half-written.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from knee_volumes.atomic import atomic_folder
 from moaks_schema import QUESTIONS
 
 from quintuple_builder.assemble import assemble_quintuples
@@ -137,25 +135,47 @@ def _results_frames(
     return failures, geometry, boxes, absent
 
 
-def _prepare_out(out_dir: Path, overwrite: bool) -> Path:
-    if out_dir.exists() and not overwrite:
-        raise QuintupleBuilderError(
-            f"{out_dir}: output folder exists: expected a new path (or overwrite=True)"
+class _Stopped(Exception):
+    """A failure stopped the build (``keep_going=False``): nothing is written."""
+
+    def __init__(self, failures: pl.DataFrame) -> None:
+        super().__init__(f"{failures.height} scans failed")
+        self.failures = failures
+
+
+def _scan_tasks(rows: pl.DataFrame, out_root: Path, qids: tuple[int, ...]) -> list[ScanTask]:
+    return [
+        ScanTask(
+            scan_id=r["scan_id"],
+            patient_id=r["patient_id"],
+            visit=r["visit"],
+            side=int(r["side"]),
+            image_path=str(r["image_path"]),
+            label_path=r["label_path"],
+            out_root=str(out_root),
+            study_folder=r["study_folder"],
+            series_folder=r["series_folder"],
+            question_ids=qids,
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    return tmp
+        for r in rows.iter_rows(named=True)
+    ]
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        trash = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out_dir, trash)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
+def _write_reports(
+    folder: Path,
+    *,
+    failures: pl.DataFrame,
+    skipped: pl.DataFrame,
+    absent: pl.DataFrame,
+    reports: dict[str, pl.DataFrame] | None,
+) -> None:
+    rep = folder / "reports"
+    rep.mkdir()
+    failures.write_csv(rep / "failures.csv")
+    skipped.write_csv(rep / "skipped.csv")
+    absent.write_csv(rep / "absent_regions.csv")
+    for name, table in (reports or {}).items():
+        table.write_parquet(rep / f"{name}.parquet", statistics=False)
 
 
 def build_dataset(
@@ -201,95 +221,75 @@ def build_dataset(
     skipped = scans_ok.join(knees, on=["patient_id", "visit", "side"], how="anti").select(
         "scan_id", pl.lit("no MOAKS reading for this knee and visit").alias("reason")
     )
-    tmp = _prepare_out(out_dir, overwrite)
+    if out_dir.exists() and not overwrite:
+        raise QuintupleBuilderError(
+            f"{out_dir}: output folder exists: expected a new path (or overwrite=True)"
+        )
     try:
-        tasks = [
-            ScanTask(
-                scan_id=r["scan_id"],
-                patient_id=r["patient_id"],
-                visit=r["visit"],
-                side=int(r["side"]),
-                image_path=str(r["image_path"]),
-                label_path=r["label_path"],
-                out_root=str(tmp),
-                study_folder=r["study_folder"],
-                series_folder=r["series_folder"],
-                question_ids=qids,
+        with atomic_folder(out_dir, overwrite=True) as tmp:
+            tasks = _scan_tasks(with_reading, tmp, qids)
+            results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
+            failures, geometry, boxes, absent = _results_frames(results, label_source)
+            failures = pl.concat(
+                [
+                    manifest_failed.select(
+                        "scan_id",
+                        pl.lit("manifest").alias("stage"),
+                        pl.col("error").fill_null("failed in the scan manifest"),
+                    ),
+                    failures,
+                ]
+            ).sort("scan_id")
+            if failures.height and not keep_going:
+                raise _Stopped(failures)
+            built = with_reading.drop(
+                "study_folder", "series_folder", "image_path", "label_path"
+            ).join(geometry, on="scan_id", how="inner")
+            if built.height == 0:
+                raise QuintupleBuilderError(
+                    "no scan could be built: every scan failed or has no MOAKS reading"
+                )
+            splits = assign_splits(built["patient_id"].to_list())
+            built = built.with_columns(
+                pl.col("patient_id").replace_strict(splits, return_dtype=pl.String).alias("split"),
+                pl.lit(label_source).alias("label_source"),
+                pl.col("source_path").fill_null(pl.col("image_path")),
             )
-            for r in with_reading.iter_rows(named=True)
-        ]
-        results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
-        failures, geometry, boxes, absent = _results_frames(results, label_source)
-        failures = pl.concat(
-            [
-                manifest_failed.select(
-                    "scan_id",
-                    pl.lit("manifest").alias("stage"),
-                    pl.col("error").fill_null("failed in the scan manifest"),
-                ),
-                failures,
-            ]
-        ).sort("scan_id")
-        if failures.height and not keep_going:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return BuildResult(
-                out_dir=out_dir,
-                written=False,
-                failures=failures,
-                skipped=skipped,
-                counts=pl.DataFrame(),
+            scan_table = built.select(*SCAN_COLUMNS, "source_path").sort("scan_id")
+            quintuples = assemble_quintuples(
+                scan_table, boxes, readings, seed=seed, question_ids=qids
             )
-        built = with_reading.drop("study_folder", "series_folder", "image_path", "label_path").join(
-            geometry, on="scan_id", how="inner"
-        )
-        if built.height == 0:
-            raise QuintupleBuilderError(
-                "no scan could be built: every scan failed or has no MOAKS reading"
-            )
-        splits = assign_splits(built["patient_id"].to_list())
-        built = built.with_columns(
-            pl.col("patient_id").replace_strict(splits, return_dtype=pl.String).alias("split"),
-            pl.lit(label_source).alias("label_source"),
-            pl.col("source_path").fill_null(pl.col("image_path")),
-        )
-        scan_table = built.select(*SCAN_COLUMNS, "source_path").sort("scan_id")
-        quintuples = assemble_quintuples(scan_table, boxes, readings, seed=seed, question_ids=qids)
-        per_split = check_leakage(scan_table, where="scans")
-        check_leakage(quintuples, where="quintuples")
-        write_core(tmp, scan_table, quintuples)
-        write_public(tmp, scan_table, quintuples)
-        write_sft(tmp, scan_table, quintuples)
-        write_hf(tmp, scan_table, quintuples)
-        write_statistics(tmp, scan_table, quintuples)
-        rep = tmp / "reports"
-        rep.mkdir()
-        failures.write_csv(rep / "failures.csv")
-        skipped.write_csv(rep / "skipped.csv")
-        absent.write_csv(rep / "absent_regions.csv")
-        for name, table in (reports or {}).items():
-            table.write_parquet(rep / f"{name}.parquet", statistics=False)
-        counts = counts_per_split(scan_table, quintuples)
-        manifest = write_manifest(
-            tmp,
-            {
-                "seed": seed,
-                "label_source": label_source,
-                "question_ids": list(qids),
-                "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
-                "patients_per_split": per_split,
-                "counts": {
-                    r["split"]: {k: v for k, v in r.items() if k != "split"}
-                    for r in counts.iter_rows(named=True)
+            per_split = check_leakage(scan_table, where="scans")
+            check_leakage(quintuples, where="quintuples")
+            for write in (write_core, write_public, write_sft, write_hf, write_statistics):
+                write(tmp, scan_table, quintuples)
+            _write_reports(tmp, failures=failures, skipped=skipped, absent=absent, reports=reports)
+            counts = counts_per_split(scan_table, quintuples)
+            manifest = write_manifest(
+                tmp,
+                {
+                    "seed": seed,
+                    "label_source": label_source,
+                    "question_ids": list(qids),
+                    "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
+                    "patients_per_split": per_split,
+                    "counts": {
+                        r["split"]: {k: v for k, v in r.items() if k != "split"}
+                        for r in counts.iter_rows(named=True)
+                    },
+                    "failures": failures.height,
+                    "skipped": skipped.height,
+                    **(extra_manifest or {}),
                 },
-                "failures": failures.height,
-                "skipped": skipped.height,
-                **(extra_manifest or {}),
-            },
+            )
+    except _Stopped as stop:
+        return BuildResult(
+            out_dir=out_dir,
+            written=False,
+            failures=stop.failures,
+            skipped=skipped,
+            counts=pl.DataFrame(),
         )
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return BuildResult(
         out_dir=out_dir,
         written=True,

@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from quintuple_builder.build import LABEL_SOURCES
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.splits import SPLITS
 
@@ -45,9 +47,28 @@ class Dataset:
                 )
         return cls(root=root, manifest=manifest)
 
-    def scans(self, *, split: str | None = None) -> pl.DataFrame:
-        """scans.parquet, optionally one split."""
-        return self._filtered(pl.read_parquet(self.root / "scans.parquet"), split)
+    def scans(
+        self, *, split: str | None = None, label_sources: Collection[str] | None = None
+    ) -> pl.DataFrame:
+        """scans.parquet, optionally one split and only label maps from ``label_sources``.
+
+        ``label_sources`` (e.g. ``("manual", "phantom")``, the maps a segmenter may be
+        trained on) are values of :data:`~quintuple_builder.LABEL_SOURCES`.
+        """
+        scans = self._filtered(pl.read_parquet(self.root / "scans.parquet"), split)
+        if label_sources is None:
+            return scans
+        unknown = sorted(set(label_sources) - set(LABEL_SOURCES))
+        if unknown:
+            raise QuintupleBuilderError(
+                f"label sources {unknown}: expected some of {', '.join(LABEL_SOURCES)}"
+            )
+        if "label_source" not in scans.columns:
+            raise QuintupleBuilderError(
+                f"{self.root / 'scans.parquet'}: no column 'label_source': expected a dataset "
+                "built by `reasonknee build`"
+            )
+        return scans.filter(pl.col("label_source").is_in(list(label_sources)))
 
     def quintuples(
         self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["QuintupleBuilderError"]
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["QuintupleBuilderError", "needs_extra"]
 
 
 class QuintupleBuilderError(ValueError):
@@ -10,3 +13,20 @@ class QuintupleBuilderError(ValueError):
 
     The message names the file, the field and what was expected.
     """
+
+
+@contextmanager
+def needs_extra(extra: str) -> Iterator[None]:
+    """Turn a failed import inside the block into a :class:`QuintupleBuilderError` naming the extra.
+
+    >>> with needs_extra("ray"):
+    ...     import json
+    """
+    try:
+        yield
+    except ImportError as exc:
+        missing = exc.name or "a required module"
+        raise QuintupleBuilderError(
+            f"{missing} is not installed or failed to import ({exc}); "
+            f"install the extra: pip install 'quintuple-builder[{extra}]'"
+        ) from exc

@@ -1,19 +1,20 @@
 """Run the per-scan work locally (in process or a process pool) or as Ray tasks.
 
-``executor="ray"`` connects to ``RAY_ADDRESS`` when set (a cluster whose
-workers can import quintuple-builder), otherwise starts a local Ray instance
-(``num_cpus`` CPUs, default 2) and shuts it down afterwards. Results come back
+``executor="ray"`` runs them as Ray tasks in a :func:`~quintuple_builder.ray_session`:
+the cluster at ``RAY_ADDRESS`` when set (its workers must import
+quintuple-builder), otherwise a local instance of ``num_cpus`` CPUs (default 2)
+shut down afterwards. Results come back
 in task order whatever the executor, so builds are identical (tested).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.ray_session import ray_session
 from quintuple_builder.scan_work import ScanResult, ScanTask, process_scan
 
 __all__ = ["EXECUTORS", "run_scans"]
@@ -44,40 +45,8 @@ def _run_local(tasks: Sequence[ScanTask], *, workers: int, progress: bool) -> li
             return results
 
 
-def _no_uv_runtime_env() -> None:
-    """Workers of a local instance run this interpreter: stop Ray re-creating a `uv run` environment
-    (it would repackage the working tree and install it anew in every worker)."""
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    import sys
-
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] == "0":
-        setattr(constants, "RAY_ENABLE_UV_RUN_RUNTIME_ENV", False)  # noqa: B010
-
-
 def _run_ray(tasks: Sequence[ScanTask], *, num_cpus: int, progress: bool) -> list[ScanResult]:
-    if not os.environ.get("RAY_ADDRESS"):
-        _no_uv_runtime_env()
-    try:
-        import ray
-    except ImportError as exc:
-        raise QuintupleBuilderError(
-            "executor 'ray' needs Ray: install the extra, pip install 'quintuple-builder[ray]'"
-        ) from exc
-    started = False
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(
-                num_cpus=num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-        started = True
-    try:
+    with ray_session(num_cpus=num_cpus) as ray:
         remote = ray.remote(num_cpus=1, max_retries=1)(process_scan)
         refs = [remote.remote(t) for t in tasks]
         index = {ref: i for i, ref in enumerate(refs)}
@@ -90,9 +59,6 @@ def _run_ray(tasks: Sequence[ScanTask], *, num_cpus: int, progress: bool) -> lis
                     results[index[ref]] = ray.get(ref)
                 bar.update(len(done))
         return [r for r in results if r is not None]
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_scans(

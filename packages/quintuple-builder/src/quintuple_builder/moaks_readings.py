@@ -1,4 +1,4 @@
-"""Load OAI MOAKS reading files into the long readings table (moaks.md §5).
+"""Load OAI MOAKS reading files into the long readings table (docs/oai-data.md, "MOAKS files").
 
 Input: the pipe-delimited ``kMRI_SQ_MOAKS_BICL*.txt`` / ``kMRI_FNIH_SQ_MOAKS_BICL*.txt``
 files (and their ``.sas7bdat`` copies when pandas is installed). Output: the
@@ -385,40 +385,8 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
     )
 
 
-def load_moaks_readings(
-    paths: str | Path | Iterable[str | Path],
-    *,
-    variable_map: OaiVariableMap | None = None,
-) -> MoaksReadings:
-    """Read OAI MOAKS files (or folders of them) into the long readings table.
-
-    ``variable_map`` defaults to :func:`moaks_schema.default_variable_map`; extend it
-    with a codebook (``default_variable_map().with_codebook(csv)``) to map more items.
-    """
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    files: list[Path] = []
-    for p in paths:
-        files += find_moaks_files(p) if Path(p).is_dir() else [Path(p)]
-    if not files:
-        raise QuintupleBuilderError("no MOAKS files given")
-    vmap = variable_map or default_variable_map()
-    variables = _variable_table(vmap)
-    attrs = _attribute_table()
-    cells_all: list[pl.DataFrame] = []
-    knees_all: list[pl.DataFrame] = []
-    for i, path in enumerate(files):
-        cells, knees = _long_rows(path, i, read_moaks_table(path), variables)
-        if cells.height:
-            cells_all.append(cells)
-            knees_all.append(knees)
-    if not cells_all:
-        raise QuintupleBuilderError(
-            f"{', '.join(str(f) for f in files)}: no MOAKS variable of the map found: expected columns "
-            "such as V00MBMSFMC (visit prefix + OAI stem)"
-        )
-    decoded = _decode(pl.concat(cells_all), variables, attrs)
-    knees = pl.concat(knees_all)
+def _ranked_rows(decoded: pl.DataFrame, knees: pl.DataFrame) -> pl.DataFrame:
+    """Every reading row of every knee with its ``rank`` (0 = the one kept)."""
     key = ["patient_id", "visit", "side"]
     rowkey = [*key, "file_index", "row"]
 
@@ -433,7 +401,7 @@ def load_moaks_readings(
         .map_elements(lambda s: readprj_sort_key(s)[1], return_dtype=pl.String)
         .alias("prj_suffix"),
     )
-    ranked = (
+    return (
         knees.join(counts, on=rowkey, how="left")
         .with_columns(pl.col("n_valid").fill_null(0))
         .join(prj, on="source", how="left")
@@ -443,7 +411,11 @@ def load_moaks_readings(
         )
         .with_columns(pl.int_range(pl.len()).over(key).alias("rank"))
     )
-    chosen = ranked.filter(pl.col("rank") == 0)
+
+
+def _conflicts(ranked: pl.DataFrame, decoded: pl.DataFrame) -> pl.DataFrame:
+    """Knees read more than once: the sources and the attributes on which they disagree."""
+    key = ["patient_id", "visit", "side"]
 
     # Conflicts: knees read more than once, and how many attributes disagree.
     multi = (
@@ -484,7 +456,7 @@ def load_moaks_readings(
                 "disagreeing_attributes": pl.List(pl.String),
             }
         )
-    conflicts = conflicts.select(
+    return conflicts.select(
         "patient_id",
         "visit",
         "side",
@@ -494,6 +466,14 @@ def load_moaks_readings(
         "n_disagreements",
         "disagreeing_attributes",
     ).sort(key)
+
+
+def _chosen_readings(
+    chosen: pl.DataFrame, decoded: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame
+) -> pl.DataFrame:
+    """The long readings table of the kept rows: every attribute, a grade or a reason."""
+    key = ["patient_id", "visit", "side"]
+    rowkey = [*key, "file_index", "row"]
 
     # Every attribute for every chosen knee: grades where read, a reason where not.
     mapped = set(variables["attribute"].to_list())
@@ -519,11 +499,51 @@ def load_moaks_readings(
         .sort([*key, "attr_order"])
         .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS)
     )
-    readings = readings.with_columns(
+    return readings.with_columns(
         pl.col("side").cast(pl.Int64),
         pl.col("question_id").cast(pl.Int64),
         pl.col("grade").cast(pl.Int64),
     )
+
+
+def load_moaks_readings(
+    paths: str | Path | Iterable[str | Path],
+    *,
+    variable_map: OaiVariableMap | None = None,
+) -> MoaksReadings:
+    """Read OAI MOAKS files (or folders of them) into the long readings table.
+
+    ``variable_map`` defaults to :func:`moaks_schema.default_variable_map`; extend it
+    with a codebook (``default_variable_map().with_codebook(csv)``) to map more items.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files: list[Path] = []
+    for p in paths:
+        files += find_moaks_files(p) if Path(p).is_dir() else [Path(p)]
+    if not files:
+        raise QuintupleBuilderError("no MOAKS files given")
+    vmap = variable_map or default_variable_map()
+    variables = _variable_table(vmap)
+    attrs = _attribute_table()
+    cells_all: list[pl.DataFrame] = []
+    knees_all: list[pl.DataFrame] = []
+    for i, path in enumerate(files):
+        cells, knees = _long_rows(path, i, read_moaks_table(path), variables)
+        if cells.height:
+            cells_all.append(cells)
+            knees_all.append(knees)
+    if not cells_all:
+        raise QuintupleBuilderError(
+            f"{', '.join(str(f) for f in files)}: no MOAKS variable of the map found: expected columns "
+            "such as V00MBMSFMC (visit prefix + OAI stem)"
+        )
+    decoded = _decode(pl.concat(cells_all), variables, attrs)
+    knees = pl.concat(knees_all)
+    ranked = _ranked_rows(decoded, knees)
+    chosen = ranked.filter(pl.col("rank") == 0)
+    conflicts = _conflicts(ranked, decoded)
+    readings = _chosen_readings(chosen, decoded, variables, attrs)
     missing = readings.filter(pl.col("grade").is_null()).select(
         "patient_id",
         "visit",

@@ -18,7 +18,15 @@ True
 
 from __future__ import annotations
 
-from moaks_schema import QUESTIONS, AnswerShape, Feature, Question, region
+from moaks_schema import (
+    PROMPT_SETTINGS,
+    QUESTIONS,
+    AnswerShape,
+    Feature,
+    PromptSetting,
+    Question,
+    region,
+)
 
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.feature_text import FEATURE_TEXT, PERIARTICULAR_SITE
@@ -34,8 +42,8 @@ __all__ = [
     "prompt_table",
 ]
 
-#: The three prompt settings, in order.
-SETTINGS: tuple[str, ...] = ("zero-shot", "instruction", "gt-region")
+#: The three prompt settings, in order (``moaks_schema.PROMPT_SETTINGS``).
+SETTINGS = PROMPT_SETTINGS
 
 #: The box convention every prompt that asks for a box states.
 BOX_CONVENTION = (
@@ -118,7 +126,7 @@ def _site_words(question: Question) -> str:
     return question.site_name
 
 
-def prompt(question: Question, setting: str) -> str:
+def prompt(question: Question, setting: PromptSetting) -> str:
     """The prompt text of one question in one setting."""
     if setting not in SETTINGS:
         raise QuintupleBuilderError(

@@ -1,4 +1,4 @@
-"""Boxes per question from a label map (data-and-geometry.md §2-3).
+"""Boxes per question from a label map (docs/dataset.md, "Boxes").
 
 Each of the 25 regions is boxed by its largest 26-connected component
 (:func:`bbox3d.boxes_from_labels`); a question's box encloses the boxes of all

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from knee_segmenter.errors import SegmenterError
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +20,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     >>> str(resolve_device("cpu"))
     'cpu'
     """
-    import torch
+    with needs_nnunet():
+        import torch
 
     if name == "auto":
         if torch.cuda.is_available():
@@ -52,7 +53,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
     On a CPU shared with other work, one thread per process is often several times
     faster than torch's default of one per core.
     """
-    import torch
+    with needs_nnunet():
+        import torch
 
     if n is None:
         yield

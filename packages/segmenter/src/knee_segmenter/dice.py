@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from knee_volumes.atomic import atomic_file
 
 from knee_segmenter.errors import SegmenterError
 from knee_segmenter.export import case_id_from_path
@@ -213,8 +214,6 @@ def dice_barplot(
         )
         fig.tight_layout()
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}.png")
-        fig.savefig(tmp, format="png")
-    os.replace(tmp, out)
+        with atomic_file(out, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
     return out

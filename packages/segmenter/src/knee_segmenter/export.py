@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+from knee_volumes.atomic import atomic_file
 
 from knee_segmenter.errors import SegmenterError
 from knee_segmenter.folders import nnunet_folders
@@ -300,9 +301,8 @@ def _label_bytes(data: np.ndarray, image: Any) -> bytes:
 def _write_if_changed(path: Path, data: bytes) -> bool:
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
     return True
 
 

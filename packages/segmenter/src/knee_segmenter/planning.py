@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from knee_segmenter.errors import SegmenterError
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import find_dataset_dir
 from knee_segmenter.folders import configure_nnunet, use_folders
 
@@ -53,16 +53,17 @@ def plan_and_preprocess(
     if not (raw_dir / "dataset.json").is_file():
         raise SegmenterError(f"{raw_dir}: missing dataset.json (run export_dataset first)")
 
-    import nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor as fingerprint_module
-    import nnunetv2.preprocessing.preprocessors.default_preprocessor as preprocessor_module
-    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import (
-        ExperimentPlanner,
-    )
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset,
-        plan_experiment_dataset,
-        preprocess_dataset,
-    )
+    with needs_nnunet():
+        import nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor as fingerprint_module
+        import nnunetv2.preprocessing.preprocessors.default_preprocessor as preprocessor_module
+        from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import (
+            ExperimentPlanner,
+        )
+        from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+            extract_fingerprint_dataset,
+            plan_experiment_dataset,
+            preprocess_dataset,
+        )
 
     from knee_segmenter.fingerprint import SampledFingerprintExtractor
 

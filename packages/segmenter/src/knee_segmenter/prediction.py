@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from knee_volumes.atomic import atomic_file
 
-from knee_segmenter.errors import SegmenterError
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import case_id_from_path
 from knee_segmenter.folders import configure_nnunet
 from knee_segmenter.training import Fold, ModelDir
@@ -194,11 +195,12 @@ def predict(
     # before nnunetv2 is imported: it must find KneeSegmenterTrainer (nnUNet_extTrainer)
     n_proc = configure_nnunet()
     export_threads = max(1, int(threads)) if threads is not None else n_proc
-    import torch
-    from nnunetv2.inference.export_prediction import (
-        convert_predicted_logits_to_segmentation_with_correct_shape,
-    )
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    with needs_nnunet():
+        import torch
+        from nnunetv2.inference.export_prediction import (
+            convert_predicted_logits_to_segmentation_with_correct_shape,
+        )
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads
@@ -241,15 +243,9 @@ def predict(
         return data, props
 
     def write(scan: SegmentationCase, target: Path, seg: np.ndarray, props: dict) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name[:-7]}.tmp{os.getpid()}.nii.gz")
-        try:
+        with atomic_file(target, suffix=".nii.gz") as tmp:
             reader_writer.write_seg(seg, str(tmp), props)
             check_aligned(tmp, scan.image)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return target
 
     n = max(1, int(batch))

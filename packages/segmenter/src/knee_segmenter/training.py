@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from knee_segmenter.errors import SegmenterError
+from knee_volumes.atomic import atomic_folder
+
+from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
 from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
@@ -112,6 +114,25 @@ def _env(**values: str | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _preprocessed_dir(dataset_id: int, *, root: str | os.PathLike[str] | None, fold: Fold) -> Path:
+    """The preprocessed folder of a dataset, checked to be ready for training ``fold``."""
+    folders = use_folders(root)
+    raw_dir = find_dataset_dir(dataset_id, root=folders.root)
+    prep_dir = folders.preprocessed / raw_dir.name
+    if not (prep_dir / f"{PLANS_IDENTIFIER}.json").is_file():
+        raise SegmenterError(
+            f"{prep_dir}: no {PLANS_IDENTIFIER}.json (run plan_and_preprocess first)"
+        )
+    if fold != "all" and not (prep_dir / "splits_final.json").is_file():
+        n = len(list((raw_dir / "labelsTr").glob("*.nii.gz")))
+        if n < 5:
+            raise SegmenterError(
+                f"fold {fold}: nnU-Net's 5-fold split needs at least 5 cases, {raw_dir} has {n} "
+                "(use fold='all' or add splits_final.json)"
+            )
+    return prep_dir
+
+
 def train(
     dataset_id: int,
     *,
@@ -158,24 +179,13 @@ def train(
         check_choice("optimizer", optimizer, OPTIMIZERS)
     except ValueError as e:
         raise SegmenterError(str(e)) from None
-    folders = use_folders(root)
-    raw_dir = find_dataset_dir(dataset_id, root=folders.root)
-    prep_dir = folders.preprocessed / raw_dir.name
-    if not (prep_dir / f"{PLANS_IDENTIFIER}.json").is_file():
-        raise SegmenterError(
-            f"{prep_dir}: no {PLANS_IDENTIFIER}.json (run plan_and_preprocess first)"
-        )
-    if fold != "all" and not (prep_dir / "splits_final.json").is_file():
-        n = len(list((raw_dir / "labelsTr").glob("*.nii.gz")))
-        if n < 5:
-            raise SegmenterError(
-                f"fold {fold}: nnU-Net's 5-fold split needs at least 5 cases, {raw_dir} has {n} "
-                "(use fold='all' or add splits_final.json)"
-            )
+    prep_dir = _preprocessed_dir(dataset_id, root=root, fold=fold)
 
     import numpy as np
-    import torch
-    from nnunetv2.run.run_training import maybe_load_checkpoint
+
+    with needs_nnunet():
+        import torch
+        from nnunetv2.run.run_training import maybe_load_checkpoint
     from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads
@@ -273,36 +283,29 @@ def copy_model(model: ModelDir, dest: str | os.PathLike[str]) -> ModelDir:
     does not need it, continuing the training does). ``dest`` is replaced as a
     whole, through a temporary sibling folder.
     """
-    import torch
+    with needs_nnunet():
+        import torch
 
     dest = Path(dest).absolute()
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    out = tmp / model.path.name
-    out.mkdir(parents=True)
-    for name in ("plans.json", "dataset.json", "dataset_fingerprint.json"):
-        if (model.path / name).is_file():
-            shutil.copy2(model.path / name, out / name)
-    for fold in model.folds:
-        src = model.path / f"fold_{fold}"
-        (out / src.name).mkdir()
-        for f in src.iterdir():
-            if f.name == "checkpoint_final.pth":
-                ckpt = torch.load(f, map_location="cpu", weights_only=False)
-                ckpt["optimizer_state"] = None
-                ckpt["grad_scaler_state"] = None
-                torch.save(ckpt, out / src.name / f.name)
-            elif f.is_file() and (
-                f.name in ("progress.png", "debug.json") or f.name.startswith("training_log")
-            ):
-                shutil.copy2(f, out / src.name / f.name)
-    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    if old.exists():
-        shutil.rmtree(old)
+    with atomic_folder(dest, overwrite=True) as tmp:
+        out = tmp / model.path.name
+        out.mkdir(parents=True)
+        for name in ("plans.json", "dataset.json", "dataset_fingerprint.json"):
+            if (model.path / name).is_file():
+                shutil.copy2(model.path / name, out / name)
+        for fold in model.folds:
+            src = model.path / f"fold_{fold}"
+            (out / src.name).mkdir()
+            for f in src.iterdir():
+                if f.name == "checkpoint_final.pth":
+                    ckpt = torch.load(f, map_location="cpu", weights_only=False)
+                    ckpt["optimizer_state"] = None
+                    ckpt["grad_scaler_state"] = None
+                    torch.save(ckpt, out / src.name / f.name)
+                elif f.is_file() and (
+                    f.name in ("progress.png", "debug.json") or f.name.startswith("training_log")
+                ):
+                    shutil.copy2(f, out / src.name / f.name)
     return ModelDir.open(dest / model.path.name)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["AdapterError"]
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["AdapterError", "needs_extra"]
 
 
 class AdapterError(ValueError):
@@ -10,3 +13,22 @@ class AdapterError(ValueError):
 
     The message names the file (or spec, or URL), the field and what was expected.
     """
+
+
+@contextmanager
+def needs_extra(extra: str) -> Iterator[None]:
+    """Turn a failed import inside the block into an :class:`AdapterError` naming the extra.
+
+    ``extra`` is ``"qwen"`` (torch, transformers, peft, accelerate) or ``"ray"``:
+
+    >>> with needs_extra("qwen"):
+    ...     import json
+    """
+    try:
+        yield
+    except ImportError as exc:
+        missing = exc.name or "a required module"
+        raise AdapterError(
+            f"{missing} is not installed or failed to import ({exc}); "
+            f"install the extra: pip install 'vlm-adapters[{extra}]'"
+        ) from exc

@@ -23,6 +23,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any
 
 import numpy as np
+from moaks_schema import PromptSetting
 
 from vlm_adapters.dataset import ScanItems
 from vlm_adapters.errors import AdapterError
@@ -110,7 +111,7 @@ def _needs_note(scan: ScanInput) -> bool:
 def iter_batches(
     scans: Iterable[ScanItems],
     *,
-    setting: str,
+    setting: PromptSetting,
     spec: InputSpec,
     done: Container[str] = frozenset(),
     read_volume: Callable[[Any], Any] | None = None,

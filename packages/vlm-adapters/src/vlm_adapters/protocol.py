@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from moaks_schema import PROMPT_SETTINGS, PromptSetting
 
 __all__ = [
     "SETTINGS",
@@ -34,9 +35,10 @@ __all__ = [
     "Usage",
 ]
 
-#: The prompt settings of a baseline run (bench.md "Settings").
-Setting = Literal["zero-shot", "instruction", "gt-region"]
-SETTINGS: tuple[str, ...] = ("zero-shot", "instruction", "gt-region")
+#: The prompt settings of a baseline run (docs/benchmark-protocol.md, "Settings"); one list,
+#: ``moaks_schema.PROMPT_SETTINGS`` and its type ``moaks_schema.PromptSetting``.
+Setting = PromptSetting
+SETTINGS = PROMPT_SETTINGS
 
 #: What an adapter looks at: video/image frames, a volume tensor, or nothing.
 InputKind = Literal["frames", "volume", "none"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.errors import AdapterError
+from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
 __all__ = ["FRAME_OPTIONS", "VISION_END", "QwenOptions", "QwenVLAdapter", "lora_frame_defaults"]
@@ -149,19 +149,20 @@ class QwenVLAdapter:
         Without ``options``, a LoRA folder written by fine-tuning shows the model
         its training frames (:func:`lora_frame_defaults`).
         """
-        import torch
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+        path = Path(model_path)
+        if not (path / "config.json").is_file():  # before the slow imports: a typo fails fast
+            raise AdapterError(
+                f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
+            )
+        with needs_extra("qwen"):
+            import torch
+            from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         if options is None:
             options = (
                 QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
             )
         o = options
-        path = Path(model_path)
-        if not (path / "config.json").is_file():
-            raise AdapterError(
-                f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
-            )
         device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = (
             getattr(torch, o.dtype)
@@ -173,7 +174,8 @@ class QwenVLAdapter:
             kwargs["attn_implementation"] = o.attn_implementation
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
         if lora is not None:
-            from peft import PeftModel
+            with needs_extra("qwen"):
+                from peft import PeftModel
 
             lora_dir = Path(lora)
             if not (lora_dir / "adapter_config.json").is_file():

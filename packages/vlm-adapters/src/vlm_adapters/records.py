@@ -20,6 +20,8 @@ from typing import IO, TYPE_CHECKING, Any
 from vlm_adapters.errors import AdapterError
 
 if TYPE_CHECKING:
+    from moaks_schema import PromptSetting
+
     from vlm_adapters.protocol import Batch, Query, Reply
 
 __all__ = [
@@ -60,7 +62,14 @@ class PredictionRecord:
 
     @classmethod
     def from_reply(
-        cls, batch: Batch, query: Query, reply: Reply, *, patient_id: str, setting: str, model: str
+        cls,
+        batch: Batch,
+        query: Query,
+        reply: Reply,
+        *,
+        patient_id: str,
+        setting: PromptSetting,
+        model: str,
     ) -> PredictionRecord:
         """The record of ``reply`` to ``query`` of ``batch`` (its scan's preparation time shared evenly)."""
         view = batch.scan.view.to_dict() if batch.scan.view is not None else None

@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knee_volumes.atomic import atomic_file
+from moaks_schema import PromptSetting
+
 from vlm_adapters.dataset import ScanItems, load_split
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.inputs import iter_batches
@@ -54,13 +57,11 @@ def _existing(out: Path, *, model: str, setting: str, retry_errors: bool) -> set
             )
     if retry_errors and any(r.error is not None for r in records):
         keep = [r for r in records if r.error is None]
-        tmp = out.with_name(out.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
             for r in keep:
                 fh.write(r.to_json() + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, out)
         records = keep
     return {r.record_id for r in records}
 
@@ -69,7 +70,7 @@ def run_adapter(
     adapter: Adapter,
     scans: Sequence[ScanItems],
     *,
-    setting: str,
+    setting: PromptSetting,
     out: str | os.PathLike[str],
     retry_errors: bool = False,
     progress: ProgressFn | bool = True,
@@ -156,7 +157,7 @@ def run_baseline(
     dataset: str | os.PathLike[str],
     split: str,
     model: str,
-    setting: str,
+    setting: PromptSetting,
     out: str | os.PathLike[str],
     questions: Sequence[int] | None = None,
     limit: int | None = None,

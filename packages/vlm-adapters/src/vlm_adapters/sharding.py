@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.errors import AdapterError
+from knee_volumes.atomic import atomic_file
+
+from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.records import read_records
 from vlm_adapters.runner import RunSummary, run_baseline
 
@@ -40,9 +42,8 @@ def merge_records(parts: list[Path], out: str | os.PathLike[str]) -> int:
     """Merge shard logs into ``out`` (atomically; a record id seen twice is kept once). Returns the count."""
     out = Path(out)
     seen: set[str] = set()
-    tmp = out.with_name(out.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for part in parts:
             for r in read_records(part):
                 if r.record_id in seen:
@@ -52,7 +53,6 @@ def merge_records(parts: list[Path], out: str | os.PathLike[str]) -> int:
                 n += 1
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, out)
     return n
 
 
@@ -61,28 +61,13 @@ def _shard(kwargs: dict[str, Any]) -> RunSummary:
 
 
 def _on_ray(jobs: list[dict[str, Any]], *, num_gpus: float, num_cpus: float) -> list[RunSummary]:
-    address = os.environ.get("RAY_ADDRESS")
-    if not address:
-        # a local instance's workers run this interpreter: keep Ray from rebuilding a `uv run`
-        # environment (repackaging the working tree) for every worker
-        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    try:
+    from quintuple_builder import ray_session
+
+    with needs_extra("ray"):  # imported here so that the message names this package's extra
         import ray
-    except ImportError as exc:
-        raise AdapterError("executor 'ray' needs Ray: pip install 'vlm-adapters[ray]'") from exc
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
-        started = True
-    try:
+    with ray_session():
         task = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_retries=2)(_shard)
         return list(ray.get([task.remote(j) for j in jobs]))
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_sharded(

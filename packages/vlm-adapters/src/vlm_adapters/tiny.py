@@ -13,10 +13,12 @@ A small dataset folder to run it on: :func:`knee_phantom.write_phantom_dataset`.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from knee_volumes.atomic import atomic_folder
+
+from vlm_adapters.errors import needs_extra
 
 __all__ = [
     "QWEN_CHAT_TEMPLATE",
@@ -96,7 +98,8 @@ def qwen_tokenizer(
     byte one token; any text round-trips). Pass a trained byte-level BPE's
     ``vocab`` and ``merges`` for realistic token counts.
     """
-    from transformers import Qwen2Tokenizer
+    with needs_extra("qwen"):
+        from transformers import Qwen2Tokenizer
 
     if vocab is None:
         vocab = {ch: i for i, ch in enumerate(byte_level_alphabet())}
@@ -115,7 +118,8 @@ def qwen_tokenizer(
 
 def qwen_processor(tokenizer: Any, *, max_pixels: int, min_pixels: int = 28 * 28) -> Any:
     """A ``Qwen2_5_VLProcessor`` (image + video processors bounded to ``max_pixels`` per frame)."""
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    with needs_extra("qwen"):
+        from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
     return Qwen2_5_VLProcessor(
@@ -145,8 +149,9 @@ def build_tiny_qwen(
     ``initializer_range`` is the init std (larger values make the random
     model's replies depend more visibly on its input). Returns ``out_dir``.
     """
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    with needs_extra("qwen"):
+        import torch
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     out = Path(out_dir)
     processor = qwen_processor(qwen_tokenizer(), max_pixels=max_pixels, min_pixels=min_pixels)
@@ -204,15 +209,7 @@ def build_tiny_qwen(
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite=True) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

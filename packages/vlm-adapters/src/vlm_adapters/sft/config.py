@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from moaks_schema import PromptSetting
+
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import SETTINGS
 
@@ -60,7 +62,7 @@ class SftConfig:
     base: Path
     out: Path
     cot: bool = True
-    setting: str = "instruction"
+    setting: PromptSetting = "instruction"
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from moaks_schema import PromptSetting
+
 from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
 from vlm_adapters.records import PredictionRecord
 from vlm_adapters.sft.examples import SftExample
@@ -44,7 +46,7 @@ def generate_predictions(
     processor: Any,
     examples: Sequence[SftExample],
     *,
-    setting: str,
+    setting: PromptSetting,
     options: QwenOptions,
     model_name: str,
     read_volume: Any = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from moaks_schema import PromptSetting
 
 from vlm_adapters.dataset import DatasetItem, ScanItems, load_quintuples, load_split
 from vlm_adapters.errors import AdapterError
@@ -54,7 +55,7 @@ def load_examples(
     split: str,
     *,
     target_column: str,
-    setting: str,
+    setting: PromptSetting,
     limit: int | None = None,
 ) -> list[SftExample]:
     """The questions of ``split`` with their ``target_column`` text, in (scan, question) order.
@@ -117,8 +118,8 @@ def target_in_view(target: str, box_public: tuple[int, ...] | None, view: Any) -
 class ExampleInputs:
     """Prepares examples for the model, keeping the last ``cache`` volumes read in memory."""
 
-    def __init__(self, *, setting: str, spec: InputSpec, cache: int = 4) -> None:
-        self.setting = setting
+    def __init__(self, *, setting: PromptSetting, spec: InputSpec, cache: int = 4) -> None:
+        self.setting: PromptSetting = setting
         self.spec = spec
         self.cache = cache
         self._volumes: OrderedDict[Path, Any] = OrderedDict()

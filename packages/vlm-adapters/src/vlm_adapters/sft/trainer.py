@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.errors import AdapterError
+from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.sft import state as st
 from vlm_adapters.sft.config import SftConfig
 from vlm_adapters.sft.encoding import collate, encode_example
@@ -87,7 +87,8 @@ class TrainResult:
 
 def resolve_device(device: str, dtype: str) -> tuple[Any, Any]:
     """(torch.device, torch dtype): ``auto`` picks CUDA, then MPS, then CPU; bf16 only where the device has it."""
-    import torch
+    with needs_extra("qwen"):
+        import torch
 
     if device == "auto":
         if torch.cuda.is_available():
@@ -151,7 +152,8 @@ def train_lora(
     the recorded result when the run had finished. Different options on an
     existing run folder raise :class:`AdapterError` naming them.
     """
-    import torch
+    with needs_extra("qwen"):
+        import torch
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -414,7 +416,8 @@ def _check_fingerprint(config: SftConfig, recorded: dict[str, Any], path: Path) 
 
 
 def _load_model(config: SftConfig, *, device: Any, dtype: Any) -> tuple[Any, Any]:
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    with needs_extra("qwen"):
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     processor = AutoProcessor.from_pretrained(config.base)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(config.base, dtype=dtype)
@@ -447,7 +450,8 @@ def add_lora(
     the backward pass (non-reentrant), trading about a third more compute for
     most of the memory. The frozen vision tower is never back-propagated.
     """
-    from peft import LoraConfig, get_peft_model
+    with needs_extra("qwen"):
+        from peft import LoraConfig, get_peft_model
 
     model.config.use_cache = False
     if getattr(model, "is_gradient_checkpointing", False):
@@ -490,8 +494,9 @@ def enable_checkpointing(model: Any) -> None:
 def _load_checkpoint(
     model: Any, optimizer: Any, scheduler: Any, ckpt: Path, *, device: Any
 ) -> None:
-    import torch
-    from peft import set_peft_model_state_dict
+    with needs_extra("qwen"):
+        import torch
+        from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     weights = ckpt / "adapter_model.safetensors"
