@@ -221,3 +221,24 @@ def test_failures_stop_or_are_listed(cohort, tmp_path: Path) -> None:
         build_dataset(scans, readings, tmp_path / "keep", label_source="manual", progress=False)
     with pytest.raises(QuintupleBuilderError, match="label_source"):
         build_dataset(scans, readings, tmp_path / "x", label_source="atlas", progress=False)
+
+
+def test_opening_a_dataset_with_a_leaked_patient_fails(built, tmp_path: Path) -> None:
+    import shutil
+
+    result, _, _ = built
+    copy = tmp_path / "leaky"
+    shutil.copytree(result.out_dir, copy)
+    scans = pl.read_parquet(copy / "scans.parquet")
+    first = scans.row(0, named=True)
+    other = "test" if first["split"] != "test" else "train"
+    scans.with_columns(
+        pl.when(pl.col("scan_id") == first["scan_id"])
+        .then(pl.lit(other))
+        .otherwise(pl.col("split"))
+        .alias("split")
+    ).write_parquet(copy / "scans.parquet")
+    with pytest.raises(
+        QuintupleBuilderError, match=rf"scans\.parquet: patient {first['patient_id']} is in more"
+    ):
+        Dataset.open(copy)

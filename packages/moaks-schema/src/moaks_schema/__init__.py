@@ -51,6 +51,7 @@ from moaks_schema.regions import (
     region_by_label,
     site_name,
 )
+from moaks_schema.splits import SPLITS, check_split_leakage
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,7 @@ __all__ = [
     "READING_COLUMNS",
     "REGIONS",
     "SIDES",
+    "SPLITS",
     "VISITS",
     "AnswerShape",
     "Attribute",
@@ -83,6 +85,7 @@ __all__ = [
     "__version__",
     "attribute",
     "catalogue",
+    "check_split_leakage",
     "default_variable_map",
     "is_valid_grade",
     "parse_question_ids",

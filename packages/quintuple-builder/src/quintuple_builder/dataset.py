@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from quintuple_builder.errors import QuintupleBuilderError
-from quintuple_builder.splits import SPLITS
+from quintuple_builder.splits import SPLITS, check_leakage
 
 __all__ = ["Dataset"]
 
@@ -27,7 +27,8 @@ class Dataset:
 
     @classmethod
     def open(cls, root: str | Path) -> Dataset:
-        """Open a dataset folder (checks that its manifest and tables exist)."""
+        """Open a dataset folder: its manifest and tables exist, and no scan or patient lies in
+        two splits of ``scans.parquet`` (:func:`quintuple_builder.check_leakage`)."""
         root = Path(root)
         path = root / "manifest.json"
         if not path.is_file():
@@ -43,6 +44,9 @@ class Dataset:
                 raise QuintupleBuilderError(
                     f"{root / name}: not found: expected it in the dataset folder"
                 )
+        scans = pl.read_parquet(root / "scans.parquet")
+        if "split" in scans.columns:
+            check_leakage(scans, where=str(root / "scans.parquet"))
         return cls(root=root, manifest=manifest)
 
     def scans(self, *, split: str | None = None) -> pl.DataFrame:
