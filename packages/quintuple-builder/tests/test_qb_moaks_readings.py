@@ -195,3 +195,64 @@ def test_any_cell_gives_a_grade_in_space_or_a_reason(
         else:
             assert 0 <= r["grade"] < sizes[r["attribute"]]
     assert missing.height == readings["grade"].null_count()
+
+
+GOOD = "9000099|1|22|1|1: x|1|1|2.1|1|1|0"
+
+
+def test_damaged_tables_are_errors_naming_file_and_line(tmp_path: Path) -> None:
+    bad_id = write(tmp_path / "id_MOAKS.txt", [GOOD, "abc|1|22|1|1|1|1|1|1|1|0"])
+    with pytest.raises(
+        QuintupleBuilderError, match=r"id_MOAKS\.txt, line 3: malformed row: ID 'abc'"
+    ):
+        load_moaks_readings(bad_id)
+    short = write(tmp_path / "short_MOAKS.txt", [GOOD, "|".join(GOOD.split("|")[:5])])
+    with pytest.raises(
+        QuintupleBuilderError,
+        match=r"short_MOAKS\.txt, line 3: malformed row: 5 fields, the header has 11",
+    ):
+        load_moaks_readings(short)
+    middle = write(tmp_path / "side_MOAKS.txt", [GOOD.replace("|1|22", "|3: Middle|22")])
+    with pytest.raises(
+        QuintupleBuilderError, match=r"side_MOAKS\.txt, line 2: malformed row: SIDE"
+    ):
+        load_moaks_readings(middle)
+    dup = write(tmp_path / "dup_MOAKS.txt", [GOOD + "|2"], header=HEADER + "|V01MACLTR")
+    with pytest.raises(
+        QuintupleBuilderError,
+        match=r"line 1: column 'V01MACLTR' appears twice \(fields 11 and 12\)",
+    ):
+        load_moaks_readings(dup)
+
+
+def test_damaged_files_are_named(tmp_path: Path) -> None:
+    cases = {
+        "empty": (b"", "empty MOAKS file"),
+        "header": ((HEADER + "\n\n").encode(), "header only, no rows"),
+        "binary": (b"\x00\x01\x02MOAKS\xff" * 20, "binary content"),
+        "comma": (
+            (HEADER.replace("|", ",") + "\n" + GOOD.replace("|", ",")).encode(),
+            "separated by commas",
+        ),
+    }
+    for name, (raw, message) in cases.items():
+        path = tmp_path / f"{name}_MOAKS.txt"
+        path.write_bytes(raw)
+        with pytest.raises(QuintupleBuilderError, match=rf"{name}_MOAKS\.txt.*{message}"):
+            load_moaks_readings(path)
+
+
+def test_keep_going_lists_malformed_rows(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "k_MOAKS.txt",
+        [GOOD, "abc|1|22|1|1|1|1|1|1|1|0", "9000100|2|22", GOOD.replace("9000099|1", "9000101|2")],
+    )
+    result = load_moaks_readings(f, keep_going=True)
+    assert result.malformed.rows() == [
+        ("k_MOAKS.txt", 3, "ID 'abc' is not a participant number (up to 7 digits)"),
+        ("k_MOAKS.txt", 4, "3 fields, the header has 11"),
+    ]
+    assert sorted(set(result.readings["patient_id"])) == ["9000099", "9000101"]
+    only_bad = write(tmp_path / "b_MOAKS.txt", ["abc|1|22|1|1|1|1|1|1|1|0"])
+    with pytest.raises(QuintupleBuilderError, match="no whole row left: all 1 row"):
+        load_moaks_readings(only_bad, keep_going=True)

@@ -23,6 +23,7 @@ from quintuple_builder.moaks_readings import (
     load_moaks_readings,
     read_moaks_table,
 )
+from quintuple_builder.moaks_tables import MALFORMED_COLUMNS, MoaksTable, read_moaks_file
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
 from quintuple_builder.region_boxes import boxes_for_scan, question_boxes, region_boxes
@@ -43,6 +44,7 @@ __all__ = [
     "FAILURE_COLUMNS",
     "FORMAT_VERSION",
     "LABEL_SOURCES",
+    "MALFORMED_COLUMNS",
     "QUINTUPLE_COLUMNS",
     "SCAN_COLUMNS",
     "SETTINGS",
@@ -50,6 +52,7 @@ __all__ = [
     "BuildResult",
     "Dataset",
     "MoaksReadings",
+    "MoaksTable",
     "QuintupleBuilderError",
     "ScanResult",
     "ScanTask",
@@ -75,6 +78,7 @@ __all__ = [
     "prompt",
     "prompt_table",
     "question_boxes",
+    "read_moaks_file",
     "read_moaks_table",
     "reasoning_chain",
     "region_boxes",

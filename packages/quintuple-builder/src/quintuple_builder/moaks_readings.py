@@ -31,12 +31,10 @@ attributes on which its rows disagree.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from moaks_schema import (
@@ -52,6 +50,13 @@ from moaks_schema import (
 )
 
 from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.moaks_tables import (
+    LINE_COLUMN,
+    MALFORMED_COLUMNS,
+    find_moaks_files,
+    read_moaks_file,
+    read_moaks_table,
+)
 
 __all__ = [
     "EXTRA_READING_COLUMNS",
@@ -65,7 +70,7 @@ __all__ = [
 #: Columns the loader adds after ``READING_COLUMNS``.
 EXTRA_READING_COLUMNS: tuple[str, ...] = ("raw_value", "grade_note", "file")
 
-_ID_COLUMNS = ("ID", "SIDE", "READPRJ", "VERSION")
+_ID_COLUMNS = ("ID", "SIDE", "READPRJ", "VERSION", LINE_COLUMN)
 _READPRJ = re.compile(r"^\s*(\d+)\s*(.*?)\s*$")
 
 
@@ -79,11 +84,14 @@ class MoaksReadings:
       n_disagreements, disagreeing_attributes``.
     - ``missing``: one row per null grade: ``patient_id, visit, side,
       question_id, attribute, reason``.
+    - ``malformed``: rows left out with ``keep_going=True`` (:data:`MALFORMED_COLUMNS`:
+      ``file, line, reason``); empty otherwise, since a malformed row then raises.
     """
 
     readings: pl.DataFrame
     conflicts: pl.DataFrame
     missing: pl.DataFrame
+    malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_COLUMNS))
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.readings, self.conflicts, self.missing))
@@ -107,119 +115,8 @@ def readprj_sort_key(value: str | None) -> tuple[int, str]:
     return (int(m.group(1)), m.group(2))
 
 
-def find_moaks_files(root: str | Path) -> list[Path]:
-    """The MOAKS files in a folder (``*MOAKS*.txt``, else ``*MOAKS*.sas7bdat``), sorted.
-
-    A text file shadows its SAS copy of the same name.
-    """
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise QuintupleBuilderError(f"{root}: MOAKS folder not found")
-    txt = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_file() and "MOAKS" in p.name.upper() and p.suffix.lower() == ".txt"
-    )
-    stems = {p.stem.upper() for p in txt}
-    sas = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_file()
-        and "MOAKS" in p.name.upper()
-        and p.suffix.lower() == ".sas7bdat"
-        and p.stem.upper() not in stems
-    )
-    files = txt + sas
-    if not files:
-        raise QuintupleBuilderError(
-            f"{root}: no MOAKS files found: expected kMRI_SQ_MOAKS_BICL*.txt (or .sas7bdat)"
-        )
-    return files
-
-
-def _decode_text(raw: bytes) -> str:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _read_sas(path: Path) -> pl.DataFrame:
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is usually present
-        raise QuintupleBuilderError(
-            f"{path}: reading SAS files needs pandas (pip install pandas), or use the .txt copy"
-        ) from exc
-    try:
-        frame: Any = pd.read_sas(path, format="sas7bdat", encoding="latin-1")
-    except Exception as exc:
-        raise QuintupleBuilderError(f"{path}: cannot read SAS file: {exc}") from exc
-
-    def cell(v: object) -> str:
-        if v is None or (isinstance(v, float) and v != v):
-            return ""
-        if isinstance(v, bytes):
-            return v.decode("latin-1")
-        if isinstance(v, float):
-            return str(int(v)) if v.is_integer() else repr(v)
-        return str(v)
-
-    return pl.DataFrame(
-        {str(c).upper(): [cell(v) for v in frame[c].tolist()] for c in frame.columns},
-        schema={str(c).upper(): pl.String for c in frame.columns},
-    )
-
-
-def read_moaks_table(path: str | Path) -> pl.DataFrame:
-    """One MOAKS file as an all-string table with upper-case column names.
-
-    Text files: ``|``-separated with a header, UTF-8 (falling back to latin-1),
-    CRLF or LF line ends. SAS files (``.sas7bdat``) need pandas.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".sas7bdat":
-        table = _read_sas(path)
-    else:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise QuintupleBuilderError(f"{path}: cannot read MOAKS file: {exc}") from exc
-        text = _decode_text(raw)
-        if not text.strip():
-            raise QuintupleBuilderError(
-                f"{path}: empty MOAKS file: expected a '|'-separated header row"
-            )
-        try:
-            table = pl.read_csv(
-                io.BytesIO(text.encode("utf-8")),
-                separator="|",
-                infer_schema=False,
-                quote_char=None,
-                truncate_ragged_lines=True,
-            ).with_columns(pl.all().fill_null(""))
-        except Exception as exc:
-            raise QuintupleBuilderError(f"{path}: not a '|'-separated table: {exc}") from exc
-        table = table.rename({c: c.strip().upper() for c in table.columns})
-    for col in ("ID", "SIDE"):
-        if col not in table.columns:
-            raise QuintupleBuilderError(
-                f"{path}: column {col!r} missing: expected the OAI identifier columns ID, SIDE, READPRJ"
-            )
-    return table
-
-
-def _side_codes(path: Path, values: pl.Series) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values.unique().to_list():
-        try:
-            out[v] = side_code(v)
-        except MoaksSchemaError as exc:
-            raise QuintupleBuilderError(f"{path}, column SIDE: {exc}") from None
-    return out
+def _side_codes(values: pl.Series) -> dict[str, int]:
+    return {v: side_code(v) for v in values.unique().to_list()}  # checked by read_moaks_file
 
 
 def _variable_table(variable_map: OaiVariableMap) -> pl.DataFrame:
@@ -251,7 +148,7 @@ def _long_rows(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cells, knees) for one file: one row per (row, mapped column), one row per (row, visit)."""
     n = table.height
-    sides = _side_codes(path, table["SIDE"].str.strip_chars())
+    sides = _side_codes(table["SIDE"].str.strip_chars())
     base = pl.DataFrame(
         {
             "patient_id": table["ID"].str.strip_chars(),
@@ -389,11 +286,17 @@ def load_moaks_readings(
     paths: str | Path | Iterable[str | Path],
     *,
     variable_map: OaiVariableMap | None = None,
+    keep_going: bool = False,
 ) -> MoaksReadings:
     """Read OAI MOAKS files (or folders of them) into the long readings table.
 
     ``variable_map`` defaults to :func:`moaks_schema.default_variable_map`; extend it
     with a codebook (``default_variable_map().with_codebook(csv)``) to map more items.
+    A damaged file (empty, binary, not ``|``-separated, header only, a column
+    twice, no ``ID``/``SIDE``) raises :class:`QuintupleBuilderError` naming it; a
+    malformed row (wrong number of fields, an ``ID`` that is no participant
+    number, an unknown ``SIDE``) raises naming the file and line, or with
+    ``keep_going`` is left out and listed in ``MoaksReadings.malformed``.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
@@ -407,12 +310,23 @@ def load_moaks_readings(
     attrs = _attribute_table()
     cells_all: list[pl.DataFrame] = []
     knees_all: list[pl.DataFrame] = []
+    malformed: list[pl.DataFrame] = []
+    n_whole = 0
     for i, path in enumerate(files):
-        cells, knees = _long_rows(path, i, read_moaks_table(path), variables)
+        checked = read_moaks_file(path, keep_going=keep_going)
+        malformed.append(checked.malformed)
+        n_whole += checked.table.height
+        cells, knees = _long_rows(path, i, checked.table, variables)
         if cells.height:
             cells_all.append(cells)
             knees_all.append(knees)
     if not cells_all:
+        n_bad = sum(m.height for m in malformed)
+        if n_bad and not n_whole:
+            raise QuintupleBuilderError(
+                f"{', '.join(str(f) for f in files)}: no whole row left: all {n_bad} row(s) are "
+                "malformed (see MoaksReadings.malformed with keep_going)"
+            )
         raise QuintupleBuilderError(
             f"{', '.join(str(f) for f in files)}: no MOAKS variable of the map found: expected columns "
             "such as V00MBMSFMC (visit prefix + OAI stem)"
@@ -532,4 +446,6 @@ def load_moaks_readings(
         "attribute",
         pl.col("grade_note").alias("reason"),
     )
-    return MoaksReadings(readings=readings, conflicts=conflicts, missing=missing)
+    return MoaksReadings(
+        readings=readings, conflicts=conflicts, missing=missing, malformed=pl.concat(malformed)
+    )
