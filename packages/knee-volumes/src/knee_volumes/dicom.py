@@ -69,7 +69,8 @@ def _file_slices(path: Path, ds, extent: PixelExtent | None) -> list[_Slice]:
     refuse_non_image(path, ds)
     for keyword in ("Rows", "Columns"):
         if keyword not in ds:
-            raise VolumeError(f"missing {keyword}", path=path)
+            what = str(ds.get("SOPClassUID") or "no SOP class")
+            raise VolumeError(f"no pixel data: not an image (missing {keyword}; {what})", path=path)
     geometries = frame_geometries(path, ds)
     series = (
         str(ds.get("SeriesInstanceUID") or "")
@@ -113,11 +114,21 @@ def _collect(folder: Path) -> tuple[list[_Slice], tuple[str, ...]]:
                 skipped.append(path.name)
                 continue
             raise
-        if str(ds.get("SOPClassUID") or "") == "1.2.840.10008.1.3.10" and folder.is_dir():
+        meta = getattr(ds, "file_meta", None) or {}
+        sop = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+        if sop == "1.2.840.10008.1.3.10" and folder.is_dir():
             skipped.append(path.name)
             continue
-        check_pixel_extent(path, ds, extent)
-        slices.extend(_file_slices(path, ds, extent))
+        try:
+            file_slices = _file_slices(path, ds, extent)
+            check_pixel_extent(path, ds, extent)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            if isinstance(exc, VolumeError):
+                raise
+            raise VolumeError(
+                f"malformed DICOM header ({type(exc).__name__}: {exc})", path=path
+            ) from exc
+        slices.extend(file_slices)
     if not slices:
         raise VolumeError(
             f"no DICOM image slices (skipped as not DICOM: {', '.join(skipped)})", path=folder

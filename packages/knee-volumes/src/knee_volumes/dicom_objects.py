@@ -48,6 +48,13 @@ def refuse_non_image(path: Path, ds: Any) -> None:
                 "knee-volumes reads MR/CT image slices",
                 path=path,
             )
+    image_type = [str(t).upper() for t in (ds.get("ImageType") or [])]
+    if "MOSAIC" in image_type:
+        raise VolumeError(
+            "Siemens mosaic (several slices tiled in one image, ImageType MOSAIC): "
+            "its tiles are not one plane; convert it with dcm2niix first",
+            path=path,
+        )
     samples = int(ds.get("SamplesPerPixel") or 1)
     if samples != 1:
         raise VolumeError(
