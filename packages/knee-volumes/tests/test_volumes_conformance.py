@@ -168,7 +168,7 @@ def _series_folders() -> list[tuple[str, Path]]:
 SERIES = _series_folders()
 #: Reasons a folder of real files may be refused as one series (besides a file's own reasons).
 SERIES_REFUSALS = re.compile(
-    r"^(mixed series|duplicated slice|missing slice|uneven slice spacing|"
+    r"^(mixed series|duplicated slice|missing slice|uneven slice spacing|no DICOM image slices|"
     r".*(ImageOrientationPatient|slice size|PixelSpacing) .* differs)"
 )
 

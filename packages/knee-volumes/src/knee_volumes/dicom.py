@@ -131,7 +131,8 @@ def _collect(folder: Path) -> tuple[list[_Slice], tuple[str, ...]]:
         slices.extend(file_slices)
     if not slices:
         raise VolumeError(
-            f"no DICOM image slices (skipped as not DICOM: {', '.join(skipped)})", path=folder
+            f"no DICOM image slices (skipped as not DICOM or an index: {', '.join(skipped)})",
+            path=folder,
         )
     flags = (f"skipped non-DICOM file(s): {', '.join(skipped)}",) if skipped else ()
     return slices, flags
