@@ -256,3 +256,44 @@ def test_keep_going_lists_malformed_rows(tmp_path: Path) -> None:
     only_bad = write(tmp_path / "b_MOAKS.txt", ["abc|1|22|1|1|1|1|1|1|1|0"])
     with pytest.raises(QuintupleBuilderError, match="no whole row left: all 1 row"):
         load_moaks_readings(only_bad, keep_going=True)
+
+
+def test_acl_codes_and_unknown_codes_per_variable(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "acl_MOAKS.txt",
+        [
+            GOOD.replace("|0", "|2: code two"),
+            GOOD.replace("9000099", "9000100").replace("|0", "|3: ?"),
+            GOOD.replace("9000099", "9000101").replace("|1|1|2.1", "|7|1|2.1"),
+        ],
+    )
+    result = load_moaks_readings(f)
+    assert grade(result.readings, "9000099", "acl.complete_tear")[:2] == (0, None)
+    assert grade(result.readings, "9000100", "acl.complete_tear")[:2] == (None, "out_of_range")
+    summary = result.missing_summary()
+    row = summary.filter(
+        (pl.col("attribute") == "acl.complete_tear") & (pl.col("reason") == "out_of_range")
+    ).row(0, named=True)
+    assert row["variable"] == "V01MACLTR" and row["values"] == ["3"] and row["len"] == 1
+    bml = summary.filter(pl.col("variable") == "V01MBMNFMC").row(0, named=True)
+    assert bml["reason"] == "out_of_range" and bml["values"] == ["7"]
+    unmapped = summary.filter(pl.col("reason") == "unmapped")
+    assert unmapped["variable"].null_count() == unmapped.height
+
+
+def test_two_variables_for_one_attribute_keep_the_highest_grade(tmp_path: Path) -> None:
+    from moaks_schema import OaiVariable
+
+    vmap = default_variable_map().extended(
+        [OaiVariable("MACLBML", "acl.bml_cyst"), OaiVariable("MACLCYS", "acl.bml_cyst")]
+    )
+    f = write(
+        tmp_path / "bc_MOAKS.txt",
+        ["9000099|1|22|1|0|1", "9000100|1|22|1|0|.: Missing", "9000101|1|22|1| |.: Missing"],
+        header="ID|SIDE|READPRJ|VERSION|V00MACLBML|V00MACLCYS",
+    )
+    r = load_moaks_readings(f, variable_map=vmap).readings
+    assert r.filter(pl.col("attribute") == "acl.bml_cyst").height == 3
+    assert grade(r, "9000099", "acl.bml_cyst")[0] == 1
+    assert grade(r, "9000100", "acl.bml_cyst")[:2] == (0, None)
+    assert grade(r, "9000101", "acl.bml_cyst")[:2] == (None, "missing_code")

@@ -11,6 +11,8 @@ questions, the 25 labelled regions and OAI variable names. Standard library only
 from moaks_schema.errors import MoaksSchemaError
 from moaks_schema.grades import GradeSpace
 from moaks_schema.oai import (
+    ASSUMED,
+    CONFIRMED_IN,
     READING_COLUMNS,
     SIDES,
     VISITS,
@@ -56,9 +58,11 @@ from moaks_schema.splits import SPLITS, check_split_leakage
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASSUMED",
     "ATTRIBUTES",
     "BONE_SUBREGIONS",
     "CARTILAGE_SUBREGIONS",
+    "CONFIRMED_IN",
     "MENISCAL_SEGMENTS",
     "OSTEOPHYTE_LOCATIONS",
     "QUESTIONS",

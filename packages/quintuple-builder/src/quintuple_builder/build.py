@@ -173,6 +173,7 @@ def build_dataset(
     progress: bool = True,
     reports: dict[str, pl.DataFrame] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    public_root: str | Path | None = None,
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -182,12 +183,16 @@ def build_dataset(
     table (``moaks_schema.READING_COLUMNS``). ``label_source``: ``manual``,
     ``nnunet`` or ``phantom`` (provenance of the boxes). ``reports``: extra
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
+    ``public_root``: the absolute folder the ``public/`` files' paths start with (default:
+    ``out_dir``'s absolute path; give where the dataset will be mounted if it moves). It is
+    recorded in the manifest and left out of the content hash.
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
             f"label_source {label_source!r}: expected one of {', '.join(LABEL_SOURCES)}"
         )
     out_dir = Path(out_dir)
+    public = Path(public_root if public_root is not None else out_dir).resolve()
     scans = _require(scans).sort("scan_id")
     qids = tuple(question_ids) if question_ids is not None else tuple(q.id for q in QUESTIONS)
     manifest_failed = scans.filter(pl.col("status").fill_null("ok") != "ok")
@@ -257,7 +262,7 @@ def build_dataset(
         per_split = check_leakage(scan_table, where="scans")
         check_leakage(quintuples, where="quintuples")
         write_core(tmp, scan_table, quintuples)
-        write_public(tmp, scan_table, quintuples)
+        write_public(tmp, scan_table, quintuples, public_root=public)
         write_sft(tmp, scan_table, quintuples)
         write_hf(tmp, scan_table, quintuples)
         write_statistics(tmp, scan_table, quintuples)
@@ -283,6 +288,7 @@ def build_dataset(
                 },
                 "failures": failures.height,
                 "skipped": skipped.height,
+                "public_root": public.as_posix(),
                 **(extra_manifest or {}),
             },
         )

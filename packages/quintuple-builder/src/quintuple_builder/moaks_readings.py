@@ -40,6 +40,7 @@ import polars as pl
 from moaks_schema import (
     ATTRIBUTES,
     READING_COLUMNS,
+    VISITS,
     Decoder,
     MoaksSchemaError,
     OaiVariableMap,
@@ -83,7 +84,8 @@ class MoaksReadings:
       ``patient_id, visit, side, n_rows, chosen_source, other_sources,
       n_disagreements, disagreeing_attributes``.
     - ``missing``: one row per null grade: ``patient_id, visit, side,
-      question_id, attribute, reason``.
+      question_id, attribute, reason, variable, raw_value`` (``variable``: the OAI
+      column behind it, null when unmapped).
     - ``malformed``: rows left out with ``keep_going=True`` (:data:`MALFORMED_COLUMNS`:
       ``file, line, reason``); empty otherwise, since a malformed row then raises.
     """
@@ -97,8 +99,19 @@ class MoaksReadings:
         return iter((self.readings, self.conflicts, self.missing))
 
     def missing_summary(self) -> pl.DataFrame:
-        """Null grades counted per attribute and reason."""
-        return self.missing.group_by("attribute", "reason").len().sort("attribute", "reason")
+        """Null grades counted per attribute, variable and reason; ``values`` lists the codes
+        read for codes outside a variable's known codes (``out_of_range``), text that is no
+        code (``unparseable``) and change codes."""
+        code = pl.col("raw_value").str.split(":").list.first().str.strip_chars()
+        shown = pl.col("reason").is_in(["out_of_range", "unparseable", "change_code"])
+        return (
+            self.missing.group_by("attribute", "variable", "reason")
+            .agg(
+                pl.len().alias("len"),
+                code.filter(shown).drop_nulls().unique().sort().alias("values"),
+            )
+            .sort("attribute", "variable", "reason", nulls_last=True)
+        )
 
 
 def readprj_sort_key(value: str | None) -> tuple[int, str]:
@@ -120,10 +133,27 @@ def _side_codes(values: pl.Series) -> dict[str, int]:
 
 
 def _variable_table(variable_map: OaiVariableMap) -> pl.DataFrame:
-    rows = [(e.stem.upper(), e.attribute, e.decoder.value) for e in variable_map.entries]
-    return pl.DataFrame(
-        rows, schema={"stem": pl.String, "attribute": pl.String, "decoder": pl.String}, orient="row"
-    )
+    rows = [
+        (e.stem.upper(), e.attribute, e.decoder.value, bool(e.codes)) for e in variable_map.entries
+    ]
+    schema = {
+        "stem": pl.String,
+        "attribute": pl.String,
+        "decoder": pl.String,
+        "has_codes": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _code_table(variable_map: OaiVariableMap) -> pl.DataFrame:
+    """``stem, attribute, code, mapped``: the code tables of variables whose codes are not grades."""
+    rows = [
+        (e.stem.upper(), e.attribute, code, grade)
+        for e in variable_map.entries
+        for code, grade in e.codes
+    ]
+    schema = {"stem": pl.String, "attribute": pl.String, "code": pl.Int64, "mapped": pl.Int64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _attribute_table() -> pl.DataFrame:
@@ -201,7 +231,9 @@ def _long_rows(
     )
 
 
-def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
+def _decode(
+    cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame, codes: pl.DataFrame
+) -> pl.DataFrame:
     """Per (row, attribute): grade (null when missing) and grade_note."""
     df = cells.join(variables, on="stem", how="inner").join(
         attrs.select("attribute", "n_grades"), on="attribute", how="inner"
@@ -239,7 +271,16 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .otherwise(depth)
     )
     raw_grade = pl.when(missing).then(None).when(is_cart).then(cart_grade).otherwise(plain_grade)
-    df = df.with_columns(raw_grade.alias("g0"))
+    df = df.with_columns(raw_grade.alias("g_raw")).join(
+        codes,
+        left_on=["stem", "attribute", "g_raw"],
+        right_on=["stem", "attribute", "code"],
+        how="left",
+    )
+    df = df.with_columns(
+        pl.when(pl.col("has_codes")).then(pl.col("mapped")).otherwise(pl.col("g_raw")).alias("g0")
+    )
+    unknown_code = pl.col("has_codes") & pl.col("g_raw").is_not_null() & pl.col("mapped").is_null()
     note = (
         pl.when(missing)
         .then(pl.lit("missing_code"))
@@ -253,7 +294,7 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .then(pl.lit("unparseable"))
         .when(~is_cart & ((num - floor) != 0) & ((num - floor) != 0.5))
         .then(pl.lit("unparseable"))
-        .when(pl.col("g0") >= pl.col("n_grades"))
+        .when(unknown_code | (pl.col("g0") >= pl.col("n_grades")))
         .then(pl.lit("out_of_range"))
         .when(~is_cart & ((num - floor) == 0.5))
         .then(pl.lit("half_step"))
@@ -266,7 +307,7 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .otherwise(None)
         .alias("grade")
     )
-    return df.select(
+    out = df.select(
         "patient_id",
         "visit",
         "side",
@@ -280,6 +321,41 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         "grade_note",
         "raw_value",
     )
+    return _one_cell_per_attribute(out)
+
+
+def _one_cell_per_attribute(cells: pl.DataFrame) -> pl.DataFrame:
+    """Where several variables grade one attribute (a codebook may map two), the highest grade
+    read wins; the attribute is null only when none gives a grade (with the first reason)."""
+    key = ["patient_id", "visit", "side", "source", "row", "file_index", "file", "attribute"]
+    if not cells.select(pl.struct(key).is_duplicated().any()).item():
+        return cells
+    return (
+        cells.sort("stem")
+        .group_by(key, maintain_order=True)
+        .agg(
+            pl.col("stem").str.join("+"),
+            pl.col("grade").max(),
+            pl.col("grade_note").filter(pl.col("grade").is_null()).first().alias("null_note"),
+            pl.col("grade_note").filter(pl.col("grade").is_not_null()).first().alias("kept_note"),
+            pl.col("raw_value").drop_nulls().str.join("; "),
+        )
+        .with_columns(
+            pl.when(pl.col("grade").is_null())
+            .then(pl.col("null_note"))
+            .otherwise(pl.col("kept_note"))
+            .alias("grade_note")
+        )
+        .select(*key[:7], "stem", "attribute", "grade", "grade_note", "raw_value")
+    )
+
+
+def _variable_name(vmap: OaiVariableMap) -> pl.Expr:
+    """The OAI column behind a reading (visit prefix + stem), from the cell or else the map."""
+    stems = {a.key: "+".join(vmap.stems_for(a.key)) or None for a in ATTRIBUTES}
+    prefix = pl.col("visit").replace_strict({v.label: v.prefix for v in VISITS}, default=None)
+    stem = pl.col("stem").fill_null(pl.col("attribute").replace_strict(stems, default=None))
+    return pl.when(stem.is_null()).then(None).otherwise(prefix + stem)
 
 
 def load_moaks_readings(
@@ -307,6 +383,7 @@ def load_moaks_readings(
         raise QuintupleBuilderError("no MOAKS files given")
     vmap = variable_map or default_variable_map()
     variables = _variable_table(vmap)
+    codes = _code_table(vmap)
     attrs = _attribute_table()
     cells_all: list[pl.DataFrame] = []
     knees_all: list[pl.DataFrame] = []
@@ -331,7 +408,7 @@ def load_moaks_readings(
             f"{', '.join(str(f) for f in files)}: no MOAKS variable of the map found: expected columns "
             "such as V00MBMSFMC (visit prefix + OAI stem)"
         )
-    decoded = _decode(pl.concat(cells_all), variables, attrs)
+    decoded = _decode(pl.concat(cells_all), variables, attrs, codes)
     knees = pl.concat(knees_all)
     key = ["patient_id", "visit", "side"]
     rowkey = [*key, "file_index", "row"]
@@ -414,7 +491,7 @@ def load_moaks_readings(
     chosen_cells = decoded.join(chosen.select(rowkey), on=rowkey, how="semi")
     frame = chosen.select(*key, "source", "file").join(attrs, how="cross")
     frame = frame.join(
-        chosen_cells.select(*key, "attribute", "grade", "grade_note", "raw_value"),
+        chosen_cells.select(*key, "attribute", "stem", "grade", "grade_note", "raw_value"),
         on=[*key, "attribute"],
         how="left",
     )
@@ -431,7 +508,7 @@ def load_moaks_readings(
             .alias("grade_note")
         )
         .sort([*key, "attr_order"])
-        .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS)
+        .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS, "stem")
     )
     readings = readings.with_columns(
         pl.col("side").cast(pl.Int64),
@@ -445,7 +522,10 @@ def load_moaks_readings(
         "question_id",
         "attribute",
         pl.col("grade_note").alias("reason"),
+        _variable_name(vmap).alias("variable"),
+        "raw_value",
     )
+    readings = readings.drop("stem")
     return MoaksReadings(
         readings=readings, conflicts=conflicts, missing=missing, malformed=pl.concat(malformed)
     )
