@@ -26,6 +26,25 @@ def _shape(value: str) -> tuple[int, int, int]:
         raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64") from None
 
 
+def _check_moaks(moaks: tuple[Path, ...], codebook: Path | None) -> None:
+    """Print what the MOAKS files provide (quintuple_builder.check_moaks); exit 1 on a damaged file."""
+    from moaks_schema import MoaksSchemaError, default_variable_map
+    from quintuple_builder import QuintupleBuilderError, check_moaks
+
+    if not moaks:
+        raise click.UsageError(
+            "--check-moaks needs --moaks (file or folder of kMRI_SQ_MOAKS_BICL*.txt)"
+        )
+    try:
+        vmap = default_variable_map()
+        if codebook is not None:
+            vmap = vmap.with_codebook(codebook)
+        click.echo(check_moaks(list(moaks), variable_map=vmap).summary())
+    except (QuintupleBuilderError, MoaksSchemaError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def _question_ids(value: str | None) -> list[int] | None:
     from moaks_schema import MoaksSchemaError, parse_question_ids
 
@@ -71,7 +90,11 @@ def _question_ids(value: str | None) -> list[int] | None:
     help="Where label maps come from (default with --phantom: phantom).",
 )
 @click.option(
-    "--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to write."
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset folder to write (required unless --check-moaks).",
 )
 @click.option(
     "--work",
@@ -111,6 +134,12 @@ def _question_ids(value: str | None) -> list[int] | None:
     show_default=True,
     help="nnU-Net test-time mirroring (several times slower, slightly better).",
 )
+@click.option(
+    "--check-moaks",
+    is_flag=True,
+    help="Only read the --moaks files and report what they provide for the catalogue; no scan "
+    "is touched and nothing is written.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -130,6 +159,7 @@ def build(
     questions: str | None,
     device: str,
     mirroring: bool,
+    check_moaks: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -140,12 +170,18 @@ def build(
       reasonknee build --phantom 8 --out runs/dataset
       reasonknee build --oai-root /data/OAI --moaks /data/MOAKS \\
           --labels nnunet:runs/segmenter --out runs/dataset --executor ray
+      reasonknee build --check-moaks --moaks /data/MOAKS --codebook my_codebook.csv
     """
     from rich.console import Console
 
     from reasonknee_build.pipeline import BuildInputs, run_build
 
     console = Console(stderr=True, quiet=False)
+    if check_moaks:
+        _check_moaks(moaks, codebook)
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out'.")
     if (phantom is None) == (oai_root is None):
         raise click.UsageError("give exactly one of --phantom N or --oai-root DIR")
     if oai_root is not None and not moaks:

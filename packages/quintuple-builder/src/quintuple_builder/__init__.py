@@ -16,6 +16,7 @@ from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import EXECUTORS, run_scans
 from quintuple_builder.exports import SCAN_COLUMNS
 from quintuple_builder.manifest import FORMAT_VERSION, content_hash
+from quintuple_builder.moaks_check import MoaksCheck, check_moaks
 from quintuple_builder.moaks_readings import (
     EXTRA_READING_COLUMNS,
     MoaksReadings,
@@ -51,6 +52,7 @@ __all__ = [
     "SPLITS",
     "BuildResult",
     "Dataset",
+    "MoaksCheck",
     "MoaksReadings",
     "MoaksTable",
     "QuintupleBuilderError",
@@ -64,6 +66,7 @@ __all__ = [
     "boxes_for_scan",
     "build_dataset",
     "check_leakage",
+    "check_moaks",
     "content_hash",
     "counts_per_split",
     "find_moaks_files",

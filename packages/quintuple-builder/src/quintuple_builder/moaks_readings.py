@@ -72,6 +72,13 @@ __all__ = [
 EXTRA_READING_COLUMNS: tuple[str, ...] = ("raw_value", "grade_note", "file")
 
 _ID_COLUMNS = ("ID", "SIDE", "READPRJ", "VERSION", LINE_COLUMN)
+_CODES_SCHEMA = {
+    "variable": pl.String,
+    "attribute": pl.String,
+    "reason": pl.String,
+    "n": pl.UInt32,
+    "values": pl.List(pl.String),
+}
 _READPRJ = re.compile(r"^\s*(\d+)\s*(.*?)\s*$")
 
 
@@ -86,6 +93,9 @@ class MoaksReadings:
     - ``missing``: one row per null grade: ``patient_id, visit, side,
       question_id, attribute, reason, variable, raw_value`` (``variable``: the OAI
       column behind it, null when unmapped).
+    - ``unknown_codes``: over every row read (chosen or not), per variable, attribute and
+      reason (``out_of_range``: outside the variable's known codes; ``unparseable``): ``n``
+      cells and their ``values``.
     - ``malformed``: rows left out with ``keep_going=True`` (:data:`MALFORMED_COLUMNS`:
       ``file, line, reason``); empty otherwise, since a malformed row then raises.
     """
@@ -94,6 +104,7 @@ class MoaksReadings:
     conflicts: pl.DataFrame
     missing: pl.DataFrame
     malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_COLUMNS))
+    unknown_codes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_CODES_SCHEMA))
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.readings, self.conflicts, self.missing))
@@ -527,5 +538,26 @@ def load_moaks_readings(
     )
     readings = readings.drop("stem")
     return MoaksReadings(
-        readings=readings, conflicts=conflicts, missing=missing, malformed=pl.concat(malformed)
+        readings=readings,
+        conflicts=conflicts,
+        missing=missing,
+        malformed=pl.concat(malformed),
+        unknown_codes=_unknown_codes(decoded),
+    )
+
+
+def _unknown_codes(decoded: pl.DataFrame) -> pl.DataFrame:
+    """Cells outside a variable's known codes, or no code at all, over every row read."""
+    prefix = pl.col("visit").replace_strict({v.label: v.prefix for v in VISITS}, default="")
+    code = pl.col("raw_value").str.split(":").list.first().str.strip_chars()
+    return (
+        decoded.filter(pl.col("grade_note").is_in(["out_of_range", "unparseable"]))
+        .group_by(
+            (prefix + pl.col("stem")).alias("variable"),
+            "attribute",
+            pl.col("grade_note").alias("reason"),
+        )
+        .agg(pl.len().alias("n"), code.unique().sort().alias("values"))
+        .sort("variable", "attribute", "reason")
+        .cast(_CODES_SCHEMA)  # type: ignore[arg-type]
     )
