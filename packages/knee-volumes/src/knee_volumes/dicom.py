@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+from nibabel.orientations import apply_orientation
 
 from knee_volumes.atomic import atomic_folder
 from knee_volumes.dicom_header import PixelExtent, check_pixel_extent, read_header
 from knee_volumes.dicom_objects import frame_geometries, refuse_non_image
-from knee_volumes.dicom_pixels import read_pixels
+from knee_volumes.dicom_pixels import read_pixels, read_plane_into
 from knee_volumes.errors import VolumeError
-from knee_volumes.orientation import canonical_geometry, to_canonical
+from knee_volumes.orientation import canonical_geometry, canonical_transform, to_canonical
 from knee_volumes.volume import Volume, shape_flags, side_from_description
 
 __all__ = ["SeriesHeader", "read_dicom_series", "read_series_header", "write_dicom_series"]
@@ -151,7 +152,14 @@ def _order_and_check(folder: Path, slices: list[_Slice]) -> tuple[list[_Slice], 
             f"mixed series in one folder: {len(series)} series: {detail}", path=folder
         )
     first = slices[0]
-    for s in slices[1:]:
+    orientations = np.array([s.orientation for s in slices])
+    spacings = np.array([s.pixel_spacing for s in slices])
+    same = (
+        np.array([s.shape == first.shape for s in slices])
+        & np.isclose(orientations, first.orientation, rtol=1e-5, atol=1e-4).all(axis=1)
+        & np.isclose(spacings, first.pixel_spacing, rtol=1e-4).all(axis=1)
+    )
+    for s in [] if same.all() else slices[int(np.argmin(same)) :][:1]:  # the first that differs
         if s.shape != first.shape:
             raise VolumeError(
                 f"{s.name}: slice size {s.shape} differs from {first.name}'s {first.shape}",
@@ -300,23 +308,50 @@ def _visit_from_path(folder: Path) -> str | None:
     return None
 
 
-def _planes(slices: list[_Slice]) -> list[np.ndarray]:
-    """The pixel planes of ordered slices, each file read once, rescaled when the header says so."""
+def _plane(s: _Slice, cache: dict[Path, np.ndarray]) -> np.ndarray:
+    """One slice's stored pixels (each file decoded once; one file kept in memory)."""
+    if s.path not in cache:
+        cache.clear()
+        cache[s.path] = read_pixels(s.path, s.ds, s.extent)
+    return cache[s.path][s.frame]
+
+
+def _volume_array(slices: list[_Slice], lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The canonical array and affine of ordered slices, rescaled when a header says so.
+
+    When the slice axis stays the canonical slice axis (sagittal series), each plane is
+    written once into its canonical place, ordinary slices read straight from the file;
+    otherwise the planes are stacked and reoriented.
+    """
+    affine_lps = _LPS @ lps
+    transform = canonical_transform(affine_lps)
+    scales = [_rescale(s) for s in slices]
+    rescale = any(sc != (1.0, 0.0) for sc in scales)
     cache: dict[Path, np.ndarray] = {}
-    planes = []
-    rescale = False
-    for s in slices:
-        if s.path not in cache:
-            cache = {s.path: read_pixels(s.path, s.ds, s.extent)}  # keep one file in memory
-        plane = cache[s.path][s.frame]
-        slope, intercept = _rescale(s)
-        if slope != 1 or intercept != 0:
-            rescale = True
-            plane = plane.astype(np.float32) * slope + intercept
-        planes.append(plane)
-    if rescale:
-        planes = [p.astype(np.float32, copy=False) for p in planes]
-    return planes
+    if transform[0, 0] != 0:
+        planes = [
+            _plane(s, cache).astype(np.float32) * m + b if rescale else _plane(s, cache)
+            for s, (m, b) in zip(slices, scales, strict=True)
+        ]
+        return to_canonical(np.stack(planes), affine_lps)
+    n = len(slices)
+    shape, affine = canonical_geometry((n, *slices[0].shape), affine_lps)
+    in_plane = transform.copy()
+    in_plane[0] = (0, 1)
+    direct = not rescale and np.array_equal(in_plane, [[0, 1], [1, 1], [2, 1]])
+    first = _plane(slices[0], cache)
+    out = np.empty(shape, np.float32 if rescale else first.dtype)
+    for i, (s, (slope, intercept)) in enumerate(zip(slices, scales, strict=True)):
+        target = out[n - 1 - i if transform[0, 1] < 0 else i]
+        if direct and i > 0 and read_plane_into(s.path, s.ds, s.extent, target):
+            continue
+        plane = apply_orientation(_plane(s, cache)[None], in_plane)[0]
+        if plane.shape != target.shape:
+            raise VolumeError(
+                f"pixel array has shape {plane.shape}, expected {target.shape}", path=s.path
+            )
+        target[...] = plane.astype(np.float32) * slope + intercept if rescale else plane
+    return out, affine
 
 
 def _rescale(s: _Slice) -> tuple[float, float]:
@@ -351,7 +386,7 @@ def read_dicom_series(folder: str | PathLike[str]) -> Volume:
     folder = Path(folder)
     slices, skipped = _collect(folder)
     slices, lps = _order_and_check(folder, slices)
-    array, affine = to_canonical(np.stack(_planes(slices)), _LPS @ lps)
+    array, affine = _volume_array(slices, lps)
     return Volume(
         array=array,
         affine=affine,

@@ -53,6 +53,11 @@ def read_header(path: Path) -> tuple[Any, PixelExtent | None]:
     from pydicom.errors import InvalidDicomError
     from pydicom.filereader import read_partial
 
+    from knee_volumes.dicom_fast import read_fast_header
+
+    fast = read_fast_header(path)  # ordinary slices: a few fields, no pydicom parse
+    if fast is not None:
+        return fast
     found: dict[str, int] = {}
     try:
         size = path.stat().st_size

@@ -151,8 +151,8 @@ def frame_geometries(path: Path, ds: Any) -> list[FrameGeometry]:
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames > 1 or "PerFrameFunctionalGroupsSequence" in ds:
         return _multi_frame(path, ds, frames)
-    what = _sop_name(str(ds.get("SOPClassUID") or "")) or "image"
     if "ImagePositionPatient" not in ds:
+        what = _sop_name(str(ds.get("SOPClassUID") or "")) or "image"
         raise VolumeError(
             f"missing ImagePositionPatient: this {what} slice has no position in the patient",
             path=path,

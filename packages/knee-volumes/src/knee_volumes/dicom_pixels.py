@@ -16,7 +16,7 @@ import numpy as np
 from knee_volumes.dicom_header import PixelExtent, check_pixel_extent
 from knee_volumes.errors import VolumeError
 
-__all__ = ["CODECS_EXTRA", "read_pixels", "transfer_syntax"]
+__all__ = ["CODECS_EXTRA", "read_pixels", "read_plane_into", "transfer_syntax"]
 
 #: How to install the decoders of compressed DICOM (JPEG, JPEG-LS, JPEG 2000, RLE).
 CODECS_EXTRA = (
@@ -37,12 +37,13 @@ def transfer_syntax(ds: Any) -> str:
     return str(uid) if uid else "1.2.840.10008.1.2"
 
 
-def _fast(path: Path, ds: Any, extent: PixelExtent) -> np.ndarray | None:
-    """Native single-sample 8/16/32-bit data read with one ``np.fromfile``; None when not that."""
+def _native_dtype(ds: Any, extent: PixelExtent | None) -> np.dtype | None:
+    """The stored dtype of native single-sample 8/16/32-bit pixel data; None when not that."""
     order = _NATIVE.get(transfer_syntax(ds))
     bits = int(ds.get("BitsAllocated") or 0)
     if (
         order is None
+        or extent is None
         or extent.offset is None
         or extent.tag != 0x7FE00010
         or int(ds.get("SamplesPerPixel") or 1) != 1
@@ -50,20 +51,60 @@ def _fast(path: Path, ds: Any, extent: PixelExtent) -> np.ndarray | None:
     ):
         return None
     signed = int(ds.get("PixelRepresentation") or 0) == 1
-    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{bits // 8}")
+    return np.dtype(f"{order}{'i' if signed else 'u'}{bits // 8}")
+
+
+def _mask_unused_bits(array: np.ndarray, ds: Any) -> np.ndarray:
+    """As pydicom: bits above BitsStored masked off, signed values sign-extended."""
+    bits = array.dtype.itemsize * 8
+    stored = int(ds.get("BitsStored") or bits)
+    if stored >= bits:
+        return array
+    shift = bits - stored
+    if array.dtype.kind == "i":
+        return (array << shift) >> shift
+    np.bitwise_and(array, (1 << stored) - 1, out=array)
+    return array
+
+
+def _fast(path: Path, ds: Any, extent: PixelExtent) -> np.ndarray | None:
+    """Native single-sample 8/16/32-bit data read with one ``np.fromfile``; None when not that."""
+    dtype = _native_dtype(ds, extent)
+    if dtype is None:
+        return None
+    assert extent.offset is not None
     frames, rows, cols = int(ds.get("NumberOfFrames") or 1), int(ds.Rows), int(ds.Columns)
     array = np.fromfile(path, dtype=dtype, count=frames * rows * cols, offset=extent.offset)
     array = array.reshape(frames, rows, cols)
     if not array.dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
-    stored = int(ds.get("BitsStored") or bits)
-    if stored < bits:  # as pydicom: unused high bits masked, signed values sign-extended
-        shift = bits - stored
-        if signed:
-            array = (array << shift) >> shift
-        else:
-            np.bitwise_and(array, (1 << stored) - 1, out=array)
-    return array
+    return _mask_unused_bits(array, ds)
+
+
+def read_plane_into(path: Path, ds: Any, extent: PixelExtent | None, out: np.ndarray) -> bool:
+    """Read a single-frame native little-endian plane straight into ``out`` (a C-contiguous
+    ``(rows, columns)`` array of the stored dtype); False, reading nothing, when it is not one."""
+    dtype = _native_dtype(ds, extent)
+    if (
+        dtype is None
+        or dtype != out.dtype
+        or not dtype.isnative
+        or int(ds.get("NumberOfFrames") or 1) != 1
+        or out.shape != (int(ds.Rows), int(ds.Columns))
+        or not out.flags.c_contiguous
+    ):
+        return False
+    check_pixel_extent(path, ds, extent)
+    assert extent is not None and extent.offset is not None
+    with path.open("rb") as fh:
+        fh.seek(extent.offset)
+        got = fh.readinto(memoryview(out).cast("B"))
+    if got != out.nbytes:
+        raise VolumeError(f"truncated: read {got} of {out.nbytes} pixel bytes", path=path)
+    masked = _mask_unused_bits(out, ds)
+    if masked is not out:
+        out[...] = masked
+    return True
 
 
 def _decoder_problem(ds: Any) -> str | None:
