@@ -166,7 +166,9 @@ def test_oai_variable_map() -> None:
     assert "pcl.complete_tear" in unmapped and "acl.complete_tear" not in unmapped
     assert len(unmapped) == 17
     by = {(e.stem, e.attribute): e for e in m.entries}
-    assert by[("MBMSSS", "bml.SS.size")].confirmed and not by[("MBMNSS", "bml.SS.number")].confirmed
+    assert (
+        by[("MBMNSS", "bml.SS.number")].confirmed and not by[("MBMPSS", "bml.SS.percent")].confirmed
+    )
     assert by[("MOSFLP", "osteophyte.FLP.grade")].confirmed
     assert not by[("MOSTM", "osteophyte.TM.grade")].confirmed
     assert by[("MACLTR", "acl.complete_tear")].codes == ((0, 0), (1, 1), (2, 0))

@@ -142,8 +142,8 @@ class OaiVariable:
     source: str = ""
 
 
-#: BML subregions whose number (MBMN) and percent (MBMP) names were seen in public code.
-_BML_NP_SEEN = ("FMA", "FMC", "FMP", "TMA", "TMC", "TMP")
+#: BML subregions whose percent (MBMP) name was seen in public code (MBMS and MBMN: all 15).
+_BML_PERCENT_SEEN = ("FMA", "FMC", "FMP", "TMA", "TMC", "TMP", "PM", "PL")
 #: ACL tear codes (the code meanings are assumed, see docs/oai-data.md): 0 normal, 1 complete
 #: tear (MOAKS scores cruciate ligaments normal / complete tear), 2 a further state readers count
 #: as abnormal (taken as reconstructed, so no complete tear is present).
@@ -166,11 +166,10 @@ def _entry(
 def _default_entries() -> list[OaiVariable]:
     out: list[OaiVariable] = []
     for sr in BONE_SUBREGIONS:
-        seen = sr in _BML_NP_SEEN
         out += [
             _entry(f"MBMS{sr}", f"bml.{sr}.size"),
-            _entry(f"MBMN{sr}", f"bml.{sr}.number", seen=seen),
-            _entry(f"MBMP{sr}", f"bml.{sr}.percent", seen=seen),
+            _entry(f"MBMN{sr}", f"bml.{sr}.number"),
+            _entry(f"MBMP{sr}", f"bml.{sr}.percent", seen=sr in _BML_PERCENT_SEEN),
         ]
     for sr in CARTILAGE_SUBREGIONS:
         out += [
