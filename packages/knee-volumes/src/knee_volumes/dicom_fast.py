@@ -66,6 +66,7 @@ _LONG_VRS = {
 _SYNTAXES = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # -> implicit VR
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
+_EXPLICIT, _IMPLICIT, _U32 = struct.Struct("<HH2sH"), struct.Struct("<HHL"), struct.Struct("<L")
 _FIRST, _HEAD = 1 << 12, 1 << 16  # bytes read first, and at most
 
 
@@ -178,8 +179,24 @@ def _walk(data: bytes, size: int) -> tuple[FastHeader, PixelExtent | None] | Non
     implicit = _SYNTAXES[syntax]
     walker = _Walker(data, implicit, size)
     values: dict[str, Any] = {}
-    while pos < len(data):
-        tag, _, length, start = walker.element(pos, implicit)
+    end = len(data)
+    explicit_head, implicit_head, long_length = (
+        _EXPLICIT.unpack_from,
+        _IMPLICIT.unpack_from,
+        _U32.unpack_from,
+    )
+    while pos < end:
+        if implicit:
+            group, elem, length = implicit_head(data, pos)
+            start = pos + 8
+        else:
+            group, elem, vr, length = explicit_head(data, pos)
+            if vr in _LONG_VRS:
+                length = long_length(data, pos + 8)[0]
+                start = pos + 12
+            else:
+                start = pos + 8
+        tag = group << 16 | elem
         if tag in PIXEL_TAGS:
             return FastHeader(values, syntax), PixelExtent(tag, start, length, size)
         if tag in _FUNCTIONAL_GROUPS:
@@ -187,10 +204,10 @@ def _walk(data: bytes, size: int) -> tuple[FastHeader, PixelExtent | None] | Non
         if length == _UNDEFINED:
             pos = walker.skip_undefined(start, implicit)
             continue
-        if start + length > len(data):
+        pos = start + length
+        if pos > end:
             return None  # a long element before the pixels: let pydicom read it
         field = FIELDS.get(tag)
         if field is not None:
-            values[field[0]] = _value(data[start : start + length], field[1])
-        pos = start + length
-    return (FastHeader(values, syntax), None) if len(data) == size else None
+            values[field[0]] = _value(data[start:pos], field[1])
+    return (FastHeader(values, syntax), None) if end == size else None
