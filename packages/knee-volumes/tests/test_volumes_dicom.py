@@ -284,3 +284,23 @@ def test_stray_text_file_is_skipped_and_noted(series: Path) -> None:
     assert v.shape == (N, ROWS, COLS)
     assert "skipped non-DICOM file(s): README.txt" in v.flags
     assert "skipped non-DICOM file(s): README.txt" in read_series_header(series).flags
+
+
+@pytest.mark.parametrize(
+    "name,what",
+    [
+        ("liver.dcm", r"Segmentation Storage .* is a segmentation"),
+        ("rtdose.dcm", r"RT Dose Storage .* is a radiotherapy object"),
+        ("SC_rgb.dcm", r"colour image \(SamplesPerPixel 3"),
+    ],
+)
+def test_non_image_objects_say_what_they_are(
+    tmp_path: Path, series: Path, name: str, what: str
+) -> None:
+    from pydicom.data import get_testdata_file
+
+    with pytest.raises(VolumeError, match=what):
+        read_volume(get_testdata_file(name))
+    shutil.copy(get_testdata_file(name), series / "900")  # in a series folder: named too
+    with pytest.raises(VolumeError, match=rf"900: {what}"):
+        read_series_header(series)
