@@ -98,7 +98,7 @@ def read_plane_into(path: Path, ds: Any, extent: PixelExtent | None, out: np.nda
     assert extent is not None and extent.offset is not None
     with path.open("rb") as fh:
         fh.seek(extent.offset)
-        got = fh.readinto(memoryview(out).cast("B"))
+        got = fh.readinto(out.data.cast("B"))
     if got != out.nbytes:
         raise VolumeError(f"truncated: read {got} of {out.nbytes} pixel bytes", path=path)
     masked = _mask_unused_bits(out, ds)
@@ -109,7 +109,7 @@ def read_plane_into(path: Path, ds: Any, extent: PixelExtent | None, out: np.nda
 
 def _decoder_problem(ds: Any) -> str | None:
     """Why pydicom cannot decode this transfer syntax here, or None when it can."""
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
     from pydicom.uid import UID
 
     uid = UID(transfer_syntax(ds))
