@@ -304,3 +304,16 @@ def test_non_image_objects_say_what_they_are(
     shutil.copy(get_testdata_file(name), series / "900")  # in a series folder: named too
     with pytest.raises(VolumeError, match=rf"900: {what}"):
         read_series_header(series)
+
+
+def test_unused_high_bits_are_masked_as_pydicom_does(series: Path) -> None:
+    """12 bits stored in 16: the bits above are not part of the value (read straight from the file)."""
+    for path in sorted(series.iterdir()):
+        ds = pydicom.dcmread(path)
+        plane = np.frombuffer(ds.PixelData, np.uint16).reshape(ROWS, COLS) | 0xF000
+        ds.BitsStored, ds.HighBit, ds.PixelData = 12, 11, plane.tobytes()
+        ds.save_as(path)
+    expected = np.stack([pydicom.dcmread(p).pixel_array for p in sorted(series.iterdir())])
+    v = read_dicom_series(series)
+    assert v.array.max() < 4096
+    assert sorted(v.array.ravel().tolist()) == sorted(expected.ravel().tolist())
