@@ -161,6 +161,44 @@ def test_real_file(case: str, path: Path, tmp_path: Path) -> None:
         OUTCOMES[case] = _compare(case, path, volume)
 
 
+def _norm(value) -> list[object] | None:
+    """A header value as a list of numbers or stripped texts (None when absent or empty)."""
+    if value is None or value == "":
+        return None
+    iterable = hasattr(value, "__iter__") and not isinstance(value, str | bytes)
+    items = list(value) if iterable else [value]
+    out: list[object] = []
+    for item in items:
+        text = str(item).strip()
+        try:
+            out.append(float(text))
+        except ValueError:
+            out.append(text)
+    return out
+
+
+def test_fast_header_agrees_with_pydicom() -> None:
+    """Every file the fast header reader takes gives pydicom's fields and pixel extent."""
+    from knee_volumes.dicom_fast import FIELDS, read_fast_header
+    from knee_volumes.dicom_header import read_header_pydicom
+
+    taken = 0
+    for case, path in CASES:
+        fast = read_fast_header(path)
+        if fast is None:
+            continue
+        taken += 1
+        header, extent = fast
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns about invalid values in test files
+            ds, reference = read_header_pydicom(path)
+        assert extent == reference, case
+        for keyword, _ in FIELDS.values():
+            ours, theirs = _norm(header.get(keyword)), _norm(ds.get(keyword))
+            assert ours == theirs, f"{case}: {keyword}: {ours!r} != {theirs!r}"
+    assert taken >= 100
+
+
 def _series_folders() -> list[tuple[str, Path]]:
     """Folders holding two or more image slices of one series (pydicom's DICOMDIR examples)."""
     out = []

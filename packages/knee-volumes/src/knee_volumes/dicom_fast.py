@@ -136,13 +136,16 @@ class _Walker:
                 continue
             pos = start  # an undefined-length item: its elements up to the item delimiter
             while True:
-                tag, _, length, start = self.element(pos, implicit)
+                tag, vr, length, start = self.element(pos, implicit)
                 if tag == _ITEM_END:
                     pos = start
                     break
-                pos = (
-                    self.skip_undefined(start, implicit) if length == _UNDEFINED else start + length
-                )
+                if length != _UNDEFINED:
+                    pos = start + length
+                elif implicit or vr == b"SQ":
+                    pos = self.skip_undefined(start, implicit)
+                else:
+                    raise _Unsupported  # UN of undefined length: implicit VR inside
 
 
 def _meta(data: bytes) -> tuple[str, int]:
@@ -185,12 +188,15 @@ def _walk(data: bytes, size: int) -> tuple[FastHeader, PixelExtent | None] | Non
         _IMPLICIT.unpack_from,
         _U32.unpack_from,
     )
+    vr = b""
     while pos < end:
         if implicit:
             group, elem, length = implicit_head(data, pos)
             start = pos + 8
         else:
             group, elem, vr, length = explicit_head(data, pos)
+            if not vr.isalpha() or not vr.isupper():
+                return None  # not a VR: the walk is lost, let pydicom read the file
             if vr in _LONG_VRS:
                 length = long_length(data, pos + 8)[0]
                 start = pos + 12
@@ -202,6 +208,8 @@ def _walk(data: bytes, size: int) -> tuple[FastHeader, PixelExtent | None] | Non
         if tag in _FUNCTIONAL_GROUPS:
             return None
         if length == _UNDEFINED:
+            if not implicit and vr != b"SQ":
+                return None  # e.g. UN of undefined length (implicit inside): pydicom reads it
             pos = walker.skip_undefined(start, implicit)
             continue
         pos = start + length

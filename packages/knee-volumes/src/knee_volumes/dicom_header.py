@@ -14,7 +14,13 @@ from typing import Any
 
 from knee_volumes.errors import VolumeError
 
-__all__ = ["PixelExtent", "check_pixel_extent", "expected_pixel_bytes", "read_header"]
+__all__ = [
+    "PixelExtent",
+    "check_pixel_extent",
+    "expected_pixel_bytes",
+    "read_header",
+    "read_header_pydicom",
+]
 
 #: Pixel Data, Float Pixel Data, Double Float Pixel Data.
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -50,14 +56,17 @@ def read_header(path: Path) -> tuple[Any, PixelExtent | None]:
     parses into a dataset with image rows), and ``unreadable DICOM file`` for a
     header cut short or corrupt.
     """
-    from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import read_partial
-
     from knee_volumes.dicom_fast import read_fast_header
 
     fast = read_fast_header(path)  # ordinary slices: a few fields, no pydicom parse
-    if fast is not None:
-        return fast
+    return fast if fast is not None else read_header_pydicom(path)
+
+
+def read_header_pydicom(path: Path) -> tuple[Any, PixelExtent | None]:
+    """:func:`read_header` through pydicom, for every file (the fast reader's reference)."""
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_partial
+
     found: dict[str, int] = {}
     try:
         size = path.stat().st_size
