@@ -166,3 +166,23 @@ def test_phantom_build_ingests_with_the_real_loaders(tmp_path: Path) -> None:
     assert (joined["got"] == joined["grade"]).all()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["label_source"] == "phantom" and manifest["counts"]["all"]["scans"] == 4
+
+
+def test_check_moaks_reports_without_building(tmp_path: Path) -> None:
+    moaks = tmp_path / "kMRI_SQ_MOAKS_BICL00.txt"
+    moaks.write_text(
+        "ID|SIDE|READPRJ|VERSION|V00MBMSFMC|V00MACLTR|V00MFOO\n"
+        "9000099|1: Right|22|1|1: 1|0: Normal|x\n9000099|1: Right|15|1|2: 2|3: ?|y\n"
+    )
+    res = CliRunner().invoke(build, ["--check-moaks", "--moaks", str(moaks)])
+    assert res.exit_code == 0, res.output
+    assert "catalogue attributes provided: 2 of 118" in res.output
+    assert "unused columns: 1: V00MFOO" in res.output
+    assert "codes not in the codebook: V00MACLTR (acl.complete_tear, out_of_range)" in res.output
+    assert "visit 00M: 1 knee-visits, 2 reads" in res.output
+    moaks.write_text("ID,SIDE\n1,1\n")
+    res = CliRunner().invoke(build, ["--check-moaks", "--moaks", str(moaks)])
+    assert res.exit_code == 1 and "separated by commas" in res.output
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(build, ["--moaks", str(moaks), "--phantom", "2"])
+    assert res.exit_code == 2 and "--out" in res.output

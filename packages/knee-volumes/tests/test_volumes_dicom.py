@@ -230,3 +230,90 @@ def test_unusual_dicom_shape_loads_and_is_flagged(tmp_path: Path) -> None:
     assert any("slices: 8" in f for f in v.flags) and any("columns: 352" in f for f in v.flags)
     h = read_series_header(tmp_path / "s")
     assert h.shape == (8, 20, 352) and h.flags == v.flags
+
+
+def _dess_slices(tmp_path: Path, n: int = 3) -> Path:
+    """A DESS-sized series (384 x 384 pixels, 294,912 pixel bytes per slice)."""
+    array = np.arange(n * 384 * 384, dtype=np.uint32).reshape(n, 384, 384) % 4000
+    v = Volume(array.astype(np.uint16), spacing=(0.7, 0.365, 0.365))
+    return write_dicom_series(v, tmp_path / "dess")
+
+
+@pytest.mark.parametrize("keep", [0, 1, 294_911 // 2, 294_911])
+def test_truncated_dess_slice_fails_the_header_scan(tmp_path: Path, keep: int) -> None:
+    folder = _dess_slices(tmp_path)
+    raw = (folder / "002").read_bytes()
+    header = len(raw) - 294_912
+    (folder / "002").write_bytes(raw[: header + keep])
+    with pytest.raises(VolumeError, match=r"dess[/\\]002: truncated: pixel data need bytes"):
+        read_series_header(folder)
+    with pytest.raises(VolumeError, match=r"dess[/\\]002: truncated"):
+        read_dicom_series(folder)
+
+
+def test_pydicoms_truncated_file_fails_the_header_scan(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("MR_truncated.dcm"), folder / "001")
+    with pytest.raises(VolumeError, match=r"001: truncated: pixel data need bytes 1500\.\.9692"):
+        read_series_header(folder)
+
+
+def test_header_scan_reads_no_pixel_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _dess_slices(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the header scan read pixel data")
+
+    import knee_volumes.dicom_pixels as pixels
+
+    monkeypatch.setattr(pixels, "read_pixels", refuse)
+    monkeypatch.setattr(np, "fromfile", refuse)
+    monkeypatch.setattr(pydicom.Dataset, "pixel_array", property(refuse))
+    h = read_series_header(folder)
+    assert h.shape == (3, 384, 384)
+    monkeypatch.undo()
+    assert read_dicom_series(folder).shape == h.shape
+
+
+def test_stray_text_file_is_skipped_and_noted(series: Path) -> None:
+    (series / "README.txt").write_text("exported by the scanner console\n")
+    v = read_dicom_series(series)
+    assert v.shape == (N, ROWS, COLS)
+    assert "skipped non-DICOM file(s): README.txt" in v.flags
+    assert "skipped non-DICOM file(s): README.txt" in read_series_header(series).flags
+
+
+@pytest.mark.parametrize(
+    "name,what",
+    [
+        ("liver.dcm", r"Segmentation Storage .* is a segmentation"),
+        ("rtdose.dcm", r"RT Dose Storage .* is a radiotherapy object"),
+        ("SC_rgb.dcm", r"colour image \(SamplesPerPixel 3"),
+    ],
+)
+def test_non_image_objects_say_what_they_are(
+    tmp_path: Path, series: Path, name: str, what: str
+) -> None:
+    from pydicom.data import get_testdata_file
+
+    with pytest.raises(VolumeError, match=what):
+        read_volume(get_testdata_file(name))
+    shutil.copy(get_testdata_file(name), series / "900")  # in a series folder: named too
+    with pytest.raises(VolumeError, match=rf"900: {what}"):
+        read_series_header(series)
+
+
+def test_unused_high_bits_are_masked_as_pydicom_does(series: Path) -> None:
+    """12 bits stored in 16: the bits above are not part of the value (read straight from the file)."""
+    for path in sorted(series.iterdir()):
+        ds = pydicom.dcmread(path)
+        plane = np.frombuffer(ds.PixelData, np.uint16).reshape(ROWS, COLS) | 0xF000
+        ds.BitsStored, ds.HighBit, ds.PixelData = 12, 11, plane.tobytes()
+        ds.save_as(path)
+    expected = np.stack([pydicom.dcmread(p).pixel_array for p in sorted(series.iterdir())])
+    v = read_dicom_series(series)
+    assert v.array.max() < 4096
+    assert sorted(v.array.ravel().tolist()) == sorted(expected.ravel().tolist())

@@ -161,3 +161,39 @@ def test_read_public_splits_reports_bad_rows(tmp_path: Path) -> None:
         read_public_splits(tmp_path)
     with pytest.raises(VolumeError, match="split CSV name"):
         read_public_splits([tmp_path / "other.csv"])
+
+
+def _split_row(patient: str, visit: str, side: int) -> str:
+    return (
+        f"{patient},{visit},20040101,10249006,{side},,images/{patient}/{visit}/x_{side}.nii.gz,\n"
+    )
+
+
+def test_read_public_splits_refuses_leakage(tmp_path: Path) -> None:
+    (tmp_path / "train_split.csv").write_text(HEADER + "\n" + _split_row("9000099", "00M", 1))
+    (tmp_path / "test_split.csv").write_text(HEADER + "\n" + _split_row("9000099", "12M", 2))
+    with pytest.raises(
+        VolumeError, match=r"patient 9000099 is in more than one split \(test, train\)"
+    ):
+        read_public_splits(tmp_path)
+    (tmp_path / "test_split.csv").write_text(HEADER + "\n" + _split_row("9000099", "00M", 1))
+    with pytest.raises(
+        VolumeError, match=r"test_split\.csv.*scan 9000099_00M_1 is in more than one"
+    ):
+        read_public_splits(tmp_path)
+    (tmp_path / "test_split.csv").unlink()
+    (tmp_path / "train_split.csv").write_text(HEADER + "\n" + _split_row("9000099", "00M", 1) * 2)
+    with pytest.raises(VolumeError, match=r"scan 9000099_00M_1 is listed 2 times"):
+        read_public_splits(tmp_path)
+
+
+def test_header_scan_notes_stray_files_and_fails_truncated_slices(release_root: Path) -> None:
+    series = release_root / "0.C.2" / "9000099" / "20040101"
+    (series / "10000001" / "README.txt").write_text("exported by the console\n")
+    raw = (series / "10000002" / "003").read_bytes()
+    (series / "10000002" / "003").write_bytes(raw[:-10])
+    m = scan_oai_release(release_root, progress=False)
+    right = m.filter(pl.col("scan_id") == "9000099_00M_1").row(0, named=True)
+    assert right["status"] == "ok" and "skipped non-DICOM file(s): README.txt" in right["flags"]
+    left = m.filter(pl.col("scan_id") == "9000099_00M_2").row(0, named=True)
+    assert left["status"] == "failed" and "003: truncated" in left["error"]

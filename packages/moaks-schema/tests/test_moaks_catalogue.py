@@ -165,13 +165,25 @@ def test_oai_variable_map() -> None:
     unmapped = set(m.unmapped_attributes())
     assert "pcl.complete_tear" in unmapped and "acl.complete_tear" not in unmapped
     assert len(unmapped) == 17
+    by = {(e.stem, e.attribute): e for e in m.entries}
+    assert (
+        by[("MBMNSS", "bml.SS.number")].confirmed and not by[("MBMPSS", "bml.SS.percent")].confirmed
+    )
+    assert by[("MOSFLP", "osteophyte.FLP.grade")].confirmed
+    assert not by[("MOSTM", "osteophyte.TM.grade")].confirmed
+    assert by[("MACLTR", "acl.complete_tear")].codes == ((0, 0), (1, 1), (2, 0))
+    assert all(e.source == (ms.CONFIRMED_IN if e.confirmed else ms.ASSUMED) for e in m.entries)
 
 
 def test_codebook_extension(tmp_path) -> None:
     book = tmp_path / "codebook.csv"
-    book.write_text("variable,attribute,decoder\nV00MPCLTR,pcl.complete_tear,plain\n")
+    book.write_text(
+        "variable,attribute,decoder,codes\nV00MPCLTR,pcl.complete_tear,plain,\n"
+        "V00MACLTR,acl.complete_tear,plain,0->0 1->0 2->1\n"
+    )
     m = ms.default_variable_map().with_codebook(book)
     assert m.column_for("pcl.complete_tear", "12M") == "V01MPCLTR"
+    assert m.variables_for_column("V00MACLTR")[-1].codes == ((0, 0), (1, 0), (2, 1))
     assert m.variables_for_column("V01MPCLTR")[0].confirmed is False
     bad = tmp_path / "bad.csv"
     bad.write_text("variable,attribute\nV00X,not.an.attribute\n")

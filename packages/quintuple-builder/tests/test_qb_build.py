@@ -103,8 +103,7 @@ def test_public_and_sft_formats(built) -> None:
             rows = list(csv.reader(fh))
         assert tuple(rows[0]) == PUBLIC_SPLIT_COLUMNS
         for r in rows[1:]:
-            assert (root / r[6]).is_file() and (root / r[7]).is_file()
-            assert r[6] == f"images/{r[0]}/{r[1]}/{r[2]}_{r[3]}_{r[4]}.nii.gz"
+            assert r[6] == f"{root.resolve()}/images/{r[0]}/{r[1]}/{r[2]}_{r[3]}_{r[4]}.nii.gz"
         items = json.loads((root / "public" / f"{split}.json").read_text())
         n_items += len(items)
         for it in items[:20]:
@@ -228,3 +227,65 @@ def test_failures_stop_or_are_listed(cohort, tmp_path: Path) -> None:
         build_dataset(scans, readings, tmp_path / "keep", label_source="manual", progress=False)
     with pytest.raises(QuintupleBuilderError, match="label_source"):
         build_dataset(scans, readings, tmp_path / "x", label_source="atlas", progress=False)
+
+
+def test_opening_a_dataset_with_a_leaked_patient_fails(built, tmp_path: Path) -> None:
+    import shutil
+
+    result, _, _ = built
+    copy = tmp_path / "leaky"
+    shutil.copytree(result.out_dir, copy)
+    scans = pl.read_parquet(copy / "scans.parquet")
+    first = scans.row(0, named=True)
+    other = "test" if first["split"] != "test" else "train"
+    scans.with_columns(
+        pl.when(pl.col("scan_id") == first["scan_id"])
+        .then(pl.lit(other))
+        .otherwise(pl.col("split"))
+        .alias("split")
+    ).write_parquet(copy / "scans.parquet")
+    with pytest.raises(
+        QuintupleBuilderError, match=rf"scans\.parquet: patient {first['patient_id']} is in more"
+    ):
+        Dataset.open(copy)
+
+
+def test_public_paths_open_from_any_working_directory(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, _, _ = built
+    public = result.out_dir / "public"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    opened = 0
+    for split in ("train", "val", "test"):
+        with (public / f"{split}_split.csv").open() as fh:
+            for row in csv.DictReader(fh):
+                for column in ("image_filepath", "label_filepath"):
+                    with open(row[column], "rb") as image:  # as the public scripts open them
+                        assert image.read(2) == b"\x1f\x8b"
+                    opened += 1
+        for item in json.loads((public / f"{split}.json").read_text())[:5]:
+            assert Path(item["image"]).is_absolute() and Path(item["image"]).is_file()
+    assert opened == 2 * 12
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["public_root"] == result.out_dir.resolve().as_posix()
+
+
+def test_public_root_option_and_hash_independent_of_location(cohort, built, tmp_path: Path) -> None:
+    _, scans, readings = cohort
+    result, _, _ = built
+    moved = build_dataset(
+        scans,
+        readings,
+        tmp_path / "elsewhere" / "ds",
+        label_source="phantom",
+        seed=11,
+        progress=False,
+        public_root="/mnt/reasonknee",
+    )
+    with (moved.out_dir / "public" / "train_split.csv").open() as fh:
+        first = next(csv.DictReader(fh))
+    assert first["image_filepath"].startswith("/mnt/reasonknee/images/")
+    assert moved.content_hash == result.content_hash == content_hash(moved.out_dir)

@@ -195,3 +195,105 @@ def test_any_cell_gives_a_grade_in_space_or_a_reason(
         else:
             assert 0 <= r["grade"] < sizes[r["attribute"]]
     assert missing.height == readings["grade"].null_count()
+
+
+GOOD = "9000099|1|22|1|1: x|1|1|2.1|1|1|0"
+
+
+def test_damaged_tables_are_errors_naming_file_and_line(tmp_path: Path) -> None:
+    bad_id = write(tmp_path / "id_MOAKS.txt", [GOOD, "abc|1|22|1|1|1|1|1|1|1|0"])
+    with pytest.raises(
+        QuintupleBuilderError, match=r"id_MOAKS\.txt, line 3: malformed row: ID 'abc'"
+    ):
+        load_moaks_readings(bad_id)
+    short = write(tmp_path / "short_MOAKS.txt", [GOOD, "|".join(GOOD.split("|")[:5])])
+    with pytest.raises(
+        QuintupleBuilderError,
+        match=r"short_MOAKS\.txt, line 3: malformed row: 5 fields, the header has 11",
+    ):
+        load_moaks_readings(short)
+    middle = write(tmp_path / "side_MOAKS.txt", [GOOD.replace("|1|22", "|3: Middle|22")])
+    with pytest.raises(
+        QuintupleBuilderError, match=r"side_MOAKS\.txt, line 2: malformed row: SIDE"
+    ):
+        load_moaks_readings(middle)
+    dup = write(tmp_path / "dup_MOAKS.txt", [GOOD + "|2"], header=HEADER + "|V01MACLTR")
+    with pytest.raises(
+        QuintupleBuilderError,
+        match=r"line 1: column 'V01MACLTR' appears twice \(fields 11 and 12\)",
+    ):
+        load_moaks_readings(dup)
+
+
+def test_damaged_files_are_named(tmp_path: Path) -> None:
+    cases = {
+        "empty": (b"", "empty MOAKS file"),
+        "header": ((HEADER + "\n\n").encode(), "header only, no rows"),
+        "binary": (b"\x00\x01\x02MOAKS\xff" * 20, "binary content"),
+        "comma": (
+            (HEADER.replace("|", ",") + "\n" + GOOD.replace("|", ",")).encode(),
+            "separated by commas",
+        ),
+    }
+    for name, (raw, message) in cases.items():
+        path = tmp_path / f"{name}_MOAKS.txt"
+        path.write_bytes(raw)
+        with pytest.raises(QuintupleBuilderError, match=rf"{name}_MOAKS\.txt.*{message}"):
+            load_moaks_readings(path)
+
+
+def test_keep_going_lists_malformed_rows(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "k_MOAKS.txt",
+        [GOOD, "abc|1|22|1|1|1|1|1|1|1|0", "9000100|2|22", GOOD.replace("9000099|1", "9000101|2")],
+    )
+    result = load_moaks_readings(f, keep_going=True)
+    assert result.malformed.rows() == [
+        ("k_MOAKS.txt", 3, "ID 'abc' is not a participant number (up to 7 digits)"),
+        ("k_MOAKS.txt", 4, "3 fields, the header has 11"),
+    ]
+    assert sorted(set(result.readings["patient_id"])) == ["9000099", "9000101"]
+    only_bad = write(tmp_path / "b_MOAKS.txt", ["abc|1|22|1|1|1|1|1|1|1|0"])
+    with pytest.raises(QuintupleBuilderError, match="no whole row left: all 1 row"):
+        load_moaks_readings(only_bad, keep_going=True)
+
+
+def test_acl_codes_and_unknown_codes_per_variable(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "acl_MOAKS.txt",
+        [
+            GOOD.replace("|0", "|2: code two"),
+            GOOD.replace("9000099", "9000100").replace("|0", "|3: ?"),
+            GOOD.replace("9000099", "9000101").replace("|1|1|2.1", "|7|1|2.1"),
+        ],
+    )
+    result = load_moaks_readings(f)
+    assert grade(result.readings, "9000099", "acl.complete_tear")[:2] == (0, None)
+    assert grade(result.readings, "9000100", "acl.complete_tear")[:2] == (None, "out_of_range")
+    summary = result.missing_summary()
+    row = summary.filter(
+        (pl.col("attribute") == "acl.complete_tear") & (pl.col("reason") == "out_of_range")
+    ).row(0, named=True)
+    assert row["variable"] == "V01MACLTR" and row["values"] == ["3"] and row["len"] == 1
+    bml = summary.filter(pl.col("variable") == "V01MBMNFMC").row(0, named=True)
+    assert bml["reason"] == "out_of_range" and bml["values"] == ["7"]
+    unmapped = summary.filter(pl.col("reason") == "unmapped")
+    assert unmapped["variable"].null_count() == unmapped.height
+
+
+def test_two_variables_for_one_attribute_keep_the_highest_grade(tmp_path: Path) -> None:
+    from moaks_schema import OaiVariable
+
+    vmap = default_variable_map().extended(
+        [OaiVariable("MACLBML", "acl.bml_cyst"), OaiVariable("MACLCYS", "acl.bml_cyst")]
+    )
+    f = write(
+        tmp_path / "bc_MOAKS.txt",
+        ["9000099|1|22|1|0|1", "9000100|1|22|1|0|.: Missing", "9000101|1|22|1| |.: Missing"],
+        header="ID|SIDE|READPRJ|VERSION|V00MACLBML|V00MACLCYS",
+    )
+    r = load_moaks_readings(f, variable_map=vmap).readings
+    assert r.filter(pl.col("attribute") == "acl.bml_cyst").height == 3
+    assert grade(r, "9000099", "acl.bml_cyst")[0] == 1
+    assert grade(r, "9000100", "acl.bml_cyst")[:2] == (0, None)
+    assert grade(r, "9000101", "acl.bml_cyst")[:2] == (None, "missing_code")

@@ -64,6 +64,10 @@ def test_scans_without_reading_are_said_and_left_out(cohort, tmp_path: Path) -> 
     )
     assert result.ok and result.scans_without_reading == 2
     assert said == ["2 of 6 scan(s) have no MOAKS reading: left out"]
+    skipped = pl.read_csv(tmp_path / "ds" / "reports" / "skipped.csv")
+    assert sorted(skipped["scan_id"]) == sorted(
+        s for s in cohort.scan_ids if s[:7] == cohort.scan_ids[0][:7]
+    )
 
 
 def test_existing_output_and_unknown_source_are_refused(cohort, tmp_path: Path) -> None:

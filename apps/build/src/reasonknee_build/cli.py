@@ -25,6 +25,25 @@ def _shape(value: str) -> tuple[int, int, int]:
         raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64") from None
 
 
+def _check_moaks(moaks: tuple[Path, ...], codebook: Path | None) -> None:
+    """Print what the MOAKS files provide (quintuple_builder.check_moaks); exit 1 on a damaged file."""
+    from moaks_schema import MoaksSchemaError, default_variable_map
+    from quintuple_builder import QuintupleBuilderError, check_moaks
+
+    if not moaks:
+        raise click.UsageError(
+            "--check-moaks needs --moaks (file or folder of kMRI_SQ_MOAKS_BICL*.txt)"
+        )
+    try:
+        vmap = default_variable_map()
+        if codebook is not None:
+            vmap = vmap.with_codebook(codebook)
+        click.echo(check_moaks(list(moaks), variable_map=vmap).summary())
+    except (QuintupleBuilderError, MoaksSchemaError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def _question_ids(value: str | None) -> list[int] | None:
     from moaks_schema import MoaksSchemaError, parse_question_ids
 
@@ -70,7 +89,11 @@ def _question_ids(value: str | None) -> list[int] | None:
     help="Where label maps come from (default with --phantom: phantom).",
 )
 @click.option(
-    "--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to write."
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Dataset folder to write (required unless --check-moaks).",
 )
 @click.option(
     "--work",
@@ -110,6 +133,18 @@ def _question_ids(value: str | None) -> list[int] | None:
     show_default=True,
     help="nnU-Net test-time mirroring (several times slower, slightly better).",
 )
+@click.option(
+    "--check-moaks",
+    is_flag=True,
+    help="Only read the --moaks files and report what they provide for the catalogue; no scan "
+    "is touched and nothing is written.",
+)
+@click.option(
+    "--public-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Absolute folder the public/ CSV and JSON paths start with (default: OUT's absolute path).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -129,6 +164,8 @@ def build(
     questions: str | None,
     device: str,
     mirroring: bool,
+    check_moaks: bool,
+    public_root: Path | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -139,10 +176,16 @@ def build(
       reasonknee build --phantom 8 --out runs/dataset
       reasonknee build --oai-root /data/OAI --moaks /data/MOAKS \\
           --labels nnunet:runs/segmenter --out runs/dataset --executor ray
+      reasonknee build --check-moaks --moaks /data/MOAKS --codebook my_codebook.csv
     """
     from rich.console import Console
 
     console = Console(stderr=True, quiet=False)
+    if check_moaks:
+        _check_moaks(moaks, codebook)
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out'.")
     kind, where = _check_sources(phantom, oai_root, moaks, labels)
     work = work or out.with_name(out.name + ".work")
     result = _run(
@@ -164,6 +207,7 @@ def build(
         question_ids=_question_ids(questions),
         device=device,
         mirroring=mirroring,
+        public_root=public_root,
         overwrite=overwrite,
         progress=not quiet,
     )
@@ -215,7 +259,7 @@ def _release(console, *, phantom, oai_root, moaks, codebook, where, work, seed, 
 
 
 def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work, executor, workers,
-         keep_going, seed, shape, visits, question_ids, device, mirroring, overwrite,
+         keep_going, seed, shape, visits, question_ids, device, mirroring, public_root, overwrite,
          progress) -> bool:  # fmt: skip
     """One library call (after the phantom cohort, when asked); False when the build failed."""
     from knee_volumes import VolumeError
@@ -238,7 +282,7 @@ def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work,
         result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
                                     executor=executor, workers=workers, question_ids=question_ids,
                                     keep_going=keep_going, overwrite=overwrite, progress=progress,
-                                    notify=console.print,
+                                    notify=console.print, public_root=public_root,
                                     extra_manifest={"phantom_patients": phantom})  # fmt: skip
     except (QuintupleBuilderError, VolumeError, MoaksSchemaError) as exc:
         console.print(f"[red]error[/red]: {exc}")

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+from nibabel.orientations import apply_orientation
 
 from knee_volumes.atomic import atomic_folder
+from knee_volumes.dicom_header import PixelExtent, check_pixel_extent, read_header
+from knee_volumes.dicom_objects import frame_geometries, refuse_non_image
+from knee_volumes.dicom_pixels import read_pixels, read_plane_into
 from knee_volumes.errors import VolumeError
-from knee_volumes.orientation import canonical_geometry, to_canonical
+from knee_volumes.orientation import canonical_geometry, canonical_transform, to_canonical
 from knee_volumes.volume import Volume, shape_flags, side_from_description
 
 __all__ = ["SeriesHeader", "read_dicom_series", "read_series_header", "write_dicom_series"]
@@ -24,7 +28,12 @@ _MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 _UID_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's documented example root
 
 
+_DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")
+
+
 def _slice_files(folder: Path) -> list[Path]:
+    if folder.is_file():
+        return [folder]
     if not folder.is_dir():
         raise VolumeError("no such DICOM series folder", path=folder)
     files = sorted(
@@ -37,73 +46,97 @@ def _slice_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read(path: Path, *, pixels: bool):  # -> pydicom.Dataset
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    # headers only: large values (the pixels) are deferred, not read, but their
-    # offset and length are known, which is enough to catch truncated files
-    defer = None if pixels else 4096
-    try:
-        return pydicom.dcmread(path, defer_size=defer)
-    except InvalidDicomError as exc:
-        # older archives store datasets without the 128-byte preamble: accept those
-        # that parse into an image slice, reject anything else
-        try:
-            ds = pydicom.dcmread(path, defer_size=defer, force=True)
-        except Exception:
-            ds = None
-        if ds is None or "ImagePositionPatient" not in ds or "Rows" not in ds:
-            raise VolumeError(f"not a DICOM file ({exc})", path=path) from exc
-        return ds
-    except Exception as exc:  # truncated files raise EOFError, OSError, struct.error ...
-        raise VolumeError(
-            f"unreadable DICOM file, truncated or corrupt ({type(exc).__name__}: {exc})", path=path
-        ) from exc
-
-
-def _floats(ds, keyword: str, n: int, path: Path) -> np.ndarray:
-    value = ds.get(keyword)
-    try:
-        out = np.array([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise VolumeError(f"missing or malformed {keyword}: {value!r}", path=path) from exc
-    if out.shape != (n,) or not np.isfinite(out).all():
-        raise VolumeError(f"{keyword} must hold {n} numbers, got {value!r}", path=path)
-    return out
-
-
 @dataclass(frozen=True)
 class _Slice:
     path: Path
     ds: Any
+    extent: PixelExtent | None
+    frame: int  # index of the frame within its file
+    n_frames: int
     position: np.ndarray
     orientation: np.ndarray
     pixel_spacing: np.ndarray
+    thickness: float | None
     shape: tuple[int, int]
     series: str
     instance: int | None
 
+    @property
+    def name(self) -> str:
+        return self.path.name if self.n_frames == 1 else f"{self.path.name} frame {self.frame + 1}"
 
-def _slice_info(path: Path, ds) -> _Slice:
+
+def _file_slices(path: Path, ds, extent: PixelExtent | None) -> list[_Slice]:
+    refuse_non_image(path, ds)
     for keyword in ("Rows", "Columns"):
         if keyword not in ds:
-            raise VolumeError(f"missing {keyword}", path=path)
+            what = str(ds.get("SOPClassUID") or "no SOP class")
+            raise VolumeError(f"no pixel data: not an image (missing {keyword}; {what})", path=path)
+    geometries = frame_geometries(path, ds)
     series = (
         str(ds.get("SeriesInstanceUID") or "")
         or f"{ds.get('SeriesDescription')}#{ds.get('SeriesNumber')}"
     )
     instance = ds.get("InstanceNumber")
-    return _Slice(
-        path=path,
-        ds=ds,
-        position=_floats(ds, "ImagePositionPatient", 3, path),
-        orientation=_floats(ds, "ImageOrientationPatient", 6, path),
-        pixel_spacing=_floats(ds, "PixelSpacing", 2, path),
-        shape=(int(ds.Rows), int(ds.Columns)),
-        series=series,
-        instance=None if instance in (None, "") else int(instance),
-    )
+    return [
+        _Slice(
+            path=path,
+            ds=ds,
+            extent=extent,
+            frame=k,
+            n_frames=len(geometries),
+            position=g.position,
+            orientation=g.orientation,
+            pixel_spacing=g.pixel_spacing,
+            thickness=g.thickness,
+            shape=(int(ds.Rows), int(ds.Columns)),
+            series=series,
+            instance=None if instance in (None, "") or len(geometries) > 1 else int(instance),
+        )
+        for k, g in enumerate(geometries)
+    ]
+
+
+def _collect(folder: Path) -> tuple[list[_Slice], tuple[str, ...]]:
+    """Every image frame of a series folder (or one file), checked to fit in its file.
+
+    Files that are plainly not DICOM (a ``README.txt``: a suffix other than
+    none, ``.dcm``, ``.dicom`` or ``.ima``) and DICOMDIR indexes are skipped
+    and returned as a flag; anything else that fails raises.
+    """
+    slices: list[_Slice] = []
+    skipped: list[str] = []
+    for path in _slice_files(folder):
+        try:
+            ds, extent = read_header(path)
+        except VolumeError as exc:
+            stray = path.suffix.lower() not in _DICOM_SUFFIXES
+            if stray and folder.is_dir() and exc.reason.startswith("not a DICOM file"):
+                skipped.append(path.name)
+                continue
+            raise
+        meta = getattr(ds, "file_meta", None) or {}
+        sop = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "")
+        if sop == "1.2.840.10008.1.3.10" and folder.is_dir():
+            skipped.append(path.name)
+            continue
+        try:
+            file_slices = _file_slices(path, ds, extent)
+            check_pixel_extent(path, ds, extent)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            if isinstance(exc, VolumeError):
+                raise
+            raise VolumeError(
+                f"malformed DICOM header ({type(exc).__name__}: {exc})", path=path
+            ) from exc
+        slices.extend(file_slices)
+    if not slices:
+        raise VolumeError(
+            f"no DICOM image slices (skipped as not DICOM or an index: {', '.join(skipped)})",
+            path=folder,
+        )
+    flags = (f"skipped non-DICOM file(s): {', '.join(skipped)}",) if skipped else ()
+    return slices, flags
 
 
 def _order_and_check(folder: Path, slices: list[_Slice]) -> tuple[list[_Slice], np.ndarray]:
@@ -112,26 +145,34 @@ def _order_and_check(folder: Path, slices: list[_Slice]) -> tuple[list[_Slice], 
     if len(series) > 1:
         counts = {u: sum(s.series == u for s in slices) for u in series}
         detail = ", ".join(
-            f"{u} ({n} files, e.g. {next(s.path.name for s in slices if s.series == u)})"
+            f"{u} ({n} images, e.g. {next(s.name for s in slices if s.series == u)})"
             for u, n in counts.items()
         )
         raise VolumeError(
             f"mixed series in one folder: {len(series)} series: {detail}", path=folder
         )
     first = slices[0]
-    for s in slices[1:]:
+    orientations = np.array([s.orientation for s in slices])
+    spacings = np.array([s.pixel_spacing for s in slices])
+    same = (
+        np.array([s.shape == first.shape for s in slices])
+        & np.isclose(orientations, first.orientation, rtol=1e-5, atol=1e-4).all(axis=1)
+        & np.isclose(spacings, first.pixel_spacing, rtol=1e-4).all(axis=1)
+    )
+    for s in [] if same.all() else slices[int(np.argmin(same)) :][:1]:  # the first that differs
         if s.shape != first.shape:
             raise VolumeError(
-                f"slice size {s.shape} differs from {first.path.name}'s {first.shape}", path=s.path
+                f"{s.name}: slice size {s.shape} differs from {first.name}'s {first.shape}",
+                path=s.path,
             )
         if not np.allclose(s.orientation, first.orientation, atol=1e-4):
             raise VolumeError(
-                f"ImageOrientationPatient {s.orientation.tolist()} differs from {first.path.name}'s",
+                f"{s.name}: ImageOrientationPatient {s.orientation.tolist()} differs from {first.name}'s",
                 path=s.path,
             )
         if not np.allclose(s.pixel_spacing, first.pixel_spacing, rtol=1e-4):
             raise VolumeError(
-                f"PixelSpacing {s.pixel_spacing.tolist()} differs from {first.path.name}'s",
+                f"{s.name}: PixelSpacing {s.pixel_spacing.tolist()} differs from {first.name}'s",
                 path=s.path,
             )
     row_dir, col_dir = first.orientation[:3], first.orientation[3:]
@@ -149,7 +190,7 @@ def _order_and_check(folder: Path, slices: list[_Slice]) -> tuple[list[_Slice], 
     gaps = np.diff(pos)
 
     def pair(i: int) -> str:
-        return " and ".join(sorted((slices[i].path.name, slices[i + 1].path.name)))
+        return " and ".join(sorted((slices[i].name, slices[i + 1].name)))
 
     for i, gap in enumerate(gaps):
         if abs(gap) < 1e-3:
@@ -174,14 +215,14 @@ def _order_and_check(folder: Path, slices: list[_Slice]) -> tuple[list[_Slice], 
                 )
         slice_vec = (slices[-1].position - slices[0].position) / (len(slices) - 1)
     else:
-        thickness = first.ds.get("SpacingBetweenSlices") or first.ds.get("SliceThickness") or 1.0
-        slice_vec = normal * float(thickness)
+        # one slice: its spacing is SpacingBetweenSlices, else SliceThickness, else 1 mm
+        slice_vec = normal * float(first.thickness or 1.0)
     instances = [s.instance for s in slices]
     if all(i is not None for i in instances) and len(slices) > 1:
         ordered = sorted(instances)  # type: ignore[type-var]
         if len(set(ordered)) != len(ordered):
             dup = next(i for i in ordered if ordered.count(i) > 1)
-            names = [s.path.name for s in slices if s.instance == dup]
+            names = [s.name for s in slices if s.instance == dup]
             raise VolumeError(
                 f"duplicated InstanceNumber {dup} in files {', '.join(names)}", path=folder
             )
@@ -238,48 +279,22 @@ def _meta(ds: Any) -> _Meta:
     )
 
 
-def _check_pixel_extent(path: Path, ds) -> None:
-    """Without reading the pixels: they exist, have the size the header implies, and fit in the file."""
-    if 0x7FE00010 not in ds:
-        raise VolumeError("no pixel data", path=path)
-    elem = ds.get_item(0x7FE00010)
-    length, tell = getattr(elem, "length", None), getattr(elem, "value_tell", None)
-    if length is None or tell is None or length == 0xFFFFFFFF:  # read already, or encapsulated
-        return
-    size = path.stat().st_size
-    if tell + length > size:
-        raise VolumeError(
-            f"truncated: pixel data needs bytes {tell}..{tell + length}, file has {size}", path=path
-        )
-    need = (
-        int(ds.Rows)
-        * int(ds.Columns)
-        * int(ds.get("SamplesPerPixel", 1))
-        * (int(ds.get("BitsAllocated", 16)) // 8)
-    )
-    if length < need:
-        raise VolumeError(
-            f"pixel data holds {length} bytes, {ds.Rows}x{ds.Columns} pixels need {need}", path=path
-        )
-
-
 def read_series_header(folder: str | PathLike[str]) -> SeriesHeader:
-    """Check a series folder from its headers only (fast, pixels are not decoded): one series, no
+    """Check a series folder from its headers only (fast, pixels are not read): one series, no
     missing or duplicated slices, files long enough to hold their pixels. Raises :class:`VolumeError` like
     :func:`read_dicom_series`; the shape and affine are those of the canonical volume."""
     folder = Path(folder)
-    slices = []
-    for path in _slice_files(folder):
-        ds = _read(path, pixels=False)
-        info = _slice_info(path, ds)
-        _check_pixel_extent(path, ds)
-        slices.append(info)
+    slices, skipped = _collect(folder)
     slices, lps = _order_and_check(folder, slices)
     shape = (len(slices), *slices[0].shape)
     canon_shape, affine = canonical_geometry(shape, _LPS @ lps)
     meta = _meta(slices[0].ds)
     return SeriesHeader(
-        folder=str(folder), shape=canon_shape, affine=affine, flags=shape_flags(canon_shape), **meta
+        folder=str(folder),
+        shape=canon_shape,
+        affine=affine,
+        flags=shape_flags(canon_shape) + skipped,
+        **meta,
     )  # type: ignore[arg-type]
 
 
@@ -293,52 +308,91 @@ def _visit_from_path(folder: Path) -> str | None:
     return None
 
 
+def _plane(s: _Slice, cache: dict[Path, np.ndarray]) -> np.ndarray:
+    """One slice's stored pixels (each file decoded once; one file kept in memory)."""
+    if s.path not in cache:
+        cache.clear()
+        cache[s.path] = read_pixels(s.path, s.ds, s.extent)
+    return cache[s.path][s.frame]
+
+
+def _volume_array(slices: list[_Slice], lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The canonical array and affine of ordered slices, rescaled when a header says so.
+
+    When the slice axis stays the canonical slice axis (sagittal series), each plane is
+    written once into its canonical place, ordinary slices read straight from the file;
+    otherwise the planes are stacked and reoriented.
+    """
+    affine_lps = _LPS @ lps
+    transform = canonical_transform(affine_lps)
+    scales = [_rescale(s) for s in slices]
+    rescale = any(sc != (1.0, 0.0) for sc in scales)
+    cache: dict[Path, np.ndarray] = {}
+    if transform[0, 0] != 0:
+        planes = [
+            _plane(s, cache).astype(np.float32) * m + b if rescale else _plane(s, cache)
+            for s, (m, b) in zip(slices, scales, strict=True)
+        ]
+        return to_canonical(np.stack(planes), affine_lps)
+    n = len(slices)
+    shape, affine = canonical_geometry((n, *slices[0].shape), affine_lps)
+    in_plane = transform.copy()
+    in_plane[0] = (0, 1)
+    direct = not rescale and np.array_equal(in_plane, [[0, 1], [1, 1], [2, 1]])
+    first = _plane(slices[0], cache)
+    out = np.empty(shape, np.float32 if rescale else first.dtype)
+    for i, (s, (slope, intercept)) in enumerate(zip(slices, scales, strict=True)):
+        target = out[n - 1 - i if transform[0, 1] < 0 else i]
+        if direct and i > 0 and read_plane_into(s.path, s.ds, s.extent, target):
+            continue
+        plane = apply_orientation(_plane(s, cache)[None], in_plane)[0]
+        if plane.shape != target.shape:
+            raise VolumeError(
+                f"pixel array has shape {plane.shape}, expected {target.shape}", path=s.path
+            )
+        target[...] = plane.astype(np.float32) * slope + intercept if rescale else plane
+    return out, affine
+
+
+def _rescale(s: _Slice) -> tuple[float, float]:
+    """Rescale slope and intercept of a slice (per-frame PixelValueTransformationSequence first)."""
+    item = s.ds
+    if s.n_frames > 1:
+        from knee_volumes.dicom_objects import frame_item
+
+        item = frame_item(s.ds, s.frame, "PixelValueTransformationSequence") or s.ds
+    slope = float(item.get("RescaleSlope", 1) or 1)
+    intercept = float(item.get("RescaleIntercept", 0) or 0)
+    return slope, intercept
+
+
 def read_dicom_series(folder: str | PathLike[str]) -> Volume:
-    """Read one DICOM series folder into a canonical :class:`Volume`.
+    """Read one DICOM series folder (or one multi-frame file) into a canonical :class:`Volume`.
 
-    Slices are ordered by position along the slice normal (not by file name).
-    Side comes from the series description (``SAG_3D_DESS_RIGHT``) or the
-    laterality tag; the visit from an OAI release folder in the path
-    (``1.C.2`` → ``12M``). Rescale slope / intercept are applied when present
-    (float32 result); otherwise the stored integers are kept.
+    Slices are ordered by position along the slice normal (not by file name);
+    enhanced (multi-frame) files give one slice per frame, placed by the
+    per-frame functional groups. Side comes from the series description
+    (``SAG_3D_DESS_RIGHT``) or the laterality tag; the visit from an OAI
+    release folder in the path (``1.C.2`` → ``12M``). Rescale slope /
+    intercept are applied when present (float32 result); otherwise the stored
+    integers are kept, in native byte order.
 
-    Raises :class:`VolumeError` for a corrupt or truncated file, a non-DICOM
-    file, mixed series, duplicated or missing slices or inconsistent geometry.
-    An unusual shape loads and is listed in ``flags``.
+    Raises :class:`VolumeError` for a corrupt or truncated file, a non-image
+    DICOM object (segmentation, RT dose, ...), a compressed file whose decoder
+    is not installed (naming the extra to install), mixed series, duplicated
+    or missing slices or inconsistent geometry. Files plainly not DICOM (a
+    ``README.txt``) are skipped and listed in ``flags``, as is an unusual shape.
     """
     folder = Path(folder)
-    slices = [_slice_info(p, _read(p, pixels=True)) for p in _slice_files(folder)]
+    slices, skipped = _collect(folder)
     slices, lps = _order_and_check(folder, slices)
-    planes = []
-    rescale = False
-    for s in slices:
-        ds = s.ds
-        try:
-            plane = ds.pixel_array  # type: ignore[attr-defined]
-        except Exception as exc:
-            raise VolumeError(
-                f"pixel data unreadable, truncated or corrupt ({type(exc).__name__}: {exc})",
-                path=s.path,
-            ) from exc
-        if plane.shape != s.shape:
-            raise VolumeError(
-                f"pixel array has shape {plane.shape}, header says {s.shape}", path=s.path
-            )
-        slope = float(ds.get("RescaleSlope", 1) or 1)  # type: ignore[attr-defined]
-        intercept = float(ds.get("RescaleIntercept", 0) or 0)  # type: ignore[attr-defined]
-        if slope != 1 or intercept != 0:
-            rescale = True
-            plane = plane.astype(np.float32) * slope + intercept
-        planes.append(plane)
-    if rescale:
-        planes = [p.astype(np.float32) for p in planes]
-    array, affine = to_canonical(np.stack(planes), _LPS @ lps)
+    array, affine = _volume_array(slices, lps)
     return Volume(
         array=array,
         affine=affine,
         visit=_visit_from_path(folder),
         source=str(folder),
-        flags=shape_flags(array.shape),
+        flags=shape_flags(array.shape) + skipped,
         **_meta(slices[0].ds),
     )
 

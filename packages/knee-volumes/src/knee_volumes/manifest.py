@@ -376,4 +376,28 @@ def read_public_splits(
                 | {"split": split}
             )
     schema = {**MANIFEST_SCHEMA, "split": pl.String()}
-    return pl.DataFrame(rows, schema=schema)
+    table = pl.DataFrame(rows, schema=schema)
+    _check_leakage(table, files)
+    return table
+
+
+def _check_leakage(table: pl.DataFrame, files: Sequence[Path]) -> None:
+    """A scan or patient in two split files (or twice in one) is an error naming the files."""
+    from moaks_schema import MoaksSchemaError, check_split_leakage
+
+    where = ", ".join(str(f) for f in files)
+    try:
+        check_split_leakage(
+            table["patient_id"].to_list(),
+            table["split"].to_list(),
+            scan_ids=table["scan_id"].to_list(),
+            where=where,
+        )
+    except MoaksSchemaError as exc:
+        raise VolumeError(str(exc)) from None
+    repeated = table.filter(pl.col("scan_id").is_duplicated())["scan_id"].unique().sort()
+    if repeated.len():
+        raise VolumeError(
+            f"{where}: scan {repeated[0]} is listed {table['scan_id'].eq(repeated[0]).sum()} times "
+            f"({repeated.len()} scan(s) repeated); expected each scan once"
+        )

@@ -20,7 +20,8 @@ _PUBLIC_NAME = re.compile(r"^(?P<date>\d{8})_(?P<series>\d+)_(?P<side>[12])\.nii
 
 
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray, nib.Nifti1Image]:
-    """Array (stored dtype, or float32 when the header scales) and affine, with errors named."""
+    """Array (stored dtype in native byte order, or float32 when the header scales) and affine,
+    with errors named."""
     if not path.is_file():
         raise VolumeError("no such NIfTI file", path=path)
     try:
@@ -49,6 +50,8 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray, nib.Nifti1Image]:
             path=path,
         ) from exc
     array = array.reshape(shape)
+    if not array.dtype.isnative:  # big-endian files: native order, so torch.from_numpy works
+        array = array.astype(array.dtype.newbyteorder("="))
     affine = np.asarray(img.affine, dtype=float)
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise VolumeError(f"affine is not invertible: {affine.tolist()}", path=path)

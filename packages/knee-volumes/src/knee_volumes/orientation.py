@@ -30,6 +30,7 @@ __all__ = [
     "CANONICAL_AXCODES",
     "axcodes",
     "canonical_geometry",
+    "canonical_transform",
     "spacing_from_affine",
     "to_canonical",
 ]
@@ -53,7 +54,8 @@ def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(v) for v in np.linalg.norm(a[:3, :3], axis=0))  # type: ignore[return-value]
 
 
-def _transform(affine: np.ndarray) -> np.ndarray:
+def canonical_transform(affine: np.ndarray) -> np.ndarray:
+    """nibabel orientation transform (per input axis: output axis, flip) to the canonical layout."""
     current = _ornt.io_orientation(affine)
     if np.isnan(current).any():
         raise VolumeError(f"affine has a degenerate axis: {affine.tolist()}")
@@ -69,7 +71,7 @@ def canonical_geometry(
     (2, 4, 3)
     """
     affine = np.asarray(affine, dtype=float)
-    transform = _transform(affine)
+    transform = canonical_transform(affine)
     new_shape = tuple(int(shape[int(a)]) for a in np.argsort(transform[:, 0]))
     return new_shape, affine @ _ornt.inv_ornt_aff(transform, shape)  # type: ignore[return-value]
 
@@ -89,7 +91,7 @@ def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
     affine = np.asarray(affine, dtype=float)
     if array.ndim != 3:
         raise VolumeError(f"expected a 3D array, got shape {array.shape}")
-    transform = _transform(affine)
+    transform = canonical_transform(affine)
     if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
         return array, affine
     out = np.ascontiguousarray(_ornt.apply_orientation(array, transform))

@@ -12,7 +12,8 @@ __all__ = ["read_volume"]
 
 
 def read_volume(path: str | PathLike[str]) -> Volume:
-    """Read a ``.nii`` / ``.nii.gz`` file or a DICOM series folder into a canonical :class:`Volume`.
+    """Read a ``.nii`` / ``.nii.gz`` file, a DICOM series folder or one DICOM file (an enhanced
+    multi-frame image, or a single slice) into a canonical :class:`Volume`.
 
     Raises :class:`VolumeError` (naming the file and the problem) for anything
     unreadable; an unusual shape loads and is listed in ``Volume.flags``.
@@ -27,4 +28,13 @@ def read_volume(path: str | PathLike[str]) -> Volume:
         return read_nifti(p)
     if not p.exists():
         raise VolumeError("no such file or folder", path=p)
-    raise VolumeError("expected a .nii / .nii.gz file or a DICOM series folder", path=p)
+    try:
+        return read_dicom_series(p)  # one DICOM file: a multi-frame volume or a single slice
+    except VolumeError as exc:
+        if exc.reason.startswith("not a DICOM file"):
+            raise VolumeError(
+                f"{exc.reason}: expected a .nii / .nii.gz file, a DICOM file or a DICOM series "
+                "folder",
+                path=p,
+            ) from None
+        raise

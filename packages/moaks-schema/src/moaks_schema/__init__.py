@@ -11,6 +11,8 @@ questions, the 25 labelled regions and OAI variable names. Standard library only
 from moaks_schema.errors import MoaksSchemaError
 from moaks_schema.grades import GradeSpace
 from moaks_schema.oai import (
+    ASSUMED,
+    CONFIRMED_IN,
     READING_COLUMNS,
     SIDES,
     VISITS,
@@ -52,13 +54,16 @@ from moaks_schema.regions import (
     site_name,
 )
 from moaks_schema.settings import PROMPT_SETTINGS, PromptSetting
+from moaks_schema.splits import SPLITS, check_split_leakage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASSUMED",
     "ATTRIBUTES",
     "BONE_SUBREGIONS",
     "CARTILAGE_SUBREGIONS",
+    "CONFIRMED_IN",
     "MENISCAL_SEGMENTS",
     "OSTEOPHYTE_LOCATIONS",
     "PROMPT_SETTINGS",
@@ -66,6 +71,7 @@ __all__ = [
     "READING_COLUMNS",
     "REGIONS",
     "SIDES",
+    "SPLITS",
     "VISITS",
     "AnswerShape",
     "Attribute",
@@ -86,6 +92,7 @@ __all__ = [
     "__version__",
     "attribute",
     "catalogue",
+    "check_split_leakage",
     "default_variable_map",
     "is_valid_grade",
     "parse_question_ids",

@@ -21,6 +21,8 @@ from moaks_schema.questions import ATTRIBUTES, attribute
 from moaks_schema.regions import BONE_SUBREGIONS, CARTILAGE_SUBREGIONS, OSTEOPHYTE_LOCATIONS
 
 __all__ = [
+    "ASSUMED",
+    "CONFIRMED_IN",
     "READING_COLUMNS",
     "SIDES",
     "VISITS",
@@ -115,45 +117,95 @@ class Decoder(StrEnum):
     CARTILAGE_DEPTH = "cartilage_depth"  # "a.f": f
 
 
+#: Where the default map's confirmed names were seen: third-party code that reads the real
+#: ``kMRI_(FNIH_)SQ_MOAKS_BICL`` files (docs/oai-data.md lists each name with its source).
+CONFIRMED_IN = "third-party readers of kMRI_(FNIH_)SQ_MOAKS_BICL files (docs/oai-data.md)"
+#: Names built on the pattern of confirmed ones but not seen in any public code.
+ASSUMED = "assumed: follows the pattern of the confirmed names; not seen in public code"
+
+
 @dataclass(frozen=True, slots=True)
 class OaiVariable:
-    """One OAI variable stem (visit prefix removed) and the attribute it grades."""
+    """One OAI variable stem (visit prefix removed) and the attribute it grades.
+
+    ``codes`` maps the variable's integer codes to the attribute's grades when they differ
+    (``((0, 0), (1, 1), (2, 0))``); empty means the code is the grade. A code outside
+    ``codes`` (or outside the grade range) is reported, never graded. ``source`` says where
+    the name is known from (``confirmed`` names) or why it is assumed.
+    """
 
     stem: str
     attribute: str
     decoder: Decoder = Decoder.PLAIN
-    confirmed: bool = True  # False for names taken from a user's or phantom codebook
+    confirmed: bool = True  # False for names taken from a user's or phantom codebook, or assumed
+    codes: tuple[tuple[int, int], ...] = ()
+    source: str = ""
+
+
+#: BML subregions whose percent (MBMP) name was seen in public code (MBMS and MBMN: all 15).
+_BML_PERCENT_SEEN = ("FMA", "FMC", "FMP", "TMA", "TMC", "TMP", "PM", "PL")
+#: ACL tear codes (the code meanings are assumed, see docs/oai-data.md): 0 normal, 1 complete
+#: tear (MOAKS scores cruciate ligaments normal / complete tear), 2 a further state readers count
+#: as abnormal (taken as reconstructed, so no complete tear is present).
+_ACL_TEAR = ((0, 0), (1, 1), (2, 0))
+
+
+def _entry(
+    stem: str,
+    key: str,
+    decoder: Decoder = Decoder.PLAIN,
+    *,
+    seen: bool = True,
+    codes: tuple[tuple[int, int], ...] = (),
+) -> OaiVariable:
+    return OaiVariable(
+        stem, key, decoder, confirmed=seen, codes=codes, source=CONFIRMED_IN if seen else ASSUMED
+    )
 
 
 def _default_entries() -> list[OaiVariable]:
     out: list[OaiVariable] = []
     for sr in BONE_SUBREGIONS:
         out += [
-            OaiVariable(f"MBMS{sr}", f"bml.{sr}.size"),
-            OaiVariable(f"MBMN{sr}", f"bml.{sr}.number"),
-            OaiVariable(f"MBMP{sr}", f"bml.{sr}.percent"),
+            _entry(f"MBMS{sr}", f"bml.{sr}.size"),
+            _entry(f"MBMN{sr}", f"bml.{sr}.number"),
+            _entry(f"MBMP{sr}", f"bml.{sr}.percent", seen=sr in _BML_PERCENT_SEEN),
         ]
     for sr in CARTILAGE_SUBREGIONS:
         out += [
-            OaiVariable(f"MCM{sr}", f"cartilage.{sr}.size", Decoder.CARTILAGE_SIZE),
-            OaiVariable(f"MCM{sr}", f"cartilage.{sr}.depth", Decoder.CARTILAGE_DEPTH),
+            _entry(f"MCM{sr}", f"cartilage.{sr}.size", Decoder.CARTILAGE_SIZE),
+            _entry(f"MCM{sr}", f"cartilage.{sr}.depth", Decoder.CARTILAGE_DEPTH),
         ]
-    out += [OaiVariable(f"MOS{loc}", f"osteophyte.{loc}.grade") for loc in OSTEOPHYTE_LOCATIONS]
-    out += [OaiVariable("MSYIC", "hoffa.grade"), OaiVariable("MEFFWK", "effusion.grade")]
+    out += [
+        _entry(f"MOS{loc}", f"osteophyte.{loc}.grade", seen=loc == "FLP")
+        for loc in OSTEOPHYTE_LOCATIONS
+    ]
+    out += [_entry("MSYIC", "hoffa.grade"), _entry("MEFFWK", "effusion.grade")]
     for m in ("M", "L"):
         for part in ("A", "B", "P"):
-            out.append(OaiVariable(f"MMT{m}{part}", f"morphology.{m}M{part}.code"))
+            out.append(_entry(f"MMT{m}{part}", f"morphology.{m}M{part}.code"))
     out += [
-        OaiVariable("MMXMA", "extrusion.MMA.grade"),
-        OaiVariable("MMXMM", "extrusion.MMM.grade"),
-        OaiVariable("MMXLA", "extrusion.LMA.grade"),
-        OaiVariable("MMXLL", "extrusion.LML.grade"),
-        OaiVariable("MMRTM", "root_tear.medial.presence"),
-        OaiVariable("MMRTL", "root_tear.lateral.presence"),
-        OaiVariable("MACLTR", "acl.complete_tear"),
-        OaiVariable("MPOPCYS", "periarticular.popliteal_cyst.presence"),
+        _entry("MMXMA", "extrusion.MMA.grade"),
+        _entry("MMXMM", "extrusion.MMM.grade"),
+        _entry("MMXLA", "extrusion.LMA.grade"),
+        _entry("MMXLL", "extrusion.LML.grade"),
+        _entry("MMRTM", "root_tear.medial.presence"),
+        _entry("MMRTL", "root_tear.lateral.presence"),
+        _entry("MACLTR", "acl.complete_tear", codes=_ACL_TEAR),
+        _entry("MPOPCYS", "periarticular.popliteal_cyst.presence", seen=False),
     ]
     return out
+
+
+def _parse_codes(text: str) -> tuple[tuple[int, int], ...]:
+    """``"0->0 1->0 2->1"`` as ``((0, 0), (1, 0), (2, 1))``."""
+    out = []
+    for part in text.split():
+        code, sep, grade = part.partition("->")
+        if not sep:
+            raise MoaksSchemaError(f"codes {text!r}: expected pairs like '0->0 1->0 2->1'")
+        out.append((int(code), int(grade)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -210,9 +262,10 @@ class OaiVariableMap:
         return OaiVariableMap(keep + extra)
 
     def with_codebook(self, path: str | Path) -> OaiVariableMap:
-        """Add the entries of a codebook CSV with columns ``variable,attribute[,decoder]``.
+        """Add the entries of a codebook CSV with columns ``variable,attribute[,decoder][,codes]``.
 
-        ``variable`` may carry a visit prefix (it is stripped). Rows are marked
+        ``variable`` may carry a visit prefix (it is stripped); ``codes`` maps OAI codes to
+        grades (``0->0 1->0 2->1``; empty: the code is the grade). Rows are marked
         ``confirmed=False``.
         """
         path = Path(path)
@@ -231,19 +284,32 @@ class OaiVariableMap:
             try:
                 attribute(row["attribute"].strip())
                 dec = Decoder((row.get("decoder") or "plain").strip() or "plain")
+                codes = _parse_codes(row.get("codes") or "")
             except (MoaksSchemaError, ValueError) as exc:
                 raise MoaksSchemaError(f"{path}, row {i}: {exc}") from None
-            extra.append(OaiVariable(stem, row["attribute"].strip(), dec, confirmed=False))
+            extra.append(
+                OaiVariable(
+                    stem,
+                    row["attribute"].strip(),
+                    dec,
+                    confirmed=False,
+                    codes=codes,
+                    source=f"codebook {path}",
+                )
+            )
         return self.extended(extra)
 
     def to_rows(self) -> list[dict[str, str]]:
-        """The map as rows (``variable``, ``attribute``, ``decoder``, ``confirmed``) for CSV or display."""
+        """The map as rows (``variable``, ``attribute``, ``decoder``, ``confirmed``, ``codes``,
+        ``source``) for CSV or display."""
         return [
             {
                 "variable": e.stem,
                 "attribute": e.attribute,
                 "decoder": e.decoder.value,
                 "confirmed": str(e.confirmed).lower(),
+                "codes": " ".join(f"{c}->{g}" for c, g in e.codes),
+                "source": e.source,
             }
             for e in self.entries
         ]

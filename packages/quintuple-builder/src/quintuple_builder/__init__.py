@@ -16,6 +16,7 @@ from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import EXECUTORS, run_scans
 from quintuple_builder.exports import SCAN_COLUMNS
 from quintuple_builder.manifest import FORMAT_VERSION, content_hash
+from quintuple_builder.moaks_check import MoaksCheck, check_moaks
 from quintuple_builder.moaks_readings import (
     EXTRA_READING_COLUMNS,
     MoaksReadings,
@@ -23,6 +24,7 @@ from quintuple_builder.moaks_readings import (
     load_moaks_readings,
     read_moaks_table,
 )
+from quintuple_builder.moaks_tables import MALFORMED_COLUMNS, MoaksTable, read_moaks_file
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
 from quintuple_builder.ray_session import ray_session
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
@@ -51,6 +53,7 @@ __all__ = [
     "FAILURE_COLUMNS",
     "FORMAT_VERSION",
     "LABEL_SOURCES",
+    "MALFORMED_COLUMNS",
     "QUINTUPLE_COLUMNS",
     "SCAN_COLUMNS",
     "SETTINGS",
@@ -58,7 +61,9 @@ __all__ = [
     "BuildResult",
     "Dataset",
     "LabelProvider",
+    "MoaksCheck",
     "MoaksReadings",
+    "MoaksTable",
     "QuintupleBuilderError",
     "ReleaseBuild",
     "ReleaseInputs",
@@ -73,6 +78,7 @@ __all__ = [
     "build_dataset",
     "build_from_release",
     "check_leakage",
+    "check_moaks",
     "content_hash",
     "counts_per_split",
     "find_moaks_files",
@@ -89,6 +95,7 @@ __all__ = [
     "prompt_table",
     "question_boxes",
     "ray_session",
+    "read_moaks_file",
     "read_moaks_table",
     "reasoning_chain",
     "region_boxes",

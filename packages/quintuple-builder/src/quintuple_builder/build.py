@@ -178,6 +178,34 @@ def _write_reports(
         table.write_parquet(rep / f"{name}.parquet", statistics=False)
 
 
+def _with_and_without_reading(
+    scans: pl.DataFrame, readings: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(scans whose knee and visit have a MOAKS reading, the skipped table of the others)."""
+    knees = readings.select(
+        pl.col("patient_id").cast(pl.String),
+        pl.col("visit").cast(pl.String),
+        pl.col("side").cast(pl.Int64),
+    ).unique()
+    with_reading = scans.join(knees, on=["patient_id", "visit", "side"], how="semi")
+    skipped = scans.join(knees, on=["patient_id", "visit", "side"], how="anti").select(
+        "scan_id", pl.lit("no MOAKS reading for this knee and visit").alias("reason")
+    )
+    return with_reading, skipped
+
+
+def _split_fields(per_split: dict[str, Any], counts: pl.DataFrame) -> dict[str, Any]:
+    """The manifest's split rule, patients per split and counts per split."""
+    return {
+        "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
+        "patients_per_split": per_split,
+        "counts": {
+            r["split"]: {k: v for k, v in r.items() if k != "split"}
+            for r in counts.iter_rows(named=True)
+        },
+    }
+
+
 def build_dataset(
     scans: pl.DataFrame,
     readings: pl.DataFrame,
@@ -193,6 +221,7 @@ def build_dataset(
     progress: bool = True,
     reports: dict[str, pl.DataFrame] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    public_root: str | Path | None = None,
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -202,25 +231,21 @@ def build_dataset(
     table (``moaks_schema.READING_COLUMNS``). ``label_source``: ``manual``,
     ``nnunet`` or ``phantom`` (provenance of the boxes). ``reports``: extra
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
+    ``public_root``: the absolute folder the ``public/`` files' paths start with (default:
+    ``out_dir``'s absolute path; give where the dataset will be mounted if it moves). It is
+    recorded in the manifest and left out of the content hash.
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
             f"label_source {label_source!r}: expected one of {', '.join(LABEL_SOURCES)}"
         )
     out_dir = Path(out_dir)
+    public = Path(public_root if public_root is not None else out_dir).resolve()
     scans = _require(scans).sort("scan_id")
     qids = tuple(question_ids) if question_ids is not None else tuple(q.id for q in QUESTIONS)
     manifest_failed = scans.filter(pl.col("status").fill_null("ok") != "ok")
     scans_ok = scans.filter(pl.col("status").fill_null("ok") == "ok")
-    knees = readings.select(
-        pl.col("patient_id").cast(pl.String),
-        pl.col("visit").cast(pl.String),
-        pl.col("side").cast(pl.Int64),
-    ).unique()
-    with_reading = scans_ok.join(knees, on=["patient_id", "visit", "side"], how="semi")
-    skipped = scans_ok.join(knees, on=["patient_id", "visit", "side"], how="anti").select(
-        "scan_id", pl.lit("no MOAKS reading for this knee and visit").alias("reason")
-    )
+    with_reading, skipped = _with_and_without_reading(scans_ok, readings)
     if out_dir.exists() and not overwrite:
         raise QuintupleBuilderError(
             f"{out_dir}: output folder exists: expected a new path (or overwrite=True)"
@@ -261,7 +286,8 @@ def build_dataset(
             )
             per_split = check_leakage(scan_table, where="scans")
             check_leakage(quintuples, where="quintuples")
-            for write in (write_core, write_public, write_sft, write_hf, write_statistics):
+            write_public(tmp, scan_table, quintuples, public_root=public)
+            for write in (write_core, write_sft, write_hf, write_statistics):
                 write(tmp, scan_table, quintuples)
             _write_reports(tmp, failures=failures, skipped=skipped, absent=absent, reports=reports)
             counts = counts_per_split(scan_table, quintuples)
@@ -271,14 +297,10 @@ def build_dataset(
                     "seed": seed,
                     "label_source": label_source,
                     "question_ids": list(qids),
-                    "split_rule": f"sha256 of the patient id, fractions {list(FRACTIONS)} (train/val/test)",
-                    "patients_per_split": per_split,
-                    "counts": {
-                        r["split"]: {k: v for k, v in r.items() if k != "split"}
-                        for r in counts.iter_rows(named=True)
-                    },
+                    **_split_fields(per_split, counts),
                     "failures": failures.height,
                     "skipped": skipped.height,
+                    "public_root": public.as_posix(),
                     **(extra_manifest or {}),
                 },
             )

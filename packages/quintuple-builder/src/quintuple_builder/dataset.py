@@ -15,7 +15,7 @@ import polars as pl
 
 from quintuple_builder.build import LABEL_SOURCES
 from quintuple_builder.errors import QuintupleBuilderError
-from quintuple_builder.splits import SPLITS
+from quintuple_builder.splits import SPLITS, check_leakage
 
 __all__ = ["Dataset"]
 
@@ -29,7 +29,8 @@ class Dataset:
 
     @classmethod
     def open(cls, root: str | Path) -> Dataset:
-        """Open a dataset folder (checks that its manifest and tables exist)."""
+        """Open a dataset folder: its manifest and tables exist, and no scan or patient lies in
+        two splits of ``scans.parquet`` (:func:`quintuple_builder.check_leakage`)."""
         root = Path(root)
         path = root / "manifest.json"
         if not path.is_file():
@@ -45,6 +46,9 @@ class Dataset:
                 raise QuintupleBuilderError(
                     f"{root / name}: not found: expected it in the dataset folder"
                 )
+        scans = pl.read_parquet(root / "scans.parquet")
+        if "split" in scans.columns:
+            check_leakage(scans, where=str(root / "scans.parquet"))
         return cls(root=root, manifest=manifest)
 
     def scans(

@@ -2,7 +2,7 @@
 
 - ``scans.parquet``, ``quintuples.parquet``, ``quintuples.jsonl``;
 - ``public/``: the public release's split CSVs and training JSON items
-  (``image``, ``prompt``, ``answer``, ``final_diagnosis``);
+  (``image``, ``prompt``, ``answer``, ``final_diagnosis``), with absolute paths;
 - ``sft/{split}.jsonl``: chat messages for supervised fine-tuning;
 - ``hf/``: Parquet per split plus a README whose YAML header lets
   ``datasets.load_dataset("<dataset>/hf")`` read it.
@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 from knee_volumes import PUBLIC_SPLIT_COLUMNS
 
+from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.splits import SPLITS
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "PUBLIC_PROMPT_SETTING",
     "SCAN_COLUMNS",
     "SFT_SYSTEM_PROMPT",
+    "public_path",
     "write_core",
     "write_hf",
     "write_public",
@@ -90,8 +92,23 @@ def _final_diagnosis() -> pl.Expr:
     return pl.col("answer_no_cot").str.split(_MOAKS_LINE).list.last()
 
 
-def write_public(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> None:
-    """``public/{split}_split.csv`` (public header) and ``public/{split}.json`` (training items)."""
+def public_path(public_root: str | Path, column: str) -> pl.Expr:
+    """An absolute path column: ``public_root / <column>`` (the column is relative to the dataset)."""
+    prefix = Path(public_root).as_posix().rstrip("/") + "/"
+    return pl.when(pl.col(column).is_null()).then(None).otherwise(pl.lit(prefix) + pl.col(column))
+
+
+def write_public(
+    root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame, *, public_root: str | Path
+) -> None:
+    """``public/{split}_split.csv`` (public header) and ``public/{split}.json`` (training items).
+
+    The public scripts open ``image_filepath``, ``label_filepath`` and ``image`` as written, so
+    these are absolute: ``public_root`` (the dataset folder's absolute path, or where it will be
+    mounted) joined with the path inside the dataset folder.
+    """
+    if not Path(public_root).is_absolute():
+        raise QuintupleBuilderError(f"public_root must be an absolute path, got {public_root!r}")
     out = root / "public"
     out.mkdir(parents=True, exist_ok=True)
     csv_frame = scans.select(
@@ -101,15 +118,15 @@ def write_public(root: Path, scans: pl.DataFrame, quintuples: pl.DataFrame) -> N
         pl.col("series_folder"),
         pl.col("side").alias("knee_side"),
         pl.col("source_path").alias("path"),
-        pl.col("image_path").alias("image_filepath"),
-        pl.col("label_path").alias("label_filepath"),
+        public_path(public_root, "image_path").alias("image_filepath"),
+        public_path(public_root, "label_path").alias("label_filepath"),
         pl.col("split"),
     )
     if tuple(csv_frame.columns[:-1]) != PUBLIC_SPLIT_COLUMNS:  # pragma: no cover - a contract check
         raise RuntimeError(
             f"public split columns {csv_frame.columns[:-1]} != {PUBLIC_SPLIT_COLUMNS}"
         )
-    images = scans.select("scan_id", "image_path")
+    images = scans.select("scan_id", public_path(public_root, "image_path").alias("image_path"))
     item = pl.concat_str(
         pl.lit('{"image": '),
         _json_str(pl.col("image_path")),

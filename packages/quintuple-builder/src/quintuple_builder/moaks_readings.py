@@ -31,17 +31,16 @@ attributes on which its rows disagree.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from moaks_schema import (
     ATTRIBUTES,
     READING_COLUMNS,
+    VISITS,
     Decoder,
     MoaksSchemaError,
     OaiVariableMap,
@@ -52,6 +51,13 @@ from moaks_schema import (
 )
 
 from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.moaks_tables import (
+    LINE_COLUMN,
+    MALFORMED_COLUMNS,
+    find_moaks_files,
+    read_moaks_file,
+    read_moaks_table,
+)
 
 __all__ = [
     "EXTRA_READING_COLUMNS",
@@ -65,7 +71,14 @@ __all__ = [
 #: Columns the loader adds after ``READING_COLUMNS``.
 EXTRA_READING_COLUMNS: tuple[str, ...] = ("raw_value", "grade_note", "file")
 
-_ID_COLUMNS = ("ID", "SIDE", "READPRJ", "VERSION")
+_ID_COLUMNS = ("ID", "SIDE", "READPRJ", "VERSION", LINE_COLUMN)
+_CODES_SCHEMA = {
+    "variable": pl.String,
+    "attribute": pl.String,
+    "reason": pl.String,
+    "n": pl.UInt32,
+    "values": pl.List(pl.String),
+}
 _READPRJ = re.compile(r"^\s*(\d+)\s*(.*?)\s*$")
 
 
@@ -78,19 +91,38 @@ class MoaksReadings:
       ``patient_id, visit, side, n_rows, chosen_source, other_sources,
       n_disagreements, disagreeing_attributes``.
     - ``missing``: one row per null grade: ``patient_id, visit, side,
-      question_id, attribute, reason``.
+      question_id, attribute, reason, variable, raw_value`` (``variable``: the OAI
+      column behind it, null when unmapped).
+    - ``unknown_codes``: over every row read (chosen or not), per variable, attribute and
+      reason (``out_of_range``: outside the variable's known codes; ``unparseable``): ``n``
+      cells and their ``values``.
+    - ``malformed``: rows left out with ``keep_going=True`` (:data:`MALFORMED_COLUMNS`:
+      ``file, line, reason``); empty otherwise, since a malformed row then raises.
     """
 
     readings: pl.DataFrame
     conflicts: pl.DataFrame
     missing: pl.DataFrame
+    malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_COLUMNS))
+    unknown_codes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_CODES_SCHEMA))
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.readings, self.conflicts, self.missing))
 
     def missing_summary(self) -> pl.DataFrame:
-        """Null grades counted per attribute and reason."""
-        return self.missing.group_by("attribute", "reason").len().sort("attribute", "reason")
+        """Null grades counted per attribute, variable and reason; ``values`` lists the codes
+        read for codes outside a variable's known codes (``out_of_range``), text that is no
+        code (``unparseable``) and change codes."""
+        code = pl.col("raw_value").str.split(":").list.first().str.strip_chars()
+        shown = pl.col("reason").is_in(["out_of_range", "unparseable", "change_code"])
+        return (
+            self.missing.group_by("attribute", "variable", "reason")
+            .agg(
+                pl.len().alias("len"),
+                code.filter(shown).drop_nulls().unique().sort().alias("values"),
+            )
+            .sort("attribute", "variable", "reason", nulls_last=True)
+        )
 
 
 def readprj_sort_key(value: str | None) -> tuple[int, str]:
@@ -107,126 +139,32 @@ def readprj_sort_key(value: str | None) -> tuple[int, str]:
     return (int(m.group(1)), m.group(2))
 
 
-def find_moaks_files(root: str | Path) -> list[Path]:
-    """The MOAKS files in a folder (``*MOAKS*.txt``, else ``*MOAKS*.sas7bdat``), sorted.
-
-    A text file shadows its SAS copy of the same name.
-    """
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise QuintupleBuilderError(f"{root}: MOAKS folder not found")
-    txt = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_file() and "MOAKS" in p.name.upper() and p.suffix.lower() == ".txt"
-    )
-    stems = {p.stem.upper() for p in txt}
-    sas = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_file()
-        and "MOAKS" in p.name.upper()
-        and p.suffix.lower() == ".sas7bdat"
-        and p.stem.upper() not in stems
-    )
-    files = txt + sas
-    if not files:
-        raise QuintupleBuilderError(
-            f"{root}: no MOAKS files found: expected kMRI_SQ_MOAKS_BICL*.txt (or .sas7bdat)"
-        )
-    return files
-
-
-def _decode_text(raw: bytes) -> str:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _read_sas(path: Path) -> pl.DataFrame:
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is usually present
-        raise QuintupleBuilderError(
-            f"{path}: reading SAS files needs pandas (pip install pandas), or use the .txt copy"
-        ) from exc
-    try:
-        frame: Any = pd.read_sas(path, format="sas7bdat", encoding="latin-1")
-    except Exception as exc:
-        raise QuintupleBuilderError(f"{path}: cannot read SAS file: {exc}") from exc
-
-    def cell(v: object) -> str:
-        if v is None or (isinstance(v, float) and v != v):
-            return ""
-        if isinstance(v, bytes):
-            return v.decode("latin-1")
-        if isinstance(v, float):
-            return str(int(v)) if v.is_integer() else repr(v)
-        return str(v)
-
-    return pl.DataFrame(
-        {str(c).upper(): [cell(v) for v in frame[c].tolist()] for c in frame.columns},
-        schema={str(c).upper(): pl.String for c in frame.columns},
-    )
-
-
-def read_moaks_table(path: str | Path) -> pl.DataFrame:
-    """One MOAKS file as an all-string table with upper-case column names.
-
-    Text files: ``|``-separated with a header, UTF-8 (falling back to latin-1),
-    CRLF or LF line ends. SAS files (``.sas7bdat``) need pandas.
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".sas7bdat":
-        table = _read_sas(path)
-    else:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise QuintupleBuilderError(f"{path}: cannot read MOAKS file: {exc}") from exc
-        text = _decode_text(raw)
-        if not text.strip():
-            raise QuintupleBuilderError(
-                f"{path}: empty MOAKS file: expected a '|'-separated header row"
-            )
-        try:
-            table = pl.read_csv(
-                io.BytesIO(text.encode("utf-8")),
-                separator="|",
-                infer_schema=False,
-                quote_char=None,
-                truncate_ragged_lines=True,
-            ).with_columns(pl.all().fill_null(""))
-        except Exception as exc:
-            raise QuintupleBuilderError(f"{path}: not a '|'-separated table: {exc}") from exc
-        table = table.rename({c: c.strip().upper() for c in table.columns})
-    for col in ("ID", "SIDE"):
-        if col not in table.columns:
-            raise QuintupleBuilderError(
-                f"{path}: column {col!r} missing: expected the OAI identifier columns ID, SIDE, READPRJ"
-            )
-    return table
-
-
-def _side_codes(path: Path, values: pl.Series) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values.unique().to_list():
-        try:
-            out[v] = side_code(v)
-        except MoaksSchemaError as exc:
-            raise QuintupleBuilderError(f"{path}, column SIDE: {exc}") from None
-    return out
+def _side_codes(values: pl.Series) -> dict[str, int]:
+    return {v: side_code(v) for v in values.unique().to_list()}  # checked by read_moaks_file
 
 
 def _variable_table(variable_map: OaiVariableMap) -> pl.DataFrame:
-    rows = [(e.stem.upper(), e.attribute, e.decoder.value) for e in variable_map.entries]
-    return pl.DataFrame(
-        rows, schema={"stem": pl.String, "attribute": pl.String, "decoder": pl.String}, orient="row"
-    )
+    rows = [
+        (e.stem.upper(), e.attribute, e.decoder.value, bool(e.codes)) for e in variable_map.entries
+    ]
+    schema = {
+        "stem": pl.String,
+        "attribute": pl.String,
+        "decoder": pl.String,
+        "has_codes": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _code_table(variable_map: OaiVariableMap) -> pl.DataFrame:
+    """``stem, attribute, code, mapped``: the code tables of variables whose codes are not grades."""
+    rows = [
+        (e.stem.upper(), e.attribute, code, grade)
+        for e in variable_map.entries
+        for code, grade in e.codes
+    ]
+    schema = {"stem": pl.String, "attribute": pl.String, "code": pl.Int64, "mapped": pl.Int64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _attribute_table() -> pl.DataFrame:
@@ -251,7 +189,7 @@ def _long_rows(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cells, knees) for one file: one row per (row, mapped column), one row per (row, visit)."""
     n = table.height
-    sides = _side_codes(path, table["SIDE"].str.strip_chars())
+    sides = _side_codes(table["SIDE"].str.strip_chars())
     base = pl.DataFrame(
         {
             "patient_id": table["ID"].str.strip_chars(),
@@ -304,7 +242,9 @@ def _long_rows(
     )
 
 
-def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -> pl.DataFrame:
+def _decode(
+    cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame, codes: pl.DataFrame
+) -> pl.DataFrame:
     """Per (row, attribute): grade (null when missing) and grade_note."""
     df = cells.join(variables, on="stem", how="inner").join(
         attrs.select("attribute", "n_grades"), on="attribute", how="inner"
@@ -342,7 +282,16 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .otherwise(depth)
     )
     raw_grade = pl.when(missing).then(None).when(is_cart).then(cart_grade).otherwise(plain_grade)
-    df = df.with_columns(raw_grade.alias("g0"))
+    df = df.with_columns(raw_grade.alias("g_raw")).join(
+        codes,
+        left_on=["stem", "attribute", "g_raw"],
+        right_on=["stem", "attribute", "code"],
+        how="left",
+    )
+    df = df.with_columns(
+        pl.when(pl.col("has_codes")).then(pl.col("mapped")).otherwise(pl.col("g_raw")).alias("g0")
+    )
+    unknown_code = pl.col("has_codes") & pl.col("g_raw").is_not_null() & pl.col("mapped").is_null()
     note = (
         pl.when(missing)
         .then(pl.lit("missing_code"))
@@ -356,7 +305,7 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .then(pl.lit("unparseable"))
         .when(~is_cart & ((num - floor) != 0) & ((num - floor) != 0.5))
         .then(pl.lit("unparseable"))
-        .when(pl.col("g0") >= pl.col("n_grades"))
+        .when(unknown_code | (pl.col("g0") >= pl.col("n_grades")))
         .then(pl.lit("out_of_range"))
         .when(~is_cart & ((num - floor) == 0.5))
         .then(pl.lit("half_step"))
@@ -369,7 +318,7 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         .otherwise(None)
         .alias("grade")
     )
-    return df.select(
+    out = df.select(
         "patient_id",
         "visit",
         "side",
@@ -383,6 +332,41 @@ def _decode(cells: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame) -
         "grade_note",
         "raw_value",
     )
+    return _one_cell_per_attribute(out)
+
+
+def _one_cell_per_attribute(cells: pl.DataFrame) -> pl.DataFrame:
+    """Where several variables grade one attribute (a codebook may map two), the highest grade
+    read wins; the attribute is null only when none gives a grade (with the first reason)."""
+    key = ["patient_id", "visit", "side", "source", "row", "file_index", "file", "attribute"]
+    if not cells.select(pl.struct(key).is_duplicated().any()).item():
+        return cells
+    return (
+        cells.sort("stem")
+        .group_by(key, maintain_order=True)
+        .agg(
+            pl.col("stem").str.join("+"),
+            pl.col("grade").max(),
+            pl.col("grade_note").filter(pl.col("grade").is_null()).first().alias("null_note"),
+            pl.col("grade_note").filter(pl.col("grade").is_not_null()).first().alias("kept_note"),
+            pl.col("raw_value").drop_nulls().str.join("; "),
+        )
+        .with_columns(
+            pl.when(pl.col("grade").is_null())
+            .then(pl.col("null_note"))
+            .otherwise(pl.col("kept_note"))
+            .alias("grade_note")
+        )
+        .select(*key[:7], "stem", "attribute", "grade", "grade_note", "raw_value")
+    )
+
+
+def _variable_name(vmap: OaiVariableMap) -> pl.Expr:
+    """The OAI column behind a reading (visit prefix + stem), from the cell or else the map."""
+    stems = {a.key: "+".join(vmap.stems_for(a.key)) or None for a in ATTRIBUTES}
+    prefix = pl.col("visit").replace_strict({v.label: v.prefix for v in VISITS}, default=None)
+    stem = pl.col("stem").fill_null(pl.col("attribute").replace_strict(stems, default=None))
+    return pl.when(stem.is_null()).then(None).otherwise(prefix + stem)
 
 
 def _ranked_rows(decoded: pl.DataFrame, knees: pl.DataFrame) -> pl.DataFrame:
@@ -416,8 +400,6 @@ def _ranked_rows(decoded: pl.DataFrame, knees: pl.DataFrame) -> pl.DataFrame:
 def _conflicts(ranked: pl.DataFrame, decoded: pl.DataFrame) -> pl.DataFrame:
     """Knees read more than once: the sources and the attributes on which they disagree."""
     key = ["patient_id", "visit", "side"]
-
-    # Conflicts: knees read more than once, and how many attributes disagree.
     multi = (
         ranked.group_by(key)
         .agg(
@@ -471,16 +453,14 @@ def _conflicts(ranked: pl.DataFrame, decoded: pl.DataFrame) -> pl.DataFrame:
 def _chosen_readings(
     chosen: pl.DataFrame, decoded: pl.DataFrame, variables: pl.DataFrame, attrs: pl.DataFrame
 ) -> pl.DataFrame:
-    """The long readings table of the kept rows: every attribute, a grade or a reason."""
+    """The long readings table of the kept rows (plus ``stem``): every attribute, a grade or a reason."""
     key = ["patient_id", "visit", "side"]
     rowkey = [*key, "file_index", "row"]
-
-    # Every attribute for every chosen knee: grades where read, a reason where not.
     mapped = set(variables["attribute"].to_list())
     chosen_cells = decoded.join(chosen.select(rowkey), on=rowkey, how="semi")
     frame = chosen.select(*key, "source", "file").join(attrs, how="cross")
     frame = frame.join(
-        chosen_cells.select(*key, "attribute", "grade", "grade_note", "raw_value"),
+        chosen_cells.select(*key, "attribute", "stem", "grade", "grade_note", "raw_value"),
         on=[*key, "attribute"],
         how="left",
     )
@@ -497,7 +477,7 @@ def _chosen_readings(
             .alias("grade_note")
         )
         .sort([*key, "attr_order"])
-        .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS)
+        .select(*READING_COLUMNS, *EXTRA_READING_COLUMNS, "stem")
     )
     return readings.with_columns(
         pl.col("side").cast(pl.Int64),
@@ -510,11 +490,17 @@ def load_moaks_readings(
     paths: str | Path | Iterable[str | Path],
     *,
     variable_map: OaiVariableMap | None = None,
+    keep_going: bool = False,
 ) -> MoaksReadings:
     """Read OAI MOAKS files (or folders of them) into the long readings table.
 
     ``variable_map`` defaults to :func:`moaks_schema.default_variable_map`; extend it
     with a codebook (``default_variable_map().with_codebook(csv)``) to map more items.
+    A damaged file (empty, binary, not ``|``-separated, header only, a column
+    twice, no ``ID``/``SIDE``) raises :class:`QuintupleBuilderError` naming it; a
+    malformed row (wrong number of fields, an ``ID`` that is no participant
+    number, an unknown ``SIDE``) raises naming the file and line, or with
+    ``keep_going`` is left out and listed in ``MoaksReadings.malformed``.
     """
     if isinstance(paths, str | Path):
         paths = [paths]
@@ -525,25 +511,36 @@ def load_moaks_readings(
         raise QuintupleBuilderError("no MOAKS files given")
     vmap = variable_map or default_variable_map()
     variables = _variable_table(vmap)
+    codes = _code_table(vmap)
     attrs = _attribute_table()
     cells_all: list[pl.DataFrame] = []
     knees_all: list[pl.DataFrame] = []
+    malformed: list[pl.DataFrame] = []
+    n_whole = 0
     for i, path in enumerate(files):
-        cells, knees = _long_rows(path, i, read_moaks_table(path), variables)
+        checked = read_moaks_file(path, keep_going=keep_going)
+        malformed.append(checked.malformed)
+        n_whole += checked.table.height
+        cells, knees = _long_rows(path, i, checked.table, variables)
         if cells.height:
             cells_all.append(cells)
             knees_all.append(knees)
     if not cells_all:
+        n_bad = sum(m.height for m in malformed)
+        if n_bad and not n_whole:
+            raise QuintupleBuilderError(
+                f"{', '.join(str(f) for f in files)}: no whole row left: all {n_bad} row(s) are "
+                "malformed (see MoaksReadings.malformed with keep_going)"
+            )
         raise QuintupleBuilderError(
             f"{', '.join(str(f) for f in files)}: no MOAKS variable of the map found: expected columns "
             "such as V00MBMSFMC (visit prefix + OAI stem)"
         )
-    decoded = _decode(pl.concat(cells_all), variables, attrs)
+    decoded = _decode(pl.concat(cells_all), variables, attrs, codes)
     knees = pl.concat(knees_all)
     ranked = _ranked_rows(decoded, knees)
-    chosen = ranked.filter(pl.col("rank") == 0)
     conflicts = _conflicts(ranked, decoded)
-    readings = _chosen_readings(chosen, decoded, variables, attrs)
+    readings = _chosen_readings(ranked.filter(pl.col("rank") == 0), decoded, variables, attrs)
     missing = readings.filter(pl.col("grade").is_null()).select(
         "patient_id",
         "visit",
@@ -551,5 +548,31 @@ def load_moaks_readings(
         "question_id",
         "attribute",
         pl.col("grade_note").alias("reason"),
+        _variable_name(vmap).alias("variable"),
+        "raw_value",
     )
-    return MoaksReadings(readings=readings, conflicts=conflicts, missing=missing)
+    readings = readings.drop("stem")
+    return MoaksReadings(
+        readings=readings,
+        conflicts=conflicts,
+        missing=missing,
+        malformed=pl.concat(malformed),
+        unknown_codes=_unknown_codes(decoded),
+    )
+
+
+def _unknown_codes(decoded: pl.DataFrame) -> pl.DataFrame:
+    """Cells outside a variable's known codes, or no code at all, over every row read."""
+    prefix = pl.col("visit").replace_strict({v.label: v.prefix for v in VISITS}, default="")
+    code = pl.col("raw_value").str.split(":").list.first().str.strip_chars()
+    return (
+        decoded.filter(pl.col("grade_note").is_in(["out_of_range", "unparseable"]))
+        .group_by(
+            (prefix + pl.col("stem")).alias("variable"),
+            "attribute",
+            pl.col("grade_note").alias("reason"),
+        )
+        .agg(pl.len().alias("n"), code.unique().sort().alias("values"))
+        .sort("variable", "attribute", "reason")
+        .cast(_CODES_SCHEMA)  # type: ignore[arg-type]
+    )

@@ -92,29 +92,31 @@ def _relative(path: str, root: Path) -> str:
         return Path(path).name
 
 
-def _readings(release: ReleaseInputs) -> MoaksReadings:
+def _readings(release: ReleaseInputs, *, keep_going: bool) -> MoaksReadings:
     from moaks_schema import default_variable_map
 
     variable_map = default_variable_map()
     if release.codebook is not None:
         variable_map = variable_map.with_codebook(release.codebook)
-    return load_moaks_readings(list(release.moaks), variable_map=variable_map)
+    return load_moaks_readings(
+        list(release.moaks), variable_map=variable_map, keep_going=keep_going
+    )
 
 
-def _scans_with_reading(
+def _release_scans(
     release: ReleaseInputs, readings: MoaksReadings, *, progress: bool
-) -> tuple[pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The release's scans split into (with a MOAKS reading, without one)."""
     from knee_volumes import scan_oai_release
 
-    scans = scan_oai_release(release.oai_root, progress=progress)
-    knees = readings.readings.select("patient_id", "visit", "side").unique()
-    found = scans.height
-    scans = scans.join(knees, on=["patient_id", "visit", "side"], how="semi").with_columns(
+    scans = scan_oai_release(release.oai_root, progress=progress).with_columns(
         pl.col("image_path")
         .map_elements(lambda p: _relative(p, release.oai_root), return_dtype=pl.String)
         .alias("source_path")
     )
-    return scans, found
+    knees = readings.readings.select("patient_id", "visit", "side").unique()
+    key = ["patient_id", "visit", "side"]
+    return scans.join(knees, on=key, how="semi"), scans.join(knees, on=key, how="anti")
 
 
 def build_from_release(
@@ -132,13 +134,17 @@ def build_from_release(
     progress: bool = True,
     notify: Callable[[str], None] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    public_root: str | Path | None = None,
 ) -> ReleaseBuild:
     """Build the dataset folder ``out_dir`` from ``release``; label maps come from ``labels``.
 
     ``label_source`` (``manual``, ``nnunet`` or ``phantom``) is recorded as the
     boxes' provenance. Raises :class:`QuintupleBuilderError` when ``out_dir``
     exists without ``overwrite`` or when an input cannot be read; failed scans
-    are reported in the result (and written with ``keep_going``).
+    are reported in the result (and written with ``keep_going``). With
+    ``keep_going`` malformed MOAKS rows are left out and listed in
+    ``reports/moaks_malformed``; scans without a reading are not labelled and are
+    listed in ``reports/skipped.csv``. ``public_root``: see :func:`build_dataset`.
     """
     out = Path(out_dir)
     say = notify or (lambda _line: None)
@@ -148,11 +154,17 @@ def build_from_release(
         )
     if out.exists() and not overwrite:
         raise QuintupleBuilderError(f"{out} exists: choose a new output folder or overwrite it")
-    readings = _readings(release)
-    scans, found = _scans_with_reading(release, readings, progress=progress)
-    if scans.height < found:
-        say(f"{found - scans.height} of {found} scan(s) have no MOAKS reading: left out")
-    scans = labels(scans)
+    readings = _readings(release, keep_going=keep_going)
+    if readings.malformed.height:
+        say(
+            f"{readings.malformed.height} malformed MOAKS row(s) left out (reports/moaks_malformed)"
+        )
+    read, unread = _release_scans(release, readings, progress=progress)
+    found = read.height + unread.height
+    if unread.height:
+        say(f"{unread.height} of {found} scan(s) have no MOAKS reading: left out")
+    unlabelled = unread.with_columns(pl.lit(None, pl.String).alias("label_path"))
+    scans = pl.concat([labels(read), unlabelled], how="diagonal_relaxed")
     manifest_inputs = {
         "oai_root": str(release.oai_root),
         "moaks": [str(m) for m in release.moaks],
@@ -174,12 +186,14 @@ def build_from_release(
         reports={
             "moaks_conflicts": readings.conflicts,
             "moaks_missing_summary": readings.missing_summary(),
+            "moaks_malformed": readings.malformed,
         },
         extra_manifest={"inputs": manifest_inputs, **(extra_manifest or {})},
+        public_root=public_root,
     )
     return ReleaseBuild(
         build=result,
         readings=readings,
         scans_found=found,
-        scans_without_reading=found - scans.height,
+        scans_without_reading=unread.height,
     )

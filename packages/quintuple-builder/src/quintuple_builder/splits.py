@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterable
 
 import polars as pl
+from moaks_schema import SPLITS, MoaksSchemaError, check_split_leakage
 
 from quintuple_builder.errors import QuintupleBuilderError
 
@@ -29,7 +30,6 @@ __all__ = [
     "split_position",
 ]
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 FRACTIONS: tuple[float, float, float] = (0.75, 0.10, 0.15)
 
 
@@ -78,25 +78,24 @@ def assign_splits(patient_ids: Iterable[str], *, ensure_nonempty: bool = True) -
 
 
 def check_leakage(table: pl.DataFrame, *, where: str = "dataset") -> dict[str, int]:
-    """Raise if any patient appears in two splits; returns patients per split.
+    """Raise if any scan or patient appears in two splits; returns patients per split.
 
-    ``table`` needs the columns ``patient_id`` and ``split``.
+    ``table`` needs the columns ``patient_id`` and ``split`` (``scan_id`` is
+    checked too when present). The rule lives in :func:`moaks_schema.check_split_leakage`.
     """
     for col in ("patient_id", "split"):
         if col not in table.columns:
             raise QuintupleBuilderError(
                 f"{where}: column {col!r} missing: expected patient_id and split"
             )
-    per = table.group_by("patient_id").agg(pl.col("split").n_unique().alias("n"))
-    leaked = per.filter(pl.col("n") > 1)["patient_id"].to_list()
-    if leaked:
-        raise QuintupleBuilderError(
-            f"{where}: {len(leaked)} patient(s) in more than one split, e.g. {leaked[:5]}: "
-            "expected every patient in exactly one split"
+    try:
+        return check_split_leakage(
+            table["patient_id"].cast(pl.String).to_list(),
+            table["split"].cast(pl.String).to_list(),
+            scan_ids=table["scan_id"].cast(pl.String).to_list()
+            if "scan_id" in table.columns
+            else None,
+            where=where,
         )
-    bad = set(table["split"].unique().to_list()) - set(SPLITS)
-    if bad:
-        raise QuintupleBuilderError(f"{where}: column 'split' has {sorted(bad)}: expected {SPLITS}")
-    counts = table.select("patient_id", "split").unique().group_by("split").len()
-    got = dict(zip(counts["split"].to_list(), counts["len"].to_list(), strict=True))
-    return {s: int(got.get(s, 0)) for s in SPLITS}
+    except MoaksSchemaError as exc:
+        raise QuintupleBuilderError(str(exc)) from None
