@@ -147,7 +147,7 @@ CORPUS = [
         2,
         "--bootstrap",
     ),
-    Broken("dataset with leakage", _leaky, 1, "scans.parquet: field 'split': patient"),
+    Broken("dataset with leakage", _leaky, 1, "is in more than one split"),
     Broken(
         "corrupt quintuples",
         lambda r: [str(r / "run.jsonl")] if _write(r / "ds" / "quintuples.parquet", "junk") else [],

@@ -136,8 +136,10 @@ def _scans(splits: dict[str, list[str]]) -> pl.DataFrame:
 def test_a_patient_in_two_splits_is_refused(tmp_path: Path) -> None:
     check_patient_splits(_scans({"train": ["1", "2"], "test": ["3"]}))
     leaky = _scans({"train": ["1", "2"], "test": ["2"]})
-    with pytest.raises(BenchMetricsError, match=r"patient '2' is in 2 splits \['test', 'train'\]"):
+    with pytest.raises(
+        BenchMetricsError, match=r"patient 2 is in more than one split \(test, train\)"
+    ):
         check_patient_splits(leaky, source="scans.parquet")
     leaky.write_parquet(tmp_path / "scans.parquet")
-    with pytest.raises(BenchMetricsError, match=r"scans\.parquet: .*patient '2'"):
+    with pytest.raises(BenchMetricsError, match=r"scans\.parquet: patient 2 "):
         load_truth_scans(tmp_path)

@@ -181,19 +181,16 @@ def check_patient_splits(table: pl.DataFrame, *, source: str = "dataset") -> Non
         raise BenchMetricsError(
             f"{source}: missing column(s) {missing}; expected patient_id, split"
         )
-    per_patient = (
-        table.filter(pl.col("split").is_not_null())
-        .group_by("patient_id")
-        .agg(pl.col("split").unique().sort())
-        .filter(pl.col("split").list.len() > 1)
-        .sort("patient_id")
-    )
-    if per_patient.height:
-        pid, splits = per_patient.row(0)
-        raise BenchMetricsError(
-            f"{source}: field 'split': patient {pid!r} is in {len(splits)} splits {splits} "
-            f"({per_patient.height} patient(s) in all); expected each patient in one split"
+    from moaks_schema import MoaksSchemaError, check_split_leakage
+
+    rows = table.filter(pl.col("split").is_not_null())
+    scan_ids = rows["scan_id"].to_list() if "scan_id" in rows.columns else None
+    try:  # the one leakage rule of the project (moaks_schema)
+        check_split_leakage(
+            rows["patient_id"].to_list(), rows["split"].to_list(), scan_ids=scan_ids, where=source
         )
+    except MoaksSchemaError as exc:
+        raise BenchMetricsError(str(exc)) from None
 
 
 def load_truth_scans(dataset_dir: str | Path) -> pl.DataFrame:
