@@ -27,7 +27,7 @@ __all__ = ["specialist"]
     required=True,
     help="Model folder to write (config.json, weights.safetensors, metrics.json).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda."
@@ -35,7 +35,7 @@ __all__ = ["specialist"]
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
-    help="CPU threads for torch (default: torch's own); recorded in config.json.",
+    help="CPU threads for torch (default 1: small 3D convolutions); recorded in config.json.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -32,10 +32,10 @@ __all__ = ["SpecialistAdapter", "SpecialistOptions"]
 
 @dataclass(frozen=True, slots=True)
 class SpecialistOptions:
-    """Run options (``--option device=cpu``, ``--option threads=2``)."""
+    """Run options (``--option device=cpu``, ``--option threads=2``; one CPU thread by default)."""
 
     device: str = "auto"
-    threads: int | None = None
+    threads: int = 1
 
 
 @dataclass(eq=False)
@@ -113,8 +113,7 @@ class SpecialistAdapter:
         from quintuple_builder.answers import format_answer
 
         old = torch.get_num_threads()
-        if self.options.threads:
-            torch.set_num_threads(int(self.options.threads))
+        torch.set_num_threads(max(int(self.options.threads), 1))
         try:
             for batch in batches:
                 t0 = time.perf_counter()

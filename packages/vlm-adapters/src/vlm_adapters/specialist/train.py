@@ -100,7 +100,10 @@ class _Trainer:
         self.loc_in = {k: model.localiser_input(v) for k, v in self.vols.items()}
         params = list(model.localiser.parameters()) + list(model.grader.parameters())
         self.opt = torch.optim.AdamW(
-            params, lr=model.config.lr, weight_decay=model.config.weight_decay
+            params, lr=model.config.lr, weight_decay=model.config.weight_decay, foreach=True
+        )
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.opt, T_max=model.config.epochs
         )
 
     def _grade_targets(self, scans: list[LabelledScan], groups: list[int]) -> Any:
@@ -169,6 +172,7 @@ class _Trainer:
             loss.backward()
             self.opt.step()
             grade_losses.append(loss.item())
+        self.schedule.step()
         return float(np.mean(grade_losses)), float(np.mean(box_losses))
 
     def evaluate(self) -> tuple[float, float, float]:
@@ -224,7 +228,7 @@ def train_specialist(
     out_dir: str | os.PathLike[str],
     *,
     seed: int = 0,
-    epochs: int = 12,
+    epochs: int = 20,
     device: str = "auto",
     threads: int | None = None,
     config: SpecialistConfig | None = None,
@@ -235,8 +239,7 @@ def train_specialist(
     """Train the specialist on ``dataset_dir``'s train split, select on val, write ``out_dir``.
 
     ``config`` gives the remaining settings (:class:`SpecialistConfig`); ``seed``,
-    ``epochs`` and ``threads`` (default: torch's current thread count) override
-    it. ``out_dir`` is written atomically; an existing one only with
+    ``epochs`` and ``threads`` (default: the config's, 1) override it. ``out_dir`` is written atomically; an existing one only with
     ``overwrite``. Load the result with ``--model specialist:OUT_DIR``.
     """
     torch = _require_torch()
@@ -246,18 +249,14 @@ def train_specialist(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise AdapterError(f"{out}: exists (pass overwrite=True to replace it)")
-    cfg = replace(
-        config or SpecialistConfig(),
-        seed=seed,
-        epochs=epochs,
-        threads=threads or torch.get_num_threads(),
-    )
+    base = config or SpecialistConfig()
+    cfg = replace(base, seed=seed, epochs=epochs, threads=threads or base.threads)
+    dev = resolve_device(device)
     layout = HeadLayout.default()
     train = _load(dataset_dir, "train", layout, progress)
     val = _load(dataset_dir, "val", layout, progress)
     if not train or not val:
         raise AdapterError(f"{dataset_dir}: the specialist needs train and val scans")
-    dev = resolve_device(device)
     old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     if dev.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
