@@ -67,6 +67,6 @@ def specialist(
     click.echo(
         f"specialist: {result.path} (val accuracy {result.val_accuracy:.3f} at epoch "
         f"{result.best_grader_epoch}, val box IoU {result.val_iou:.3f} at epoch "
-        f"{result.best_localiser_epoch}; {result.device}, {result.threads} threads, "
+        f"{result.best_localiser_epoch}; {result.device}, {result.threads} CPU thread(s), "
         f"{result.seconds:.1f} s)"
     )
