@@ -20,6 +20,7 @@ def write_phantom_dataset(
     shape: tuple[int, int, int] = (24, 48, 48),
     seed: int = 0,
     question_ids: list[int] | None = None,
+    prior: str = "realistic",
 ) -> Path:
     """Write a small dataset folder (docs/formats.md) from a phantom cohort; returns ``out_dir``.
 
@@ -28,7 +29,9 @@ def write_phantom_dataset(
     through the real builder (:func:`quintuple_builder.build.build_dataset`,
     boxes from the phantom's label maps). Patients are spread over
     train/val/test by the builder's own split rule (every split non-empty from
-    3 patients). Deterministic in ``seed``; phantom numbers are not clinical.
+    3 patients). ``prior`` names the grade prior (``"realistic"`` or ``"uniform"``,
+    :class:`knee_phantom.GradePrior`). Deterministic in ``seed``; phantom
+    numbers are not clinical.
     """
     import polars as pl
     from quintuple_builder.build import build_dataset
@@ -44,6 +47,7 @@ def write_phantom_dataset(
             shape=shape,
             seed=seed,
             n_manual=0,
+            prior=prior,
             progress=False,
         )
         rows = []
