@@ -13,7 +13,6 @@ public scripts do); the two give the same greedy tokens.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_adapters.decoding import decode_on_cache, until_eos
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
@@ -270,7 +270,7 @@ class QwenVLAdapter:
         with torch.inference_mode():
             out = self.model.generate(**inputs, **gen_kwargs)
         new = out[0, n_prompt:].tolist()
-        new = _until_eos(new, self.eos_ids)
+        new = until_eos(new, self.eos_ids)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         usage = Usage(n_prompt, len(new), n_prompt + len(new), 0, n_prompt)
         return Reply(q.record_id, text, usage, time.perf_counter() - t0)
@@ -340,73 +340,26 @@ class QwenVLAdapter:
 
         Returns ``(text, suffix_tokens, new_tokens)`` per suffix.
         """
-        import torch
-
         o = self.options
-        dev = self.device
         enc = [self.tokenizer(s, add_special_tokens=False)["input_ids"] for s in suffixes]
-        n = len(enc)
-        lens = torch.tensor([len(e) for e in enc], device=dev)
-        width = int(lens.max().item())
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=dev)
-        for i, e in enumerate(enc):
-            ids[i, : len(e)] = torch.tensor(e, dtype=torch.long, device=dev)
-        suffix_mask = (torch.arange(width, device=dev)[None, :] < lens[:, None]).long()
-        attn = torch.cat(
-            [torch.ones((n, prefix.length), dtype=torch.long, device=dev), suffix_mask], dim=1
+        outs = decode_on_cache(
+            self.model,
+            prefix.cache,
+            enc,
+            prefix_length=prefix.length,
+            next_position=prefix.next_position,
+            pad_id=self.pad_id,
+            eos_ids=self.eos_ids,
+            max_new_tokens=o.max_new_tokens,
+            do_sample=o.do_sample,
+            temperature=o.temperature,
+            seed=o.seed,
+            rope_axes=3,
         )
-        pos = (prefix.next_position + torch.arange(width, device=dev))[None, None, :].expand(
-            3, n, width
-        )
-        cache = copy.deepcopy(prefix.cache)
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        gen = torch.Generator(device="cpu").manual_seed(o.seed) if o.do_sample else None
-        produced: list[list[int]] = [[] for _ in range(n)]
-        finished = torch.zeros(n, dtype=torch.bool, device=dev)
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=ids, attention_mask=attn, position_ids=pos, cache=cache, use_cache=True
-            )
-            cache = getattr(out, "cache", None) or out.past_key_values
-            logits = out.logits[torch.arange(n, device=dev), lens - 1]
-            step = 0
-            while True:
-                nxt = self._pick(logits, gen)
-                nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
-                for i, t in enumerate(nxt.tolist()):
-                    if not finished[i]:
-                        produced[i].append(int(t))
-                finished |= torch.tensor([t in self.eos_ids for t in nxt.tolist()], device=dev)
-                step += 1
-                if bool(finished.all()) or step >= o.max_new_tokens:
-                    break
-                attn = torch.cat([attn, torch.ones((n, 1), dtype=torch.long, device=dev)], dim=1)
-                p = (prefix.next_position + lens + step - 1)[None, :, None].expand(3, n, 1)
-                out = self.model(
-                    input_ids=nxt[:, None],
-                    attention_mask=attn,
-                    position_ids=p,
-                    cache=cache,
-                    use_cache=True,
-                )
-                cache = getattr(out, "cache", None) or out.past_key_values
-                logits = out.logits[:, -1]
-        results = []
-        for i in range(n):
-            toks = _until_eos(produced[i], self.eos_ids)
-            results.append(
-                (self.tokenizer.decode(toks, skip_special_tokens=True), len(enc[i]), len(toks))
-            )
-        return results
-
-    def _pick(self, logits: Any, gen: Any) -> Any:
-        import torch
-
-        if not self.options.do_sample:
-            return logits.argmax(dim=-1)
-        probs = torch.softmax(logits.float() / max(self.options.temperature, 1e-5), dim=-1).cpu()
-        return torch.multinomial(probs, 1, generator=gen)[:, 0].to(logits.device)
+        return [
+            (self.tokenizer.decode(toks, skip_special_tokens=True), len(e), len(toks))
+            for e, toks in zip(enc, outs, strict=True)
+        ]
 
 
 def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
@@ -445,11 +398,3 @@ def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
         if isinstance(out.get(key), list):
             out[key] = tuple(out[key])
     return out
-
-
-def _until_eos(tokens: list[int], eos: set[int]) -> list[int]:
-    """Tokens up to and including the first end-of-sequence token."""
-    for i, t in enumerate(tokens):
-        if t in eos:
-            return tokens[: i + 1]
-    return tokens

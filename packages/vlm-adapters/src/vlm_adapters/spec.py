@@ -2,6 +2,9 @@
 
 - ``qwen2.5-vl:PATH`` — a local Qwen2.5-VL folder;
 - ``qwen2.5-vl:BASE+lora:DIR`` — the same with a peft LoRA adapter folder;
+- ``med3dvlm:PATH`` / ``med3dvlm:BASE+lora:DIR`` — a local Med3DVLM checkpoint
+  folder (our implementation of the published architecture), optionally with
+  a LoRA folder (e.g. a fine-tuning run's ``best/``);
 - ``openai:MODEL[@BASE_URL]`` — an OpenAI-compatible endpoint (default
   ``https://api.openai.com/v1``; the key comes from ``$OPENAI_API_KEY``);
 - ``majority``, ``atlas``, ``random`` — the reference baselines (fitted on the
@@ -18,12 +21,15 @@ from typing import Any
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Adapter
 
-__all__ = ["ModelSpec", "make_adapter", "parse_model_spec"]
+__all__ = ["LOCAL_KINDS", "ModelSpec", "make_adapter", "parse_model_spec"]
+
+#: Spec kinds naming a local checkpoint folder (``KIND:PATH[+lora:DIR]``).
+LOCAL_KINDS: tuple[str, ...] = ("qwen2.5-vl", "med3dvlm")
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A parsed model spec: ``kind`` in qwen2.5-vl | openai | majority | atlas | random."""
+    """A parsed model spec: ``kind`` in qwen2.5-vl | med3dvlm | openai | majority | atlas | random."""
 
     kind: str
     path: str | None = None
@@ -34,8 +40,8 @@ class ModelSpec:
     @property
     def text(self) -> str:
         """The spec written back (what records carry as ``model``)."""
-        if self.kind == "qwen2.5-vl":
-            return f"qwen2.5-vl:{self.path}" + (f"+lora:{self.lora}" if self.lora else "")
+        if self.kind in LOCAL_KINDS:
+            return f"{self.kind}:{self.path}" + (f"+lora:{self.lora}" if self.lora else "")
         if self.kind == "openai":
             return f"openai:{self.model}" + (f"@{self.base_url}" if self.base_url else "")
         return self.kind
@@ -55,16 +61,15 @@ def parse_model_spec(spec: str) -> ModelSpec:
     kind, sep, rest = s.partition(":")
     if not sep or not rest:
         raise AdapterError(
-            f"model spec {spec!r}: expected qwen2.5-vl:PATH[+lora:DIR], openai:MODEL[@BASE_URL], "
+            f"model spec {spec!r}: expected qwen2.5-vl:PATH[+lora:DIR], med3dvlm:PATH[+lora:DIR], "
+            "openai:MODEL[@BASE_URL], "
             "majority, atlas or random"
         )
-    if kind == "qwen2.5-vl":
+    if kind in LOCAL_KINDS:
         path, plus, lora = rest.partition("+lora:")
         if not path or (plus and not lora):
-            raise AdapterError(
-                f"model spec {spec!r}: expected qwen2.5-vl:PATH or qwen2.5-vl:BASE+lora:DIR"
-            )
-        return ModelSpec(kind="qwen2.5-vl", path=path, lora=lora or None)
+            raise AdapterError(f"model spec {spec!r}: expected {kind}:PATH or {kind}:BASE+lora:DIR")
+        return ModelSpec(kind=kind, path=path, lora=lora or None)
     if kind == "openai":
         model, at, base_url = rest.partition("@")
         if not model or (at and not base_url):
@@ -73,7 +78,8 @@ def parse_model_spec(spec: str) -> ModelSpec:
             )
         return ModelSpec(kind="openai", model=model, base_url=base_url or None)
     raise AdapterError(
-        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, majority, atlas, random"
+        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, med3dvlm, openai, "
+        "majority, atlas, random"
     )
 
 
@@ -88,7 +94,8 @@ def make_adapter(
     """Build the adapter a spec names.
 
     ``dataset`` is needed by the reference baselines (their train split);
-    ``options`` are keyword options of :class:`~vlm_adapters.QwenOptions` or
+    ``options`` are keyword options of :class:`~vlm_adapters.QwenOptions`,
+    :class:`~vlm_adapters.med3dvlm.Med3DVLMOptions` or
     :class:`~vlm_adapters.OpenAIOptions` (unknown names are an error). For
     ``qwen2.5-vl:BASE+lora:DIR`` with a ``DIR/sft_run.json`` (a fine-tuning
     run's ``best/``), the frame options not given default to the ones it was
@@ -111,6 +118,13 @@ def make_adapter(
                 opts.setdefault(key, value)
         return QwenVLAdapter.load(
             ms.path or "", lora=ms.lora, options=_options(QwenOptions, opts), name=ms.text
+        )
+    if ms.kind == "med3dvlm":
+        from vlm_adapters.med3dvlm.adapter import Med3DVLMAdapter, Med3DVLMOptions
+
+        opts.setdefault("seed", seed)
+        return Med3DVLMAdapter.load(
+            ms.path or "", lora=ms.lora, options=_options(Med3DVLMOptions, opts), name=ms.text
         )
     from vlm_adapters.openai_api import OpenAIAdapter, OpenAIOptions
 

@@ -57,6 +57,7 @@ class VisionTower(nn.Module):
 class Med3DVLMModel(Qwen2Model):
     """Qwen2 decoder + ``vision_tower`` + ``mm_projector``."""
 
+    config: Med3DVLMConfig
     config_class = Med3DVLMConfig
 
     def __init__(self, config: Med3DVLMConfig) -> None:
@@ -76,6 +77,7 @@ class Med3DVLMModel(Qwen2Model):
 class Med3DVLMForCausalLM(Qwen2ForCausalLM):
     """The whole model; ``forward(..., images=...)`` splices the volume's embeddings into the text."""
 
+    config: Med3DVLMConfig
     config_class = Med3DVLMConfig
 
     def __init__(self, config: Med3DVLMConfig) -> None:

@@ -38,7 +38,12 @@ def med3dvlm_tokenizer() -> object:
 
 
 def tiny_config(
-    *, vocab_size: int, shape: Sequence[int] = TINY_SHAPE, eos: int, pad: int
+    *,
+    vocab_size: int,
+    shape: Sequence[int] = TINY_SHAPE,
+    eos: int,
+    pad: int,
+    initializer_range: float = 0.02,
 ) -> object:
     """A :class:`Med3DVLMConfig` at toy sizes (hidden 64, 2 layers; channels 8..32; 8 visual tokens)."""
     from vlm_adapters.med3dvlm.config import Med3DVLMConfig, stage_grid
@@ -67,17 +72,23 @@ def tiny_config(
         dcformer_channels=list(channels),
         dcformer_blocks=[1, 1, 1, 1, 1],
         dcformer_kernels=[5, 3, 3, 3],
+        initializer_range=initializer_range,
     )
 
 
 def build_tiny_med3dvlm(
-    out_dir: str | os.PathLike[str], *, seed: int = 0, shape: Sequence[int] = TINY_SHAPE
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    shape: Sequence[int] = TINY_SHAPE,
+    initializer_range: float = 0.02,
 ) -> Path:
     """Write a tiny random Med3DVLM folder to ``out_dir`` (replaced atomically); returns it.
 
     Deterministic: the same ``seed`` and ``shape`` give the same weights.
     The layer-scale of every encoder block is set to 1 (published init:
-    1e-6), so the random model's replies visibly depend on the volume.
+    1e-6); a larger ``initializer_range`` (init std) makes the random
+    model's replies depend more visibly on the volume.
     """
     import torch
 
@@ -88,7 +99,9 @@ def build_tiny_med3dvlm(
 
     tok = med3dvlm_tokenizer()
     eos, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
-    config = tiny_config(vocab_size=len(tok), shape=shape, eos=eos, pad=pad)
+    config = tiny_config(
+        vocab_size=len(tok), shape=shape, eos=eos, pad=pad, initializer_range=initializer_range
+    )
     torch.manual_seed(seed)
     model = Med3DVLMForCausalLM(config)
     with torch.no_grad():
