@@ -107,7 +107,7 @@ def test_prefix_reuse_gives_the_same_greedy_tokens_for_fewer_prefill_tokens(
         assert r.usage["prompt_tokens"] - r.usage["prefill_tokens"] == prefix
     assert s_plain.prefill_tokens - s_reuse.prefill_tokens == (len(QUESTIONS) - 1) * prefix
     for r in r_reuse:
-        assert r.view["view_shape"] == [32, 64, 64]
+        assert r.view["view_shape"] == [32, 64, 128]
     truth = load_truth(dataset, "test")
     scores = score_predictions(
         load_predictions(tmp_path / "reuse-True.jsonl"), truth, questions=QUESTIONS, n_boot=0
@@ -151,11 +151,11 @@ def test_gt_region_resizes_the_crop_to_the_model_input(dataset, tiny, tmp_path) 
     records = read_records(out)
     assert len(records) == 3
     for r in records:
-        assert r.view["view_shape"] == [32, 64, 64]
+        assert r.view["view_shape"] == [32, 64, 128]
         box = items[r.record_id].box_public
         if box is None:
             continue
-        whole = ViewGeometry.from_dict(r.view).box_to_source(Box(0, 32, 0, 64, 0, 64))
+        whole = ViewGeometry.from_dict(r.view).box_to_source(Box(0, 32, 0, 64, 0, 128))
         region = Box.from_public(list(box))
         # the tensor shows (the foreground of) the question's box, nothing outside it
         assert all(a >= b for a, b in zip(whole.start, region.start, strict=True))

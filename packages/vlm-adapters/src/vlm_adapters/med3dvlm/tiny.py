@@ -21,8 +21,9 @@ from pathlib import Path
 
 __all__ = ["TINY_SHAPE", "build_tiny_med3dvlm", "main", "med3dvlm_tokenizer", "tiny_config"]
 
-#: Default ``(D, H, W)`` of the tiny model's input (4 stage-3 tokens, 1 stage-4 token).
-TINY_SHAPE: tuple[int, int, int] = (32, 64, 64)
+#: Default ``(D, H, W)`` of the tiny model's input: 8 stage-3 and 2 stage-4 tokens (batch norm
+#: in training needs more than one value per channel).
+TINY_SHAPE: tuple[int, int, int] = (32, 64, 128)
 
 
 def med3dvlm_tokenizer() -> object:
