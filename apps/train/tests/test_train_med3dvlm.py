@@ -68,7 +68,7 @@ def test_build_train_baseline_score(phantom: Path, tiny: Path, tmp_path: Path, c
     assert res.exit_code == 0, res.output
     best = out / "best"
     assert res.output.strip().splitlines()[-1] == str(best)
-    assert "--model med3dvlm:" in res.output  # how to load the result
+    assert "med3dvlm:" in res.output  # how to load the result
     adapter = json.loads((best / "adapter_config.json").read_text())
     # the upstream recipe: LoRA on every LM linear layer, the rest of the model trained in full
     assert set(adapter["target_modules"]) == {
