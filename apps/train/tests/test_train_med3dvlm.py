@@ -108,6 +108,10 @@ def test_build_train_baseline_score(phantom: Path, tiny: Path, tmp_path: Path, c
         progress=False,
     )
     assert summary.written == 3 and summary.errors == 0
+    from vlm_adapters import AdapterError, make_adapter
+
+    with pytest.raises(AdapterError, match="family 'med3dvlm'"):
+        make_adapter(f"qwen2.5-vl:{tiny}+lora:{best}")
     scores = score_predictions(
         load_predictions(preds), load_truth(phantom, "test"), questions=[1, 44, 60], n_boot=0
     )

@@ -109,6 +109,8 @@ def make_adapter(
         if dataset is None and ms.kind != "random":
             raise AdapterError(f"model {ms.kind!r}: needs the dataset folder (its train split)")
         return fit_reference(ms.kind, dataset or "", seed=seed)
+    if ms.kind in LOCAL_KINDS and ms.lora:
+        _check_lora_family(ms)
     if ms.kind == "qwen2.5-vl":
         from vlm_adapters.qwen import QwenOptions, QwenVLAdapter, lora_frame_defaults
 
@@ -134,6 +136,27 @@ def make_adapter(
         opts["max_concurrency"] = max_concurrency
     opts.setdefault("seed", seed)
     return OpenAIAdapter(ms.model or "", options=_options(OpenAIOptions, opts), name=ms.text)
+
+
+def _check_lora_family(ms: ModelSpec) -> None:
+    """Refuse a fine-tuning run's LoRA folder (``sft_run.json``) trained on another model family."""
+    import json
+    from pathlib import Path
+
+    path = Path(ms.lora or "") / "sft_run.json"
+    if not path.is_file():
+        return
+    try:
+        family = json.loads(path.read_text()).get("family", "qwen2.5-vl")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise AdapterError(
+            f"{path}: expected the JSON sft_run.json of a fine-tuning run ({exc})"
+        ) from exc
+    if family != ms.kind:
+        raise AdapterError(
+            f"{path}: family {family!r}: this LoRA folder was trained on a {family} model; "
+            f"expected {ms.kind!r} (use --model {family}:BASE+lora:{ms.lora})"
+        )
 
 
 def _options(cls: type, opts: dict[str, Any]) -> Any:
