@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.decoding import decode_on_cache, until_eos
+from vlm_adapters.decoding import (
+    core_model,
+    decode_on_cache,
+    device_and_dtype,
+    stop_tokens,
+    until_eos,
+)
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
@@ -108,14 +114,7 @@ class QwenVLAdapter:
                     size["shortest_edge"] = int(o.min_pixels)
                 proc.size = size
         self.tokenizer = processor.tokenizer
-        gen = model.generation_config
-        eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
-        self.eos_ids = {
-            int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None
-        }
-        self.eos_ids.add(int(self.tokenizer.convert_tokens_to_ids("<|im_end|>")))
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids)))
+        self.eos_ids, self.pad_id = stop_tokens(model, self.tokenizer, extra=("<|im_end|>",))
         self.input_spec = InputSpec(kind="frames", slices=o.slices, size=o.size, window=o.window)
 
     @classmethod
@@ -149,7 +148,6 @@ class QwenVLAdapter:
         Without ``options``, a LoRA folder written by fine-tuning shows the model
         its training frames (:func:`lora_frame_defaults`).
         """
-        import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         if options is None:
@@ -162,12 +160,7 @@ class QwenVLAdapter:
             raise AdapterError(
                 f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
             )
-        device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = (
-            getattr(torch, o.dtype)
-            if o.dtype
-            else (torch.bfloat16 if device.type == "cuda" else torch.float32)
-        )
+        device, dtype = device_and_dtype(o.device, o.dtype)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if o.attn_implementation:
             kwargs["attn_implementation"] = o.attn_implementation
@@ -250,7 +243,7 @@ class QwenVLAdapter:
 
     def _core(self) -> Any:
         """The transformers model itself (inside a peft wrapper when LoRA is not merged)."""
-        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return core_model(self.model)
 
     def _run_plain(self, scan: ScanInput, q: Query) -> Reply:
         import torch

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.decoding import decode_on_cache, until_eos
+from vlm_adapters.decoding import (
+    core_model,
+    decode_on_cache,
+    device_and_dtype,
+    stop_tokens,
+    until_eos,
+)
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, Usage
 
@@ -125,16 +131,7 @@ class Med3DVLMAdapter:
         h, w, d = (int(v) for v in config.input_size)
         self.image_shape = (d, h, w)
         self.image_id = int(tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
-        gen = getattr(self._core(), "generation_config", None)
-        eos = getattr(gen, "eos_token_id", None)
-        eos = tokenizer.eos_token_id if eos is None else eos
-        self.eos_ids = {
-            int(e) for e in (eos if isinstance(eos, list | tuple) else [eos]) if e is not None
-        }
-        if tokenizer.eos_token_id is not None:
-            self.eos_ids.add(int(tokenizer.eos_token_id))
-        pad = tokenizer.pad_token_id
-        self.pad_id = int(pad if pad is not None else min(self.eos_ids))
+        self.eos_ids, self.pad_id = stop_tokens(model, tokenizer)
         self.input_spec = InputSpec(kind="volume", volume_shape=self.image_shape)
 
     @classmethod
@@ -159,15 +156,9 @@ class Med3DVLMAdapter:
         name: str | None = None,
     ) -> Med3DVLMAdapter:
         """Load a local checkpoint folder, applying a peft LoRA folder (``med3dvlm:BASE+lora:DIR``) if given."""
-        import torch
 
         o = options or Med3DVLMOptions()
-        device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = (
-            getattr(torch, o.dtype)
-            if o.dtype
-            else (torch.bfloat16 if device.type == "cuda" else torch.float32)
-        )
+        device, dtype = device_and_dtype(o.device, o.dtype)
         model, tokenizer = load_med3dvlm(
             model_path, device=device, dtype=dtype, trust_remote_code=o.trust_remote_code
         )
@@ -186,7 +177,7 @@ class Med3DVLMAdapter:
 
     # ----------------------------------------------------------------- inputs
     def _core(self) -> Any:
-        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return core_model(self.model)
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """Token ids of one question: ``proj_out_num`` image tokens, a space, the question."""

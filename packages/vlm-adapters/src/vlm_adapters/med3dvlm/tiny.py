@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,19 +110,9 @@ def build_tiny_med3dvlm(
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = pad
     model.generation_config.do_sample = False
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    from vlm_adapters.tiny import save_folder
+
+    return save_folder(Path(out_dir), model, tok)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
