@@ -245,9 +245,15 @@ class Med3DVLMAdapter:
         if o.do_sample:
             torch.manual_seed(o.seed)
             kwargs["temperature"] = o.temperature
+        core = self._core()
         with torch.inference_mode():
-            embeds = self._core().splice(ids, images)
-            out = self.model.generate(inputs_embeds=embeds, **kwargs)
+            if hasattr(core, "splice"):  # ours
+                embeds = core.splice(ids, images)
+                out = self.model.generate(inputs_embeds=embeds, **kwargs)
+            else:  # a folder's own code (trust_remote_code): upstream's generate(images=, inputs=)
+                kwargs.pop("attention_mask")  # upstream drops it (batch size 1)
+                images = images.to(next(core.parameters()).dtype)
+                out = self.model.generate(images=images, inputs=ids, **kwargs)
         new = until_eos(out[0].tolist(), self.eos_ids)
         n = int(ids.shape[1])
         usage = Usage(n, len(new), n + len(new), 0, n)
