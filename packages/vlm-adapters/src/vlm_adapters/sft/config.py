@@ -22,9 +22,9 @@ FAMILIES: tuple[str, ...] = ("qwen2.5-vl", "med3dvlm")
 #: upstream's 512 cuts the chain. A longer example is refused, never truncated.
 MED3DVLM_MAX_LENGTH = 4096
 
-#: Per-family defaults of the options left ``None`` (``modules_to_save`` names are full module
-#: paths: a bare ``vision_tower`` or ``mm_projector`` would also match modules nested inside). Qwen2.5-VL: this project's LoRA
-#: recipe. Med3DVLM: the upstream fine-tuning recipe (LoRA r=16, alpha=32, dropout
+#: Per-family defaults of the options left ``None`` (``modules_to_save`` names are full
+#: module paths: a bare ``vision_tower`` or ``mm_projector`` would also match modules nested
+#: inside). Qwen2.5-VL: this project's LoRA recipe. Med3DVLM: the upstream fine-tuning recipe (LoRA r=16, alpha=32, dropout
 #: 0.05 on every linear layer of the language model; vision tower, projector,
 #: embeddings and LM head trained in full; lr 5e-5, cosine, warm-up 0.03, 5 epochs,
 #: batch 8).

@@ -45,7 +45,7 @@ class EpochRecord:
 class TrainResult:
     """Outcome of :func:`train_lora`.
 
-    ``best_dir`` is the adapter to use (``qwen2.5-vl:BASE+lora:<best_dir>``);
+    ``best_dir`` is the adapter to use (``KIND:BASE+lora:<best_dir>``, KIND the family);
     ``step_losses`` holds the mean training loss of every optimizer step.
     """
 
