@@ -10,8 +10,11 @@ decoded greedily (or sampled) until its end-of-sequence token.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from vlm_adapters.protocol import Query, Reply, Usage
 
 __all__ = [
     "core_model",
@@ -154,3 +157,51 @@ def decode_on_cache(
             )
             logits = out.logits[:, -1]
     return [until_eos(p, eos_ids) for p in produced]
+
+
+def generate_kwargs(options: Any, *, eos_ids: set[int], pad_id: int) -> dict[str, Any]:
+    """``model.generate`` options of an adapter's ``options`` (greedy, or seeded sampling)."""
+    import torch
+
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": options.max_new_tokens,
+        "do_sample": options.do_sample,
+        "pad_token_id": pad_id,
+        "eos_token_id": sorted(eos_ids),
+    }
+    if options.do_sample:
+        torch.manual_seed(options.seed)
+        kwargs["temperature"] = options.temperature
+    return kwargs
+
+
+def replies_on_prefix(
+    queries: Sequence[Query],
+    decode: Callable[[int, int], list[tuple[str, int, int]]],
+    *,
+    prefix_length: int,
+    prefix_seconds: float,
+    question_batch: int,
+) -> Iterator[Reply]:
+    """Replies of questions decoded ``question_batch`` at a time on one prefilled prefix.
+
+    ``decode(start, stop)`` answers ``queries[start:stop]`` as ``(text, suffix_tokens,
+    new_tokens)``. Usage: every reply's prompt is prefix + suffix; its
+    ``prefill_tokens`` count the prefix on the scan's first reply only. The
+    prefix's time is shared equally by the questions.
+    """
+    share = prefix_seconds / max(1, len(queries))
+    k = max(1, int(question_batch))
+    used = False
+    for start in range(0, len(queries), k):
+        qs = queries[start : start + k]
+        t0 = time.perf_counter()
+        outs = decode(start, start + len(qs))
+        dt = (time.perf_counter() - t0) / len(qs)
+        for q, (text, n_suffix, n_new) in zip(qs, outs, strict=True):
+            prefill = n_suffix + (0 if used else prefix_length)
+            used = True
+            total = prefix_length + n_suffix
+            yield Reply(
+                q.record_id, text, Usage(total, n_new, total + n_new, 0, prefill), share + dt
+            )

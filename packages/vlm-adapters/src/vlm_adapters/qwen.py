@@ -24,6 +24,8 @@ from vlm_adapters.decoding import (
     core_model,
     decode_on_cache,
     device_and_dtype,
+    generate_kwargs,
+    replies_on_prefix,
     stop_tokens,
     until_eos,
 )
@@ -77,7 +79,6 @@ class _Prefix:
     next_position: int
     inputs_s: float
     prefill_s: float
-    used: bool = False
 
 
 class QwenVLAdapter:
@@ -251,15 +252,7 @@ class QwenVLAdapter:
         t0 = time.perf_counter()
         inputs = self._video_inputs(self.chat_text(q.prompt), scan)
         n_prompt = int(inputs["input_ids"].shape[1])
-        gen_kwargs: dict[str, Any] = {
-            "max_new_tokens": self.options.max_new_tokens,
-            "do_sample": self.options.do_sample,
-            "pad_token_id": self.pad_id,
-            "eos_token_id": sorted(self.eos_ids),
-        }
-        if self.options.do_sample:
-            torch.manual_seed(self.options.seed)
-            gen_kwargs["temperature"] = self.options.temperature
+        gen_kwargs = generate_kwargs(self.options, eos_ids=self.eos_ids, pad_id=self.pad_id)
         with torch.inference_mode():
             out = self.model.generate(**inputs, **gen_kwargs)
         new = out[0, n_prompt:].tolist()
@@ -311,20 +304,13 @@ class QwenVLAdapter:
             suffixes.append(s)
         assert prefix_text is not None
         prefix = self.prefill_prefix(batch.scan, prefix_text)
-        share = (prefix.inputs_s + prefix.prefill_s) / len(batch.queries)
-        k = max(1, int(self.options.question_batch))
-        for start in range(0, len(batch.queries), k):
-            qs = batch.queries[start : start + k]
-            t0 = time.perf_counter()
-            outs = self.decode_on_prefix(prefix, suffixes[start : start + k])
-            dt = (time.perf_counter() - t0) / len(qs)
-            for q, (text, n_suffix, n_new) in zip(qs, outs, strict=True):
-                prefill = n_suffix + (0 if prefix.used else prefix.length)
-                prefix.used = True
-                usage = Usage(
-                    prefix.length + n_suffix, n_new, prefix.length + n_suffix + n_new, 0, prefill
-                )
-                yield Reply(q.record_id, text, usage, share + dt)
+        yield from replies_on_prefix(
+            batch.queries,
+            lambda a, b: self.decode_on_prefix(prefix, suffixes[a:b]),
+            prefix_length=prefix.length,
+            prefix_seconds=prefix.inputs_s + prefix.prefill_s,
+            question_batch=self.options.question_batch,
+        )
 
     def decode_on_prefix(
         self, prefix: _Prefix, suffixes: Sequence[str]

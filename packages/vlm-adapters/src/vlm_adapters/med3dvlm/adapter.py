@@ -30,6 +30,8 @@ from vlm_adapters.decoding import (
     core_model,
     decode_on_cache,
     device_and_dtype,
+    generate_kwargs,
+    replies_on_prefix,
     stop_tokens,
     until_eos,
 )
@@ -67,7 +69,6 @@ class _Prefix:
     cache: Any
     length: int
     seconds: float
-    used: bool = False
 
 
 def load_med3dvlm(
@@ -235,16 +236,8 @@ class Med3DVLMAdapter:
         o = self.options
         t0 = time.perf_counter()
         ids = torch.tensor([self.prompt_ids(q.prompt)], device=images.device)
-        kwargs: dict[str, Any] = {
-            "attention_mask": torch.ones_like(ids),
-            "max_new_tokens": o.max_new_tokens,
-            "do_sample": o.do_sample,
-            "pad_token_id": self.pad_id,
-            "eos_token_id": sorted(self.eos_ids),
-        }
-        if o.do_sample:
-            torch.manual_seed(o.seed)
-            kwargs["temperature"] = o.temperature
+        kwargs = generate_kwargs(o, eos_ids=self.eos_ids, pad_id=self.pad_id)
+        kwargs["attention_mask"] = torch.ones_like(ids)
         core = self._core()
         with torch.inference_mode():
             if hasattr(core, "splice"):  # ours
@@ -278,15 +271,12 @@ class Med3DVLMAdapter:
         o = self.options
         prefix = self.prefill_prefix(self.images(batch.scan))
         suffixes = [self.prompt_ids(q.prompt)[prefix.length :] for q in batch.queries]
-        share = prefix.seconds / len(batch.queries)
-        k = max(1, int(o.question_batch))
-        for start in range(0, len(batch.queries), k):
-            qs, sfx = batch.queries[start : start + k], suffixes[start : start + k]
-            t0 = time.perf_counter()
+
+        def decode(start: int, stop: int) -> list[tuple[str, int, int]]:
             outs = decode_on_cache(
                 self.model,
                 prefix.cache,
-                sfx,
+                suffixes[start:stop],
                 prefix_length=prefix.length,
                 next_position=prefix.length,
                 pad_id=self.pad_id,
@@ -296,10 +286,15 @@ class Med3DVLMAdapter:
                 temperature=o.temperature,
                 seed=o.seed,
             )
-            dt = (time.perf_counter() - t0) / len(qs)
-            for q, s, new in zip(qs, sfx, outs, strict=True):
-                prefill = len(s) + (0 if prefix.used else prefix.length)
-                prefix.used = True
-                total = prefix.length + len(s)
-                usage = Usage(total, len(new), total + len(new), 0, prefill)
-                yield Reply(q.record_id, self._text(new), usage, share + dt)
+            return [
+                (self._text(new), len(s), len(new))
+                for s, new in zip(suffixes[start:stop], outs, strict=True)
+            ]
+
+        yield from replies_on_prefix(
+            batch.queries,
+            decode,
+            prefix_length=prefix.length,
+            prefix_seconds=prefix.seconds,
+            question_batch=o.question_batch,
+        )
