@@ -16,42 +16,7 @@ from typing import Any
 
 from vlm_adapters.protocol import Query, Reply, Usage
 
-__all__ = [
-    "core_model",
-    "decode_on_cache",
-    "device_and_dtype",
-    "pick_next",
-    "stop_tokens",
-    "until_eos",
-]
-
-
-def core_model(model: Any) -> Any:
-    """The transformers model itself (inside a peft wrapper when LoRA is not merged)."""
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
-def device_and_dtype(device: str | None, dtype: str | None) -> tuple[Any, Any]:
-    """``(torch.device, torch dtype)``: CUDA when present, bf16 there and float32 elsewhere by default."""
-    import torch
-
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dtype:
-        return dev, getattr(torch, dtype)
-    return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-
-
-def stop_tokens(model: Any, tokenizer: Any, *, extra: Sequence[str] = ()) -> tuple[set[int], int]:
-    """``(end-of-sequence ids, pad id)``: the generation config's, the tokenizer's and ``extra`` tokens."""
-    gen = getattr(core_model(model), "generation_config", None)
-    eos = getattr(gen, "eos_token_id", None)
-    eos = tokenizer.eos_token_id if eos is None else eos
-    ids = {int(e) for e in (eos if isinstance(eos, list | tuple) else [eos]) if e is not None}
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    ids.update(int(tokenizer.convert_tokens_to_ids(t)) for t in extra)
-    pad = tokenizer.pad_token_id
-    return ids, int(pad if pad is not None else min(ids))
+__all__ = ["decode_on_cache", "generate_kwargs", "pick_next", "replies_on_prefix", "until_eos"]
 
 
 def until_eos(tokens: list[int], eos: set[int]) -> list[int]:

@@ -20,16 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.decoding import (
-    core_model,
-    decode_on_cache,
-    device_and_dtype,
-    generate_kwargs,
-    replies_on_prefix,
-    stop_tokens,
-    until_eos,
-)
+from vlm_adapters.decoding import decode_on_cache, generate_kwargs, replies_on_prefix, until_eos
 from vlm_adapters.errors import AdapterError
+from vlm_adapters.local import apply_lora, core_model, device_and_dtype, stop_tokens
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
 __all__ = ["FRAME_OPTIONS", "VISION_END", "QwenOptions", "QwenVLAdapter", "lora_frame_defaults"]
@@ -167,16 +160,7 @@ class QwenVLAdapter:
             kwargs["attn_implementation"] = o.attn_implementation
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
         if lora is not None:
-            from peft import PeftModel
-
-            lora_dir = Path(lora)
-            if not (lora_dir / "adapter_config.json").is_file():
-                raise AdapterError(
-                    f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder"
-                )
-            model = PeftModel.from_pretrained(model, lora_dir)
-            if o.merge_lora:
-                model = model.merge_and_unload()
+            model = apply_lora(model, lora, merge=o.merge_lora)
         model = model.to(device)
         processor = AutoProcessor.from_pretrained(path)
         label = name or (f"qwen2.5-vl:{path}" + (f"+lora:{lora}" if lora else ""))

@@ -26,16 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_adapters.decoding import (
-    core_model,
-    decode_on_cache,
-    device_and_dtype,
-    generate_kwargs,
-    replies_on_prefix,
-    stop_tokens,
-    until_eos,
-)
+from vlm_adapters.decoding import decode_on_cache, generate_kwargs, replies_on_prefix, until_eos
 from vlm_adapters.errors import AdapterError
+from vlm_adapters.local import apply_lora, core_model, device_and_dtype, stop_tokens
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, Usage
 
 __all__ = ["Med3DVLMAdapter", "Med3DVLMOptions", "load_med3dvlm"]
@@ -164,15 +157,7 @@ class Med3DVLMAdapter:
             model_path, device=device, dtype=dtype, trust_remote_code=o.trust_remote_code
         )
         if lora is not None:
-            from peft import PeftModel
-
-            lora_dir = Path(lora)
-            if not (lora_dir / "adapter_config.json").is_file():
-                raise AdapterError(
-                    f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder"
-                )
-            model = PeftModel.from_pretrained(model, lora_dir)
-            model = model.merge_and_unload() if o.merge_lora else model
+            model = apply_lora(model, lora, merge=o.merge_lora)
         label = name or (f"med3dvlm:{model_path}" + (f"+lora:{lora}" if lora else ""))
         return cls(model.to(device), tokenizer, options=o, name=label)
 
