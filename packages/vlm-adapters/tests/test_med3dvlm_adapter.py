@@ -168,3 +168,38 @@ def test_volume_spec_in_iter_batches_states_the_tensor_geometry(dataset) -> None
     (batch,) = list(iter_batches(scans, setting="instruction", spec=spec))
     assert batch.scan.volume.shape == (16, 24, 24) and batch.scan.frames is None
     assert "16 sagittal frames of 24 x 24 pixels" in batch.queries[0].prompt
+
+
+def test_trust_remote_code_runs_the_folders_own_code_only_when_asked(tiny, tmp_path) -> None:
+    import json
+    import shutil
+
+    from vlm_adapters import Batch, Query, ScanInput
+    from vlm_adapters.med3dvlm.adapter import Med3DVLMAdapter, Med3DVLMOptions
+
+    folder = tmp_path / "remote"
+    shutil.copytree(tiny, folder)
+    # a folder shipping its own model code (here: a subclass of ours)
+    (folder / "modeling_shipped.py").write_text(
+        "from vlm_adapters.med3dvlm.config import Med3DVLMConfig\n"
+        "from vlm_adapters.med3dvlm.model import Med3DVLMForCausalLM\n\n\n"
+        "class Shipped(Med3DVLMForCausalLM):\n    pass\n"
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {
+        "AutoConfig": "modeling_shipped.Med3DVLMConfig",
+        "AutoModelForCausalLM": "modeling_shipped.Shipped",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    options = Med3DVLMOptions(max_new_tokens=4)
+    with pytest.warns(UserWarning, match="runs the model code shipped"):
+        remote = Med3DVLMAdapter.load(
+            folder, options=Med3DVLMOptions(max_new_tokens=4, trust_remote_code=True)
+        )
+    ours = Med3DVLMAdapter.load(folder, options=options)  # default: our code, no warning
+    assert type(ours.model).__module__ == "vlm_adapters.med3dvlm.model"
+    assert type(remote.model).__name__ == "Shipped"
+    shape = ours.image_shape
+    vol = np.random.default_rng(2).random(shape, dtype=np.float32)
+    batch = Batch(ScanInput("s", shape, volume=vol), (Query("r", "s", 1, "Grade the ACL."),))
+    assert [r.raw_text for r in remote.run([batch])] == [r.raw_text for r in ours.run([batch])]
