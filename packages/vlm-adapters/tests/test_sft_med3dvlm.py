@@ -91,3 +91,47 @@ def test_answer_loss_equals_the_models_own_masked_loss(tiny: Path) -> None:
         ours = answer_loss(model, batch)
         theirs = model(**batch).loss
     assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_interrupted_med3dvlm_run_resumes_to_the_same_weights(dataset, tiny, tmp_path) -> None:
+    """Resuming restores the LoRA layers and the modules trained in full (encoder batch-norm
+    statistics included), the optimizer and the position in the epoch."""
+    from safetensors.torch import load_file
+    from vlm_adapters.sft import train_lora
+
+    def config(out: Path) -> SftConfig:
+        return SftConfig(
+            family="med3dvlm",
+            dataset=dataset,
+            base=tiny,
+            out=out,
+            cot=False,
+            setting="zero-shot",
+            train_limit=2,
+            batch=1,
+            epochs=2,
+            lr=1e-3,
+            checkpoint_every=1,
+            eval_limit=0,
+            device="cpu",
+            progress=False,
+        )
+
+    straight = train_lora(config(tmp_path / "straight"))
+
+    class Stop(Exception):
+        pass
+
+    def stop(record) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        train_lora(config(tmp_path / "resumed"), on_epoch=stop)
+    resumed = train_lora(config(tmp_path / "resumed"))
+    assert resumed.resumed and resumed.global_step == straight.global_step == 4
+    assert resumed.step_losses == pytest.approx(straight.step_losses, rel=1e-5)
+    a = load_file(tmp_path / "straight" / "checkpoint" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "resumed" / "checkpoint" / "adapter_model.safetensors")
+    assert any("running_mean" in k for k in a) and any("lora_A" in k for k in a)
+    assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], atol=1e-6) for k in a)
