@@ -150,7 +150,6 @@ class Med3DVLMAdapter:
         name: str | None = None,
     ) -> Med3DVLMAdapter:
         """Load a local checkpoint folder, applying a peft LoRA folder (``med3dvlm:BASE+lora:DIR``) if given."""
-
         o = options or Med3DVLMOptions()
         device, dtype = device_and_dtype(o.device, o.dtype)
         model, tokenizer = load_med3dvlm(
