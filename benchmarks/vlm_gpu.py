@@ -1,4 +1,4 @@
-"""GPU benchmark: Qwen2.5-VL-3B on one full-size scan with all 69 questions, with and without prefix reuse.
+"""GPU benchmark: Qwen2.5-VL-3B and Med3DVLM on one full-size scan with all 69 questions, with and without prefix reuse.
 
 The model is the Qwen2.5-VL-3B architecture built from its published config
 values (written below; nothing is downloaded) with random weights: throughput
@@ -19,13 +19,22 @@ Modes, measured in one run:
   are decoded on copies of its KV cache, one at a time and then
   ``--question-batch`` at a time (reuse alone vs reuse + batching).
 
+Med3DVLM (``--model med3dvlm``, or ``all``): the published architecture
+(DCFormer + mixer projector + Qwen2.5-7B dimensions; our implementation,
+random weights) on the same scan prepared as it was trained (min-max,
+foreground crop, resized to 128 x 256 x 256); its image prefix is 257
+positions (256 visual embeddings + position 0), so prefix reuse saves less
+prefill than for Qwen's 15,680-token video, but the volume is also encoded
+once instead of 69 times.
+
 Every question decodes exactly ``--max-new-tokens`` tokens (a random model's
 end-of-turn token is ignored), so both modes do the same decoding work.
 Prints medians and the ratio to the plain baseline; ``--json FILE`` also
 writes them. ``--tiny`` runs a toy config on a small scan on the CPU (a dry run).
 
-    uv run --frozen python benchmarks/vlm_gpu.py              # on the GPU machine (< 10 min on an H100)
-    uv run --frozen python benchmarks/vlm_gpu.py --tiny       # dry run here
+    uv run --frozen python benchmarks/vlm_gpu.py                   # Qwen on the GPU machine (< 10 min on an H100)
+    uv run --frozen python benchmarks/vlm_gpu.py --model med3dvlm  # Med3DVLM on the GPU machine
+    uv run --frozen python benchmarks/vlm_gpu.py --tiny --model all  # dry run of both here (CPU)
 """
 
 from __future__ import annotations
@@ -145,9 +154,125 @@ def scan_input(*, tiny: bool, slices: str | int) -> Any:
     )
 
 
+def med3dvlm_setup(args: argparse.Namespace, tokenizer: Any, *, device: Any, dtype: Any) -> tuple:
+    """(adapter factory, scan input, description) for Med3DVLM (published or tiny config, random weights)."""
+    import numpy as np
+    import torch
+    from transformers import AddedToken
+    from vlm_adapters import ScanInput
+    from vlm_adapters.med3dvlm.adapter import Med3DVLMAdapter, Med3DVLMOptions
+    from vlm_adapters.med3dvlm.config import IMAGE_TOKEN, published_config
+    from vlm_adapters.med3dvlm.model import Med3DVLMForCausalLM
+    from vlm_adapters.med3dvlm.tiny import tiny_config
+    from vlm_adapters.volume import prepare_volume
+
+    tokenizer.add_tokens(
+        [AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True
+    )
+    vocab = len(tokenizer) + 16  # spare ids above the tokenizer's
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    if args.tiny:
+        config = tiny_config(vocab_size=vocab, eos=eos, pad=pad)
+    else:
+        config = published_config(vocab_size=vocab)
+        config.eos_token_id, config.pad_token_id = eos, pad
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Med3DVLMForCausalLM._from_config(config, dtype=dtype).eval()
+    shape = (16, 64, 64) if args.tiny else (160, 384, 384)
+    vol = np.random.default_rng(0).gamma(4.0, 40.0, size=shape).astype(np.uint16)
+    tensor, view = prepare_volume(vol, shape=config.image_shape, expected_shape=shape)
+    scan = ScanInput("bench_00M_1", shape, view=view, volume=tensor)
+
+    def make(reuse: bool, batch: int = 1) -> Med3DVLMAdapter:
+        options = Med3DVLMOptions(
+            max_new_tokens=args.max_new_tokens, prefix_reuse=reuse, question_batch=batch
+        )
+        a = Med3DVLMAdapter(model, tokenizer, options=options, name="med3dvlm-7b-random")
+        a.eos_ids = {vocab - 1}  # decode a fixed number of tokens (see the module doc)
+        return a
+
+    n_params = sum(p.numel() for p in model.parameters())
+    what = f"{n_params / 1e6:,.1f} M parameters ({'tiny' if args.tiny else 'Med3DVLM-7B'} config, random weights); volume {tuple(tensor.shape)}"
+    figures = {
+        "model": "med3dvlm",
+        "parameters": n_params,
+        "volume": list(tensor.shape),
+        "published_size_counts": published_prefill_counts(tokenizer),
+    }
+    return make, scan, figures, what
+
+
+def published_prefill_counts(tokenizer: Any) -> dict[str, Any]:
+    """Prefill tokens per scan at the published size (256 image tokens), 69 instruction prompts.
+
+    A count (tokenizer only, no model): plain prefills every prompt token of every
+    question; reuse prefills the 257-position image prefix once and each
+    question's text after it.
+    """
+    from moaks_schema import QUESTIONS
+    from quintuple_builder.prompts import prompt
+    from vlm_adapters.med3dvlm.config import IMAGE_TOKEN
+
+    n_image = 256
+    lengths = [
+        len(tokenizer(IMAGE_TOKEN * n_image + " " + prompt(q, "instruction"))["input_ids"])
+        for q in QUESTIONS
+    ]
+    plain = sum(lengths)
+    reuse = plain - (len(lengths) - 1) * (n_image + 1)
+    return {"plain": plain, "reuse": reuse, "ratio_reuse_over_plain": reuse / plain}
+
+
+def qwen_setup(args: argparse.Namespace, tokenizer: Any, *, device: Any, dtype: Any) -> tuple:
+    """(adapter factory, scan input, description) for Qwen2.5-VL-3B (or the tiny config)."""
+    from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
+    from vlm_adapters.tiny import qwen_processor
+
+    slices: str | int = args.slices if args.slices == "all" else int(args.slices)
+    processor = qwen_processor(
+        tokenizer,
+        max_pixels=64 * 64 if args.tiny else VIDEO_MAX_PIXELS,
+        min_pixels=28 * 28 if args.tiny else 56 * 56,
+    )
+    model = build_model(tokenizer, tiny=args.tiny, device=device, dtype=dtype)
+    scan = scan_input(tiny=args.tiny, slices=slices)
+
+    def make(reuse: bool, batch: int = 1) -> QwenVLAdapter:
+        a = QwenVLAdapter(
+            model,
+            processor,
+            name="qwen2.5-vl-3b-random",
+            options=QwenOptions(
+                slices=slices,
+                fps=args.fps,
+                max_new_tokens=args.max_new_tokens,
+                prefix_reuse=reuse,
+                question_batch=batch,
+            ),
+        )
+        # a random model: decode a fixed number of tokens in both modes (same work): its end-of-turn is
+        # replaced by the last (spare) vocabulary id, which no prompt contains
+        a.eos_ids = {model.config.text_config.vocab_size - 1}
+        return a
+
+    n_params = sum(p.numel() for p in model.parameters())
+    what = (
+        f"{n_params / 1e6:,.1f} M parameters ({'tiny' if args.tiny else 'Qwen2.5-VL-3B'} config, "
+        f"random weights); frames {tuple(scan.frames.shape)}, fps {args.fps}"
+    )
+    figures = {"model": "qwen2.5-vl", "parameters": n_params, "frames": list(scan.frames.shape)}
+    return make, scan, figures, what
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="toy config, small scan, CPU: a dry run")
+    ap.add_argument(
+        "--model", choices=["qwen", "med3dvlm", "all"], default="qwen", help="which architecture"
+    )
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--question-batch", type=int, default=16)
     ap.add_argument(
@@ -169,63 +294,54 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from moaks_schema import QUESTIONS
     from quintuple_builder.prompts import prompt
-    from vlm_adapters import Batch, Query
-    from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
-    from vlm_adapters.tiny import qwen_processor
+    from vlm_adapters import Query
 
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
     dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
-    slices: str | int = args.slices if args.slices == "all" else int(args.slices)
     prompts = [prompt(q, "instruction") for q in QUESTIONS]
-    t0 = time.perf_counter()
-    tokenizer = trained_tokenizer(
-        [prompt(q, s) for q in QUESTIONS for s in ("zero-shot", "instruction", "gt-region")]
-    )
-    processor = qwen_processor(
-        tokenizer,
-        max_pixels=64 * 64 if args.tiny else VIDEO_MAX_PIXELS,
-        min_pixels=28 * 28 if args.tiny else 56 * 56,
-    )
-    model = build_model(tokenizer, tiny=args.tiny, device=device, dtype=dtype)
-    n_params = sum(p.numel() for p in model.parameters())
-    scan = scan_input(tiny=args.tiny, slices=slices)
-    setup_s = time.perf_counter() - t0
-    print(
-        f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
-        f"{n_params / 1e6:,.1f} M parameters ({'tiny' if args.tiny else 'Qwen2.5-VL-3B'} config, random weights); "
-        f"frames {tuple(scan.frames.shape)}, fps {args.fps}; setup {setup_s:.1f} s",
-        flush=True,
-    )
-
     queries = tuple(
         Query(f"bench_00M_1_{q.id}", "bench_00M_1", q.id, p)
         for q, p in zip(QUESTIONS, prompts, strict=True)
     )
-    figures: dict[str, Any] = {
-        "device": str(device),
-        "parameters": n_params,
-        "frames": list(scan.frames.shape),
-        "fps": args.fps,
-        "max_new_tokens": args.max_new_tokens,
-    }
-
-    def adapter(reuse: bool, batch: int = 1) -> QwenVLAdapter:
-        a = QwenVLAdapter(
-            model,
-            processor,
-            name="qwen2.5-vl-3b-random",
-            options=QwenOptions(
-                slices=slices,
-                fps=args.fps,
-                max_new_tokens=args.max_new_tokens,
-                prefix_reuse=reuse,
-                question_batch=batch,
-            ),
+    results = []
+    for name in ("qwen", "med3dvlm") if args.model == "all" else (args.model,):
+        t0 = time.perf_counter()
+        tokenizer = trained_tokenizer(
+            [prompt(q, s) for q in QUESTIONS for s in ("zero-shot", "instruction", "gt-region")]
         )
-        # a random model: decode a fixed number of tokens in both modes (same work): its end-of-turn is
-        # replaced by the last (spare) vocabulary id, which no prompt contains
-        a.eos_ids = {model.config.text_config.vocab_size - 1}
-        return a
+        setup = qwen_setup if name == "qwen" else med3dvlm_setup
+        make, scan, figures, what = setup(args, tokenizer, device=device, dtype=dtype)
+        print(
+            f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
+            f"{what}; setup {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+        figures.update(device=str(device), max_new_tokens=args.max_new_tokens)
+        if name == "qwen":
+            figures["fps"] = args.fps
+        figures.update(measure(make, scan, queries, args=args, device=device))
+        if "published_size_counts" in figures:
+            c = figures["published_size_counts"]
+            print(
+                f"published size (256 image tokens), a count: prefill tokens per scan "
+                f"{c['reuse']:,} with reuse vs {c['plain']:,} without, ratio {c['ratio_reuse_over_plain']:.3f}"
+            )
+        results.append(figures)
+        del make, scan
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results if len(results) > 1 else results[0], fh, indent=2)
+    return 0
+
+
+def measure(
+    adapter: Any, scan: Any, queries: tuple, *, args: argparse.Namespace, device: Any
+) -> dict[str, Any]:
+    """Plain (prefix per question) vs prefix reuse on one scan; prints the table, returns the figures."""
+    import torch
+    from vlm_adapters import Batch
 
     def sync() -> None:
         if device.type == "cuda":
@@ -283,44 +399,46 @@ def main(argv: list[str] | None = None) -> int:
 
     plain_qps = 1.0 / plain_s_per_q
     reuse_qps = n / reuse_s
-    plain_prefill_scan = plain_prefill_per_q * n
-    figures.update(
-        {
-            "questions": n,
-            "plain": {
-                "questions_timed": n_plain,
-                "median_s_per_question": plain_s_per_q,
-                "questions_per_s": plain_qps,
-                "prefill_tokens_per_question": plain_prefill_per_q,
-                "prefill_tokens_per_scan": plain_prefill_scan,
-            },
-            "reuse": [
-                {
-                    "question_batch": b,
-                    "wall_s": w,
-                    "questions_per_s": n / w,
-                    "peak_gib": pk,
-                    "speedup": (n / w) / plain_qps,
-                }
-                for b, w, _, pk in rows
-            ],
-            "reuse_prefill_tokens_per_scan": reuse_prefill,
-            "prompt_tokens_per_scan": prompt_tokens,
-            "new_tokens_per_scan": new_tokens,
-            "speedup_questions_per_s": reuse_qps / plain_qps,
-            "prefill_ratio_reuse_over_plain": reuse_prefill / plain_prefill_scan,
-            "same_text_on_timed_questions": f"{same}/{n_plain}",
-        }
-    )
+    # plain mode prefills every prompt token of every question: the prompts' sum, counted exactly
+    # (the timed questions confirm prefill == prompt tokens there)
+    plain_prefill_scan = prompt_tokens
+    timed_prompt = sum(r.usage.prompt_tokens for r in replies[:n_plain])
+    assert plain_prefill == timed_prompt, (plain_prefill, timed_prompt)
+    figures = {
+        "questions": n,
+        "plain": {
+            "questions_timed": n_plain,
+            "median_s_per_question": plain_s_per_q,
+            "questions_per_s": plain_qps,
+            "prefill_tokens_per_question": plain_prefill_per_q,
+            "prefill_tokens_per_scan": plain_prefill_scan,
+        },
+        "reuse": [
+            {
+                "question_batch": b,
+                "wall_s": w,
+                "questions_per_s": n / w,
+                "peak_gib": pk,
+                "speedup": (n / w) / plain_qps,
+            }
+            for b, w, _, pk in rows
+        ],
+        "reuse_prefill_tokens_per_scan": reuse_prefill,
+        "prompt_tokens_per_scan": prompt_tokens,
+        "new_tokens_per_scan": new_tokens,
+        "speedup_questions_per_s": reuse_qps / plain_qps,
+        "prefill_ratio_reuse_over_plain": reuse_prefill / plain_prefill_scan,
+        "same_text_on_timed_questions": f"{same}/{n_plain}",
+    }
     print(
         f"{'mode':<40}{'questions/s':>12}{'s/scan (69 q)':>15}{'prefill tok/scan':>18}{'ratio':>8}{'peak GiB':>10}"
     )
     print(
-        f"{'plain (baseline, video per question)':<40}{plain_qps:>12.3f}{n / plain_qps:>15.1f}"
+        f"{'plain (baseline, prefix per question)':<40}{plain_qps:>12.3f}{n / plain_qps:>15.1f}"
         f"{plain_prefill_scan:>18,.0f}{1.0:>8.2f}{'':>10}"
     )
     for b, w, _, pk in rows:
-        label = f"reuse (video prefix once, batch {b})"
+        label = f"reuse (prefix once, batch {b})"
         print(
             f"{label:<40}{n / w:>12.3f}{w:>15.1f}{reuse_prefill:>18,}{(n / w) / plain_qps:>8.2f}{pk:>10.1f}"
         )
@@ -329,10 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({reuse_prefill:,} vs {plain_prefill_scan:,.0f}); {new_tokens:,} new tokens per scan; plain median over "
         f"{n_plain} questions ({', '.join(f'{x:.2f}' for x in per_q)} s); same greedy text on {same}/{n_plain}"
     )
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(figures, fh, indent=2)
-    return 0
+    return figures
 
 
 if __name__ == "__main__":

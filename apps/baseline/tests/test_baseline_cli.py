@@ -167,3 +167,22 @@ def test_parsers() -> None:
         "size": (224, 224),
         "base": "x",
     }
+
+
+def test_med3dvlm_checkpoint_folder_runs(dataset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("einops")
+    from vlm_adapters.med3dvlm.tiny import build_tiny_med3dvlm
+
+    tiny = build_tiny_med3dvlm(tmp_path / "tiny", seed=0)
+    out = tmp_path / "m3d.jsonl"
+    args = ["--dataset", str(dataset), "--model", f"med3dvlm:{tiny}", "--setting", "gt-region"]
+    opts = ["--option", "max_new_tokens=3", "--questions", "1,54", "--limit", "1"]
+    r = _run(*args, "--out", str(out), *opts)
+    assert r.exit_code == 0, r.output
+    records = read_records(out)
+    assert [x.model for x in records] == [f"med3dvlm:{tiny}"] * 2
+    assert all(x.view["view_shape"] == [32, 64, 128] for x in records)
+    bad = CliRunner().invoke(
+        baseline, [*args, "--out", str(tmp_path / "x.jsonl"), "--option", "slices=8"]
+    )
+    assert bad.exit_code == 1 and "unknown option" in bad.output

@@ -153,6 +153,13 @@ def test_train_vlm_usage_errors(cohort: Path, tiny: Path, tmp_path: Path) -> Non
         train, [*base, "--target-modules", "nope", "--device", "cpu", "--epochs", "1"]
     )
     assert bad_modules.exit_code == 1 and "target_modules" in bad_modules.output
+    data, out = str(cohort / "dataset"), str(tmp_path / "o")
+    neither = runner.invoke(train, ["vlm", "--dataset", data, "--out", out])
+    assert neither.exit_code == 2 and "exactly one of --model" in neither.output
+    lora = runner.invoke(
+        train, ["vlm", "--dataset", data, "--out", out, "--model", f"med3dvlm:{tiny}+lora:x"]
+    )
+    assert lora.exit_code == 2 and "--model" in lora.output
 
 
 def test_train_segmenter_usage_errors(cohort: Path, tmp_path: Path) -> None:

@@ -6,6 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# Import the real modules first: transformers records at its first import whether torch is
+# there, so a first import while a test blocks torch would break every later test of the session.
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 from vlm_adapters import AdapterError, QwenVLAdapter, run_sharded
 from vlm_adapters.errors import needs_extra
 from vlm_adapters.tiny import build_tiny_qwen, qwen_tokenizer

@@ -67,7 +67,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     "--model",
     "model",
     required=True,
-    help="qwen2.5-vl:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random",
+    help="qwen2.5-vl:PATH[+lora:DIR] | med3dvlm:PATH[+lora:DIR] | openai:MODEL[@BASE_URL] | majority | atlas | random",
 )
 @click.option(
     "--setting",

@@ -1,4 +1,5 @@
-"""`reasonknee train`: nnU-Net training of the region segmenter, LoRA fine-tuning of Qwen2.5-VL.
+"""`reasonknee train`: nnU-Net training of the region segmenter, LoRA fine-tuning of a VLM
+(Qwen2.5-VL or Med3DVLM, one trainer).
 
 Both subcommands parse arguments and call one library function
 (:func:`knee_segmenter.train_segmenter`, :func:`vlm_adapters.sft.train_lora`,
@@ -179,12 +180,54 @@ def _size(value: str | None) -> tuple[int, int] | None:
         ) from None
 
 
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """``"a, b"`` -> ``("a", "b")``; ``"none"`` -> ``()``; ``None`` (the family's default) stays."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(m.strip() for m in text.split(",") if m.strip())
+
+
+def _base_model(spec: str | None, base: Path | None) -> tuple[str, Path]:
+    """(family, base folder) from ``--model KIND:PATH`` or ``--base PATH`` (Qwen2.5-VL)."""
+    from vlm_adapters import AdapterError, parse_model_spec
+    from vlm_adapters.sft import FAMILIES
+
+    if (spec is None) == (base is None):
+        raise click.UsageError("give exactly one of --model KIND:PATH or --base PATH")
+    if spec is None:
+        return "qwen2.5-vl", base  # type: ignore[return-value]
+    try:
+        ms = parse_model_spec(spec)
+    except AdapterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--model") from None
+    if ms.kind not in FAMILIES or ms.lora:
+        raise click.BadParameter(
+            f"{spec!r}: expected one of {', '.join(k + ':PATH' for k in FAMILIES)} (no +lora)",
+            param_hint="--model",
+        )
+    path = Path(ms.path or "")
+    if not path.is_dir():
+        raise click.BadParameter(f"{path}: expected an existing model folder", param_hint="--model")
+    return ms.kind, path
+
+
 @train.command("vlm")
 @click.option(
     "--dataset", type=_EXISTING_DIR, required=True, help="Dataset folder (reasonknee build)."
 )
 @click.option(
-    "--base", type=_EXISTING_DIR, required=True, help="Local Qwen2.5-VL folder (no hub downloads)."
+    "--model",
+    "model_spec",
+    default=None,
+    help="Base model: qwen2.5-vl:PATH or med3dvlm:PATH (a local folder; no hub downloads).",
+)
+@click.option(
+    "--base",
+    type=_EXISTING_DIR,
+    default=None,
+    help="Local Qwen2.5-VL folder (same as --model qwen2.5-vl:PATH).",
 )
 @click.option(
     "--out", "out_dir", type=_DIR, required=True, help="Run folder: best/, checkpoint/, eval/."
@@ -207,14 +250,39 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--lora-dropout", type=float, default=0.05, show_default=True)
 @click.option(
     "--target-modules",
-    default="q_proj,k_proj,v_proj,o_proj",
-    show_default=True,
-    help="Comma-separated linear layers that get LoRA.",
+    default=None,
+    help="Comma-separated linear layers that get LoRA [default: the family's, docs/fine-tuning.md].",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--grad-accum", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--modules-to-save",
+    default=None,
+    help="Comma-separated modules trained in full [default: the family's; 'none' for none].",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="[default: qwen2.5-vl 3, med3dvlm 5]"
+)
+@click.option("--lr", type=float, default=None, help="[default: qwen2.5-vl 1e-4, med3dvlm 5e-5]")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["linear", "cosine"]),
+    default=None,
+    help="Decay after warm-up [default: qwen2.5-vl linear, med3dvlm cosine].",
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=None, help="[default: qwen2.5-vl 1, med3dvlm 8]"
+)
+@click.option(
+    "--grad-accum",
+    type=click.IntRange(min=1),
+    default=None,
+    help="[default: qwen2.5-vl 8, med3dvlm 1]",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Longest example in tokens; longer ones are refused [default: med3dvlm 4096, qwen none].",
+)
 @click.option(
     "--max-frames",
     type=click.IntRange(min=1),
@@ -255,18 +323,22 @@ def _size(value: str | None) -> tuple[int, int] | None:
 )
 def vlm(
     dataset: Path,
-    base: Path,
+    model_spec: str | None,
+    base: Path | None,
     out_dir: Path,
     cot: bool,
     setting: PromptSetting,
     lora_r: int,
     lora_alpha: int,
     lora_dropout: float,
-    target_modules: str,
-    epochs: int,
-    lr: float,
-    batch: int,
-    grad_accum: int,
+    target_modules: str | None,
+    modules_to_save: str | None,
+    epochs: int | None,
+    lr: float | None,
+    lr_schedule: str | None,
+    batch: int | None,
+    grad_accum: int | None,
+    max_length: int | None,
     max_frames: int | None,
     frame_size: str | None,
     gradient_checkpointing: bool,
@@ -278,10 +350,10 @@ def vlm(
     max_steps: int | None,
     checkpoint_every: int,
 ) -> None:
-    """LoRA fine-tuning of Qwen2.5-VL on the train split (loss on the answer only).
+    """LoRA fine-tuning of Qwen2.5-VL or Med3DVLM on the train split (loss on the answer only).
 
     After each epoch the val split is answered and scored; the best adapter is
-    kept in OUT/best, loadable as `--model qwen2.5-vl:BASE+lora:OUT/best`.
+    kept in OUT/best, loadable as `--model KIND:BASE+lora:OUT/best`.
     Rerunning the same command resumes from OUT/checkpoint.
     """
     from rich.console import Console
@@ -290,8 +362,10 @@ def vlm(
     from vlm_adapters.sft import SftConfig, train_lora
 
     console = Console(stderr=True)
+    family, base = _base_model(model_spec, base)
     try:
         config = SftConfig(
+            family=family,
             dataset=dataset,
             base=base,
             out=out_dir,
@@ -300,9 +374,12 @@ def vlm(
             lora_r=lora_r,
             lora_alpha=lora_alpha,
             lora_dropout=lora_dropout,
-            target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
+            target_modules=_names(target_modules),
+            modules_to_save=_names(modules_to_save),
             epochs=epochs,
             lr=lr,
+            lr_schedule=lr_schedule,
+            max_length=-1 if max_length is None else max_length,
             batch=batch,
             grad_accum=grad_accum,
             max_frames=max_frames,
@@ -326,6 +403,7 @@ def vlm(
             f"epoch {record.epoch}: step {record.global_step}, train loss {loss}, val accuracy {acc}"
         )
 
+
     from reasonknee_train.evaluation import bench_evaluator
 
     try:
@@ -345,7 +423,7 @@ def vlm(
         )
     console.print(table)
     console.print(
-        f"[green]adapter[/] {result.best_dir}  (use --model qwen2.5-vl:{base}+lora:{result.best_dir})"
+        f"[green]adapter[/] {result.best_dir}  (use --model {family}:{base}+lora:{result.best_dir})"
     )
     click.echo(str(result.best_dir))
 

@@ -1,5 +1,5 @@
-"""One adapter protocol for VLMs on ReasonKnee-Bench: Qwen2.5-VL (transformers),
-OpenAI-compatible APIs, reference baselines, and a resumable runner.
+"""One adapter protocol for VLMs on ReasonKnee-Bench: Qwen2.5-VL (transformers), Med3DVLM
+(a native 3D model), OpenAI-compatible APIs, reference baselines, and a resumable runner.
 
 >>> from vlm_adapters import parse_model_spec
 >>> parse_model_spec("openai:gpt-4o").kind
@@ -50,6 +50,8 @@ __all__ = [
     "DatasetItem",
     "InputKind",
     "InputSpec",
+    "Med3DVLMAdapter",
+    "Med3DVLMOptions",
     "ModelSpec",
     "OpenAIAdapter",
     "OpenAIOptions",
@@ -67,6 +69,7 @@ __all__ = [
     "SliceSpec",
     "Usage",
     "__version__",
+    "build_tiny_med3dvlm",
     "build_tiny_qwen",
     "fit_reference",
     "iter_batches",
@@ -88,6 +91,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Med3DVLMAdapter": "vlm_adapters.med3dvlm.adapter",
+    "Med3DVLMOptions": "vlm_adapters.med3dvlm.adapter",
+    "build_tiny_med3dvlm": "vlm_adapters.med3dvlm.tiny",
     "OpenAIAdapter": "vlm_adapters.openai_api",
     "OpenAIOptions": "vlm_adapters.openai_api",
     "QwenOptions": "vlm_adapters.qwen",

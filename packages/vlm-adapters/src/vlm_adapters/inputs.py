@@ -85,9 +85,23 @@ def prepare_scan_input(
 
         crop = Box.from_public(list(box_public))
         slices = crop_slices(spec.slices)
+    key = "full" if box_public is None else "box:" + ",".join(str(int(v)) for v in box_public)
+    if spec.kind == "volume" and spec.volume_shape is not None:
+        from vlm_adapters.volume import prepare_volume
+
+        tensor, view = prepare_volume(
+            volume, shape=spec.volume_shape, crop=crop, expected_shape=scan.shape
+        )
+        return ScanInput(
+            scan_id=scan.scan_id,
+            shape=scan.shape,
+            view=view,
+            volume=tensor,
+            key=key,
+            prep_s=time.perf_counter() - t0,
+        )
     frames = prepare_frames(volume, window=spec.window, slices=slices, size=spec.size, crop=crop)
     arr = np.asarray(frames.array)
-    key = "full" if box_public is None else "box:" + ",".join(str(int(v)) for v in box_public)
     common = dict(
         scan_id=scan.scan_id,
         shape=scan.shape,

@@ -52,6 +52,10 @@ class InputSpec:
 
     ``window`` clips intensities before 8-bit scaling (the public scripts use
     0-400); ``size`` resizes each slice to ``(H, W)`` (``None`` keeps it).
+    ``volume_shape`` (``kind="volume"`` only): the ``(D, H, W)`` a 3D model
+    takes; the volume is then min-max scaled, foreground-cropped and resized
+    to it (:func:`vlm_adapters.volume.prepare_volume`; ``slices``, ``size``
+    and ``window`` unused).
 
     >>> InputSpec(kind="frames", slices=32).slices
     32
@@ -61,6 +65,7 @@ class InputSpec:
     slices: SliceSpec = "all"
     size: tuple[int, int] | None = None
     window: tuple[float, float] = (0.0, 400.0)
+    volume_shape: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

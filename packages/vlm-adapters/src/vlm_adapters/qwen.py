@@ -13,7 +13,6 @@ public scripts do); the two give the same greedy tokens.
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_adapters.decoding import decode_on_cache, generate_kwargs, replies_on_prefix, until_eos
 from vlm_adapters.errors import AdapterError, needs_extra
+from vlm_adapters.local import apply_lora, core_model, device_and_dtype, stop_tokens
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
 __all__ = ["FRAME_OPTIONS", "VISION_END", "QwenOptions", "QwenVLAdapter", "lora_frame_defaults"]
@@ -71,7 +72,6 @@ class _Prefix:
     next_position: int
     inputs_s: float
     prefill_s: float
-    used: bool = False
 
 
 class QwenVLAdapter:
@@ -108,14 +108,7 @@ class QwenVLAdapter:
                     size["shortest_edge"] = int(o.min_pixels)
                 proc.size = size
         self.tokenizer = processor.tokenizer
-        gen = model.generation_config
-        eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
-        self.eos_ids = {
-            int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None
-        }
-        self.eos_ids.add(int(self.tokenizer.convert_tokens_to_ids("<|im_end|>")))
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids)))
+        self.eos_ids, self.pad_id = stop_tokens(model, self.tokenizer, extra=("<|im_end|>",))
         self.input_spec = InputSpec(kind="frames", slices=o.slices, size=o.size, window=o.window)
 
     @classmethod
@@ -155,7 +148,7 @@ class QwenVLAdapter:
                 f"{path}: no config.json; expected a local Qwen2.5-VL folder (no hub downloads)"
             )
         with needs_extra("qwen"):
-            import torch
+            import torch  # noqa: F401  (first, so a missing torch is named as such)
             from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
         if options is None:
@@ -163,28 +156,13 @@ class QwenVLAdapter:
                 QwenOptions(**lora_frame_defaults(lora)) if lora is not None else QwenOptions()
             )
         o = options
-        device = torch.device(o.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = (
-            getattr(torch, o.dtype)
-            if o.dtype
-            else (torch.bfloat16 if device.type == "cuda" else torch.float32)
-        )
+        device, dtype = device_and_dtype(o.device, o.dtype)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if o.attn_implementation:
             kwargs["attn_implementation"] = o.attn_implementation
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
         if lora is not None:
-            with needs_extra("qwen"):
-                from peft import PeftModel
-
-            lora_dir = Path(lora)
-            if not (lora_dir / "adapter_config.json").is_file():
-                raise AdapterError(
-                    f"{lora_dir}: no adapter_config.json; expected a peft LoRA folder"
-                )
-            model = PeftModel.from_pretrained(model, lora_dir)
-            if o.merge_lora:
-                model = model.merge_and_unload()
+            model = apply_lora(model, lora, merge=o.merge_lora)
         model = model.to(device)
         processor = AutoProcessor.from_pretrained(path)
         label = name or (f"qwen2.5-vl:{path}" + (f"+lora:{lora}" if lora else ""))
@@ -252,7 +230,7 @@ class QwenVLAdapter:
 
     def _core(self) -> Any:
         """The transformers model itself (inside a peft wrapper when LoRA is not merged)."""
-        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return core_model(self.model)
 
     def _run_plain(self, scan: ScanInput, q: Query) -> Reply:
         import torch
@@ -260,19 +238,11 @@ class QwenVLAdapter:
         t0 = time.perf_counter()
         inputs = self._video_inputs(self.chat_text(q.prompt), scan)
         n_prompt = int(inputs["input_ids"].shape[1])
-        gen_kwargs: dict[str, Any] = {
-            "max_new_tokens": self.options.max_new_tokens,
-            "do_sample": self.options.do_sample,
-            "pad_token_id": self.pad_id,
-            "eos_token_id": sorted(self.eos_ids),
-        }
-        if self.options.do_sample:
-            torch.manual_seed(self.options.seed)
-            gen_kwargs["temperature"] = self.options.temperature
+        gen_kwargs = generate_kwargs(self.options, eos_ids=self.eos_ids, pad_id=self.pad_id)
         with torch.inference_mode():
             out = self.model.generate(**inputs, **gen_kwargs)
         new = out[0, n_prompt:].tolist()
-        new = _until_eos(new, self.eos_ids)
+        new = until_eos(new, self.eos_ids)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         usage = Usage(n_prompt, len(new), n_prompt + len(new), 0, n_prompt)
         return Reply(q.record_id, text, usage, time.perf_counter() - t0)
@@ -320,20 +290,13 @@ class QwenVLAdapter:
             suffixes.append(s)
         assert prefix_text is not None
         prefix = self.prefill_prefix(batch.scan, prefix_text)
-        share = (prefix.inputs_s + prefix.prefill_s) / len(batch.queries)
-        k = max(1, int(self.options.question_batch))
-        for start in range(0, len(batch.queries), k):
-            qs = batch.queries[start : start + k]
-            t0 = time.perf_counter()
-            outs = self.decode_on_prefix(prefix, suffixes[start : start + k])
-            dt = (time.perf_counter() - t0) / len(qs)
-            for q, (text, n_suffix, n_new) in zip(qs, outs, strict=True):
-                prefill = n_suffix + (0 if prefix.used else prefix.length)
-                prefix.used = True
-                usage = Usage(
-                    prefix.length + n_suffix, n_new, prefix.length + n_suffix + n_new, 0, prefill
-                )
-                yield Reply(q.record_id, text, usage, share + dt)
+        yield from replies_on_prefix(
+            batch.queries,
+            lambda a, b: self.decode_on_prefix(prefix, suffixes[a:b]),
+            prefix_length=prefix.length,
+            prefix_seconds=prefix.inputs_s + prefix.prefill_s,
+            question_batch=self.options.question_batch,
+        )
 
     def decode_on_prefix(
         self, prefix: _Prefix, suffixes: Sequence[str]
@@ -342,73 +305,26 @@ class QwenVLAdapter:
 
         Returns ``(text, suffix_tokens, new_tokens)`` per suffix.
         """
-        import torch
-
         o = self.options
-        dev = self.device
         enc = [self.tokenizer(s, add_special_tokens=False)["input_ids"] for s in suffixes]
-        n = len(enc)
-        lens = torch.tensor([len(e) for e in enc], device=dev)
-        width = int(lens.max().item())
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long, device=dev)
-        for i, e in enumerate(enc):
-            ids[i, : len(e)] = torch.tensor(e, dtype=torch.long, device=dev)
-        suffix_mask = (torch.arange(width, device=dev)[None, :] < lens[:, None]).long()
-        attn = torch.cat(
-            [torch.ones((n, prefix.length), dtype=torch.long, device=dev), suffix_mask], dim=1
+        outs = decode_on_cache(
+            self.model,
+            prefix.cache,
+            enc,
+            prefix_length=prefix.length,
+            next_position=prefix.next_position,
+            pad_id=self.pad_id,
+            eos_ids=self.eos_ids,
+            max_new_tokens=o.max_new_tokens,
+            do_sample=o.do_sample,
+            temperature=o.temperature,
+            seed=o.seed,
+            rope_axes=3,
         )
-        pos = (prefix.next_position + torch.arange(width, device=dev))[None, None, :].expand(
-            3, n, width
-        )
-        cache = copy.deepcopy(prefix.cache)
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-        gen = torch.Generator(device="cpu").manual_seed(o.seed) if o.do_sample else None
-        produced: list[list[int]] = [[] for _ in range(n)]
-        finished = torch.zeros(n, dtype=torch.bool, device=dev)
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=ids, attention_mask=attn, position_ids=pos, cache=cache, use_cache=True
-            )
-            cache = getattr(out, "cache", None) or out.past_key_values
-            logits = out.logits[torch.arange(n, device=dev), lens - 1]
-            step = 0
-            while True:
-                nxt = self._pick(logits, gen)
-                nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
-                for i, t in enumerate(nxt.tolist()):
-                    if not finished[i]:
-                        produced[i].append(int(t))
-                finished |= torch.tensor([t in self.eos_ids for t in nxt.tolist()], device=dev)
-                step += 1
-                if bool(finished.all()) or step >= o.max_new_tokens:
-                    break
-                attn = torch.cat([attn, torch.ones((n, 1), dtype=torch.long, device=dev)], dim=1)
-                p = (prefix.next_position + lens + step - 1)[None, :, None].expand(3, n, 1)
-                out = self.model(
-                    input_ids=nxt[:, None],
-                    attention_mask=attn,
-                    position_ids=p,
-                    cache=cache,
-                    use_cache=True,
-                )
-                cache = getattr(out, "cache", None) or out.past_key_values
-                logits = out.logits[:, -1]
-        results = []
-        for i in range(n):
-            toks = _until_eos(produced[i], self.eos_ids)
-            results.append(
-                (self.tokenizer.decode(toks, skip_special_tokens=True), len(enc[i]), len(toks))
-            )
-        return results
-
-    def _pick(self, logits: Any, gen: Any) -> Any:
-        import torch
-
-        if not self.options.do_sample:
-            return logits.argmax(dim=-1)
-        probs = torch.softmax(logits.float() / max(self.options.temperature, 1e-5), dim=-1).cpu()
-        return torch.multinomial(probs, 1, generator=gen)[:, 0].to(logits.device)
+        return [
+            (self.tokenizer.decode(toks, skip_special_tokens=True), len(e), len(toks))
+            for e, toks in zip(enc, outs, strict=True)
+        ]
 
 
 def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
@@ -447,11 +363,3 @@ def lora_frame_defaults(lora: str | os.PathLike[str]) -> dict[str, Any]:
         if isinstance(out.get(key), list):
             out[key] = tuple(out[key])
     return out
-
-
-def _until_eos(tokens: list[int], eos: set[int]) -> list[int]:
-    """Tokens up to and including the first end-of-sequence token."""
-    for i, t in enumerate(tokens):
-        if t in eos:
-            return tokens[: i + 1]
-    return tokens

@@ -2,6 +2,9 @@
 
 - ``qwen2.5-vl:PATH`` — a local Qwen2.5-VL folder;
 - ``qwen2.5-vl:BASE+lora:DIR`` — the same with a peft LoRA adapter folder;
+- ``med3dvlm:PATH`` / ``med3dvlm:BASE+lora:DIR`` — a local Med3DVLM checkpoint
+  folder (our implementation of the published architecture), optionally with
+  a LoRA folder (e.g. a fine-tuning run's ``best/``);
 - ``openai:MODEL[@BASE_URL]`` — an OpenAI-compatible endpoint (default
   ``https://api.openai.com/v1``; the key comes from ``$OPENAI_API_KEY``);
 - ``majority``, ``atlas``, ``random`` — the reference baselines (fitted on the
@@ -20,12 +23,15 @@ from typing import Any
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Adapter
 
-__all__ = ["ModelSpec", "make_adapter", "parse_model_spec"]
+__all__ = ["LOCAL_KINDS", "ModelSpec", "make_adapter", "parse_model_spec"]
+
+#: Spec kinds naming a local checkpoint folder (``KIND:PATH[+lora:DIR]``).
+LOCAL_KINDS: tuple[str, ...] = ("qwen2.5-vl", "med3dvlm")
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A parsed model spec: ``kind`` in qwen2.5-vl | openai | majority | atlas | random."""
+    """A parsed model spec: ``kind`` in qwen2.5-vl | med3dvlm | openai | majority | atlas | random."""
 
     kind: str
     path: str | None = None
@@ -36,8 +42,8 @@ class ModelSpec:
     @property
     def text(self) -> str:
         """The spec written back (what records carry as ``model``)."""
-        if self.kind == "qwen2.5-vl":
-            return f"qwen2.5-vl:{self.path}" + (f"+lora:{self.lora}" if self.lora else "")
+        if self.kind in LOCAL_KINDS:
+            return f"{self.kind}:{self.path}" + (f"+lora:{self.lora}" if self.lora else "")
         if self.kind == "openai":
             return f"openai:{self.model}" + (f"@{self.base_url}" if self.base_url else "")
         if self.kind == "specialist":
@@ -59,16 +65,14 @@ def parse_model_spec(spec: str) -> ModelSpec:
     kind, sep, rest = s.partition(":")
     if not sep or not rest:
         raise AdapterError(
-            f"model spec {spec!r}: expected qwen2.5-vl:PATH[+lora:DIR], openai:MODEL[@BASE_URL], "
-            "specialist:DIR, majority, atlas or random"
+            f"model spec {spec!r}: expected qwen2.5-vl:PATH[+lora:DIR], med3dvlm:PATH[+lora:DIR], "
+            "openai:MODEL[@BASE_URL], specialist:DIR, majority, atlas or random"
         )
-    if kind == "qwen2.5-vl":
+    if kind in LOCAL_KINDS:
         path, plus, lora = rest.partition("+lora:")
         if not path or (plus and not lora):
-            raise AdapterError(
-                f"model spec {spec!r}: expected qwen2.5-vl:PATH or qwen2.5-vl:BASE+lora:DIR"
-            )
-        return ModelSpec(kind="qwen2.5-vl", path=path, lora=lora or None)
+            raise AdapterError(f"model spec {spec!r}: expected {kind}:PATH or {kind}:BASE+lora:DIR")
+        return ModelSpec(kind=kind, path=path, lora=lora or None)
     if kind == "openai":
         model, at, base_url = rest.partition("@")
         if not model or (at and not base_url):
@@ -79,7 +83,8 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if kind == "specialist":
         return ModelSpec(kind="specialist", path=rest)
     raise AdapterError(
-        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, specialist, majority, atlas, random"
+        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, med3dvlm, openai, "
+        "specialist, majority, atlas, random"
     )
 
 
@@ -94,7 +99,8 @@ def make_adapter(
     """Build the adapter a spec names.
 
     ``dataset`` is needed by the reference baselines (their train split);
-    ``options`` are keyword options of :class:`~vlm_adapters.QwenOptions` or
+    ``options`` are keyword options of :class:`~vlm_adapters.QwenOptions`,
+    :class:`~vlm_adapters.med3dvlm.Med3DVLMOptions` or
     :class:`~vlm_adapters.OpenAIOptions` (unknown names are an error). For
     ``qwen2.5-vl:BASE+lora:DIR`` with a ``DIR/sft_run.json`` (a fine-tuning
     run's ``best/``), the frame options not given default to the ones it was
@@ -114,6 +120,8 @@ def make_adapter(
         return SpecialistAdapter.load(
             ms.path or "", options=_options(SpecialistOptions, opts), name=ms.text
         )
+    if ms.kind in LOCAL_KINDS and ms.lora:
+        _check_lora_family(ms)
     if ms.kind == "qwen2.5-vl":
         from vlm_adapters.qwen import QwenOptions, QwenVLAdapter, lora_frame_defaults
 
@@ -124,6 +132,13 @@ def make_adapter(
         return QwenVLAdapter.load(
             ms.path or "", lora=ms.lora, options=_options(QwenOptions, opts), name=ms.text
         )
+    if ms.kind == "med3dvlm":
+        from vlm_adapters.med3dvlm.adapter import Med3DVLMAdapter, Med3DVLMOptions
+
+        opts.setdefault("seed", seed)
+        return Med3DVLMAdapter.load(
+            ms.path or "", lora=ms.lora, options=_options(Med3DVLMOptions, opts), name=ms.text
+        )
     from vlm_adapters.openai_api import OpenAIAdapter, OpenAIOptions
 
     if ms.base_url:
@@ -132,6 +147,27 @@ def make_adapter(
         opts["max_concurrency"] = max_concurrency
     opts.setdefault("seed", seed)
     return OpenAIAdapter(ms.model or "", options=_options(OpenAIOptions, opts), name=ms.text)
+
+
+def _check_lora_family(ms: ModelSpec) -> None:
+    """Refuse a fine-tuning run's LoRA folder (``sft_run.json``) trained on another model family."""
+    import json
+    from pathlib import Path
+
+    path = Path(ms.lora or "") / "sft_run.json"
+    if not path.is_file():
+        return
+    try:
+        family = json.loads(path.read_text()).get("family", "qwen2.5-vl")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise AdapterError(
+            f"{path}: expected the JSON sft_run.json of a fine-tuning run ({exc})"
+        ) from exc
+    if family != ms.kind:
+        raise AdapterError(
+            f"{path}: family {family!r}: this LoRA folder was trained on a {family} model; "
+            f"expected {ms.kind!r} (use --model {family}:BASE+lora:{ms.lora})"
+        )
 
 
 def _options(cls: type, opts: dict[str, Any]) -> Any:

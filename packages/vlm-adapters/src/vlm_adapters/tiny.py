@@ -27,6 +27,7 @@ __all__ = [
     "byte_level_alphabet",
     "qwen_processor",
     "qwen_tokenizer",
+    "save_folder",
 ]
 
 #: The Qwen2 / Qwen2.5-VL special tokens, in the order of their ids after the vocabulary.
@@ -209,7 +210,13 @@ def build_tiny_qwen(
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.do_sample = False
 
+    return save_folder(out, model, processor)
+
+
+def save_folder(out: Path, *parts: Any) -> Path:
+    """``part.save_pretrained`` of each part into a temporary sibling of ``out``, then renamed into
+    place (an existing ``out`` is replaced); a failure leaves nothing half-written. Returns ``out``."""
     with atomic_folder(out, overwrite=True) as tmp:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
+        for part in parts:
+            part.save_pretrained(tmp)
     return out

@@ -1,4 +1,4 @@
-"""Chat encoding for fine-tuning: prompt + video masked out, only the answer is learned.
+"""Chat encoding for fine-tuning Qwen2.5-VL: prompt + video masked out, only the answer is learned.
 
 One example becomes ``input_ids = prompt_ids + answer_ids + [<|im_end|>] + ["\\n"]``
 where ``prompt_ids`` is the processor's encoding of the chat up to and

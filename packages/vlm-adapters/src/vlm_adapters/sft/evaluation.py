@@ -1,5 +1,5 @@
-"""Validation during fine-tuning: the model in training answers the val split through the
-Qwen adapter's own inference path; an evaluator given by the caller scores the replies.
+"""Validation during fine-tuning: the model in training answers the val split through its
+adapter's own inference path; an evaluator given by the caller scores the replies.
 
 vlm-adapters does not score (bench-metrics sits beside it in the dependency
 direction): :func:`~vlm_adapters.sft.train_lora` takes an :data:`Evaluator`,
@@ -17,7 +17,7 @@ from typing import Any
 
 from moaks_schema import PromptSetting
 
-from vlm_adapters.qwen import QwenOptions, QwenVLAdapter
+from vlm_adapters.protocol import Adapter
 from vlm_adapters.records import PredictionRecord
 from vlm_adapters.sft.examples import SftExample
 
@@ -43,27 +43,26 @@ def group_by_scan(examples: Sequence[SftExample]) -> list[Any]:
 
 def generate_predictions(
     peft_model: Any,
-    processor: Any,
+    adapter: Adapter,
     examples: Sequence[SftExample],
     *,
     setting: PromptSetting,
-    options: QwenOptions,
-    model_name: str,
     read_volume: Any = None,
     progress: bool = True,
 ) -> list[PredictionRecord]:
     """Greedy replies of the model being trained to ``examples``, as prediction records (formats.md).
 
-    The replies come from :meth:`QwenVLAdapter.from_loaded` around the peft
-    model (LoRA layers active, not merged): the code that serves
-    ``qwen2.5-vl:BASE+lora:DIR`` later.
+    ``adapter`` wraps the peft model (LoRA layers active, not merged) with the
+    family's ``from_loaded`` (:class:`~vlm_adapters.qwen.QwenVLAdapter`,
+    :class:`~vlm_adapters.med3dvlm.adapter.Med3DVLMAdapter`): the code that
+    serves ``KIND:BASE+lora:DIR`` later. The model's train mode is restored.
     """
     from tqdm.auto import tqdm
 
     from vlm_adapters.inputs import iter_batches
 
     was_training = peft_model.training
-    adapter = QwenVLAdapter.from_loaded(peft_model, processor, options=options, name=model_name)
+    model_name = adapter.name
     scans = group_by_scan(examples)
     patients = {ex.record_id: ex.scan.patient_id for ex in examples}
     records: list[PredictionRecord] = []

@@ -41,13 +41,18 @@ class SftExample:
 
 @dataclass(frozen=True, slots=True)
 class PreparedExample:
-    """What the model reads (frames, prompt) and writes (target, box in frame coordinates)."""
+    """What the model reads (frames or a volume, prompt) and writes (target, box in its coordinates).
+
+    ``frames``: uint8 ``(T, H, W, 3)`` for a frames model; ``volume``: float32
+    ``(D, H, W)`` for a 3D model (:class:`~vlm_adapters.protocol.ScanInput`).
+    """
 
     example: SftExample
-    frames: np.ndarray
+    frames: np.ndarray | None
     prompt: str
     target: str
     view: Any
+    volume: np.ndarray | None = None
 
 
 def load_examples(
@@ -139,16 +144,16 @@ class ExampleInputs:
         return volume
 
     def prepare(self, example: SftExample) -> PreparedExample:
-        """Frames, prompt and target (box in frame coordinates) of one example."""
+        """Frames (or volume), prompt and target (box in the input's coordinates) of one example."""
         batch = next(
             iter_batches(
                 [example.scan], setting=self.setting, spec=self.spec, read_volume=self.read_volume
             )
         )
         scan = batch.scan
-        if scan.frames is None:
+        if scan.frames is None and scan.volume is None:
             raise AdapterError(
-                f"{example.scan.image_path}: expected frames for fine-tuning, got none"
+                f"{example.scan.image_path}: expected frames or a volume for fine-tuning, got none"
             )
         target = target_in_view(example.target, example.item.box_public, scan.view)
         return PreparedExample(
@@ -157,4 +162,5 @@ class ExampleInputs:
             prompt=batch.queries[0].prompt,
             target=target,
             view=scan.view,
+            volume=scan.volume,
         )

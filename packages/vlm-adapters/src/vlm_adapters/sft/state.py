@@ -9,7 +9,8 @@
 ```
 
 ``best/`` loads with ``PeftModel.from_pretrained(base_model, "<out>/best")``
-and in the Qwen adapter as ``qwen2.5-vl:BASE+lora:<out>/best``.
+and in the adapters as ``qwen2.5-vl:BASE+lora:<out>/best`` or
+``med3dvlm:BASE+lora:<out>/best``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`train_lora`: LoRA supervised fine-tuning of Qwen2.5-VL on a dataset folder's train split."""
+"""`train_lora`: LoRA supervised fine-tuning of a VLM (any :mod:`~vlm_adapters.sft.families` member)
+on a dataset folder's train split, in stages: read progress, start, train an epoch, finish it."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 from vlm_adapters.errors import AdapterError, needs_extra
 from vlm_adapters.sft import state as st
 from vlm_adapters.sft.config import SftConfig
-from vlm_adapters.sft.encoding import collate, encode_example
 from vlm_adapters.sft.evaluation import Evaluator, generate_predictions
 from vlm_adapters.sft.examples import ExampleInputs, SftExample, load_examples
+from vlm_adapters.sft.families import Family, Loaded, get_family
 from vlm_adapters.sft.loss import answer_loss
 
 __all__ = [
@@ -44,7 +45,7 @@ class EpochRecord:
 class TrainResult:
     """Outcome of :func:`train_lora`.
 
-    ``best_dir`` is the adapter to use (``qwen2.5-vl:BASE+lora:<best_dir>``);
+    ``best_dir`` is the adapter to use (``KIND:BASE+lora:<best_dir>``, KIND the family);
     ``step_losses`` holds the mean training loss of every optimizer step.
     """
 
@@ -87,7 +88,7 @@ class TrainResult:
 
 def resolve_device(device: str, dtype: str) -> tuple[Any, Any]:
     """(torch.device, torch dtype): ``auto`` picks CUDA, then MPS, then CPU; bf16 only where the device has it."""
-    with needs_extra("qwen"):
+    with needs_extra("qwen"):  # torch: both model families' extras hold it
         import torch
 
     if device == "auto":
@@ -107,12 +108,18 @@ def resolve_device(device: str, dtype: str) -> tuple[Any, Any]:
     return dev, (torch.bfloat16 if use_bf16 else torch.float32)
 
 
-def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+def _lr_lambda(
+    total_steps: int, warmup_steps: int, schedule: str = "linear"
+) -> Callable[[int], float]:
+    """Linear warm-up, then linear or cosine decay to 0 at ``total_steps``."""
+
     def fn(step: int) -> float:
         if warmup_steps and step < warmup_steps:
             return (step + 1) / warmup_steps
-        remaining = max(1, total_steps - warmup_steps)
-        return max(0.0, 1.0 - (step - warmup_steps) / remaining)
+        done = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * done))
+        return max(0.0, 1.0 - done)
 
     return fn
 
@@ -124,10 +131,34 @@ def _epoch_order(n: int, *, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _save_adapter(model: Any, processor: Any | None, folder: Path) -> None:
-    model.save_pretrained(folder)
-    if processor is not None:
-        processor.save_pretrained(folder)
+@dataclass
+class _Run:
+    """The state of one fine-tuning run, shared by its stages."""
+
+    config: SftConfig
+    family: Family
+    loaded: Loaded
+    model: Any
+    params: list[Any]
+    optimizer: Any
+    scheduler: Any
+    train: list[SftExample]
+    val: list[SftExample]
+    inputs: ExampleInputs
+    device: Any
+    dtype: Any
+    steps_per_epoch: int
+    resumed: bool
+    epoch: int = 0
+    batch_pos: int = 0
+    global_step: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "accuracy": None})
+
+    @property
+    def ckpt(self) -> Path:
+        return self.config.out / st.CHECKPOINT_DIR
 
 
 def train_lora(
@@ -136,39 +167,69 @@ def train_lora(
     evaluate: Evaluator | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune ``config.base`` with LoRA on the train split of ``config.dataset``.
+    """Fine-tune ``config.base`` (a ``config.family`` model) with LoRA on the train split of ``config.dataset``.
 
-    The loss covers the answer tokens only (see :mod:`vlm_adapters.sft.encoding`).
-    After each epoch the model answers the val split (greedy, up to
-    ``eval_limit`` questions), ``evaluate(dataset, "val", records)`` scores the
-    replies (``reasonknee train vlm`` passes bench-metrics' scorer), and the
-    adapter with the best ``metrics["accuracy"]`` so far is written to
-    ``<out>/best`` (the first epoch wins ties; with ``eval_limit=0`` or no val
-    split the last epoch is kept). Validation needs ``evaluate``: without
-    one, ``eval_limit`` must be 0 (an :class:`AdapterError` otherwise). A
-    resumable checkpoint (adapter, optimizer, scheduler, RNG, position in the
-    epoch) is written every ``checkpoint_every`` optimizer steps and after each
-    epoch; calling again with the same options continues from it, and returns
-    the recorded result when the run had finished. Different options on an
-    existing run folder raise :class:`AdapterError` naming them.
+    One trainer for every family (:mod:`vlm_adapters.sft.families`). The loss
+    covers the answer tokens only. After each epoch the model answers the val
+    split (greedy, up to ``eval_limit`` questions) through its adapter's
+    inference path, ``evaluate(dataset, "val", records)`` scores the replies
+    (``reasonknee train vlm`` passes bench-metrics' scorer), and the adapter
+    with the best ``metrics["accuracy"]`` so far is written to ``<out>/best``
+    (the first epoch wins ties; with ``eval_limit=0`` or no val split the last
+    epoch is kept). Validation needs ``evaluate``: without one, ``eval_limit``
+    must be 0 (an :class:`AdapterError` otherwise). A resumable checkpoint
+    (adapter, optimizer, scheduler, RNG, position in the epoch) is written
+    every ``checkpoint_every`` optimizer steps and after each epoch; calling
+    again with the same options continues from it, and returns the recorded
+    result when the run had finished. Different options on an existing run
+    folder raise :class:`AdapterError` naming them.
     """
-    with needs_extra("qwen"):
-        import torch
+    progress = _read_progress(config)
+    if isinstance(progress, TrainResult):
+        return progress
+    run = _start_run(config, progress, evaluate=evaluate)
+    run.model.train()
+    stop = config.max_steps is not None and run.global_step >= config.max_steps
+    while run.epoch < config.epochs and not stop:
+        stop = _train_epoch(run)
+        _finish_epoch(run, evaluate=evaluate, on_epoch=on_epoch, stop=stop)
+    result = TrainResult(
+        out_dir=config.out,
+        best_dir=config.out / st.BEST_DIR,
+        best_epoch=int(run.best["epoch"]),
+        best_accuracy=run.best["accuracy"],
+        global_step=run.global_step,
+        history=tuple(run.history),
+        step_losses=tuple(run.step_losses),
+        resumed=run.resumed,
+    )
+    st.write_json(config.out / st.RESULT_FILE, result.to_dict())
+    return result
 
+
+def _read_progress(config: SftConfig) -> dict[str, Any] | TrainResult | None:
+    """The checkpoint's recorded progress (options checked), the finished result, or ``None``."""
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     for name in (st.CHECKPOINT_DIR, st.BEST_DIR):
         st.recover_dir(out / name)
-    ckpt = out / st.CHECKPOINT_DIR
-    progress: dict[str, Any] | None = None
-    if (ckpt / st.PROGRESS_FILE).is_file():
-        recorded: dict[str, Any] = st.read_json(ckpt / st.PROGRESS_FILE, what="training progress")
-        progress = recorded
-        _check_fingerprint(config, recorded.get("fingerprint", {}), ckpt / st.PROGRESS_FILE)
-        if recorded.get("finished") and (out / st.RESULT_FILE).is_file():
-            return TrainResult.from_dict(
-                st.read_json(out / st.RESULT_FILE, what="result"), resumed=True
-            )
+    path = out / st.CHECKPOINT_DIR / st.PROGRESS_FILE
+    if not path.is_file():
+        return None
+    recorded: dict[str, Any] = st.read_json(path, what="training progress")
+    _check_fingerprint(config, recorded.get("fingerprint", {}), path)
+    if recorded.get("finished") and (out / st.RESULT_FILE).is_file():
+        return TrainResult.from_dict(
+            st.read_json(out / st.RESULT_FILE, what="result"), resumed=True
+        )
+    return recorded
+
+
+def _start_run(
+    config: SftConfig, progress: dict[str, Any] | None, *, evaluate: Evaluator | None
+) -> _Run:
+    """Examples, the model with LoRA, optimizer and schedule; the recorded state when resuming."""
+    import torch
 
     if evaluate is None and config.eval_limit != 0:
         raise AdapterError(
@@ -176,197 +237,196 @@ def train_lora(
             f"{config.eval_limit!r}) needs an evaluator: pass evaluate=... "
             "(e.g. reasonknee_train.evaluation.bench_evaluator) or set eval_limit=0"
         )
+    family = get_family(config.family)
     if not config.base.is_dir():
         raise AdapterError(
-            f"{config.base}: expected a Qwen2.5-VL model folder (config.json, weights, processor)"
+            f"{config.base}: expected a {config.family} model folder (config.json, weights, tokenizer)"
         )
-    train = load_examples(
-        config.dataset,
-        "train",
-        target_column=config.target_column,
-        setting=config.setting,
-        limit=config.train_limit,
-    )
+    common = dict(target_column=config.target_column, setting=config.setting)
+    train = load_examples(config.dataset, "train", limit=config.train_limit, **common)
     if not train:
         raise AdapterError(
             f"{config.dataset / 'quintuples.parquet'}: the train split has no rows with a {config.target_column!r}"
         )
-    val: list[SftExample] = []
+    val = []
     if config.eval_limit != 0:
-        val = load_examples(
-            config.dataset,
-            "val",
-            target_column=config.target_column,
-            setting=config.setting,
-            limit=config.eval_limit,
-        )
-
+        val = load_examples(config.dataset, "val", limit=config.eval_limit, **common)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     device, dtype = resolve_device(config.device, config.dtype)
-    model, processor = _load_model(config, device=device, dtype=dtype)
+    loaded = family.load(config, device=device, dtype=dtype)
+    model = add_lora(
+        loaded.model,
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        modules_to_save=config.modules_to_save,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    batches_per_epoch = math.ceil(len(train) / config.batch)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    steps_per_epoch = math.ceil(math.ceil(len(train) / config.batch) / config.grad_accum)
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     warmup = round(config.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
-
-    epoch, batch_pos, global_step = 0, 0, 0
-    history: list[EpochRecord] = []
-    step_losses: list[float] = []
-    best: dict[str, Any] = {"epoch": 0, "accuracy": None}
-    resumed = progress is not None
-    if progress is not None:
-        _load_checkpoint(model, optimizer, scheduler, ckpt, device=device)
-        epoch, batch_pos, global_step = (
-            progress["epoch"],
-            progress["batch_pos"],
-            progress["global_step"],
-        )
-        history = [EpochRecord(**h) for h in progress["history"]]
-        step_losses = list(progress["step_losses"])
-        best = progress["best"]
-
-    inputs = ExampleInputs(
-        setting=config.setting, spec=config.input_spec(), cache=config.frame_cache
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(total_steps, warmup, config.lr_schedule)
     )
-    pad_id = processor.tokenizer.pad_token_id
-    if pad_id is None:
-        raise AdapterError(
-            f"{config.base}: the tokenizer has no pad token; expected one (Qwen: <|endoftext|>)"
+    run = _Run(
+        config=config,
+        family=family,
+        loaded=loaded,
+        model=model,
+        params=params,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train=train,
+        val=val,
+        inputs=ExampleInputs(setting=config.setting, spec=loaded.spec, cache=config.frame_cache),
+        device=device,
+        dtype=dtype,
+        steps_per_epoch=steps_per_epoch,
+        resumed=progress is not None,
+    )
+    if progress is not None:
+        _load_checkpoint(model, optimizer, scheduler, run.ckpt, device=device)
+        run.epoch, run.batch_pos = progress["epoch"], progress["batch_pos"]
+        run.global_step = progress["global_step"]
+        run.history = [EpochRecord(**h) for h in progress["history"]]
+        run.step_losses = list(progress["step_losses"])
+        run.best = progress["best"]
+    return run
+
+
+def _save_checkpoint(run: _Run, *, finished: bool = False) -> None:
+    """Adapter, optimizer, scheduler, RNG and position, written atomically to ``<out>/checkpoint``."""
+    import torch
+
+    with st.atomic_dir(run.ckpt) as tmp:
+        run.model.save_pretrained(tmp)
+        torch.save(
+            {
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            tmp / st.TRAINER_STATE_FILE,
+        )
+        st.write_json(
+            tmp / st.PROGRESS_FILE,
+            {
+                "fingerprint": run.config.fingerprint(),
+                "epoch": run.epoch,
+                "batch_pos": run.batch_pos,
+                "global_step": run.global_step,
+                "history": [asdict(h) for h in run.history],
+                "step_losses": run.step_losses,
+                "best": run.best,
+                "finished": finished,
+            },
         )
 
-    def save_checkpoint(finished: bool = False) -> None:
-        with st.atomic_dir(ckpt) as tmp:
-            model.save_pretrained(tmp)
-            torch.save(
-                {
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all()
-                    if torch.cuda.is_available()
-                    else None,
-                },
-                tmp / st.TRAINER_STATE_FILE,
-            )
-            st.write_json(
-                tmp / st.PROGRESS_FILE,
-                {
-                    "fingerprint": config.fingerprint(),
-                    "epoch": epoch,
-                    "batch_pos": batch_pos,
-                    "global_step": global_step,
-                    "history": [asdict(h) for h in history],
-                    "step_losses": step_losses,
-                    "best": best,
-                    "finished": finished,
-                },
-            )
 
+def _train_epoch(run: _Run) -> bool:
+    """The optimizer steps of one epoch from ``run.batch_pos``; ``True`` when ``max_steps`` stops the run."""
+    import torch
     from tqdm.auto import tqdm
 
-    model.train()
-    stop = config.max_steps is not None and global_step >= config.max_steps
-    while epoch < config.epochs and not stop:
-        order = _epoch_order(len(train), seed=config.seed, epoch=epoch)
-        batches = [order[i : i + config.batch] for i in range(0, len(order), config.batch)]
-        bar = tqdm(
-            total=len(batches),
-            initial=batch_pos,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not config.progress,
-        )
-        optimizer.zero_grad(set_to_none=True)
+    config, family = run.config, run.family
+    order = _epoch_order(len(run.train), seed=config.seed, epoch=run.epoch)
+    batches = [order[i : i + config.batch] for i in range(0, len(order), config.batch)]
+    bar = tqdm(
+        total=len(batches),
+        initial=run.batch_pos,
+        desc=f"epoch {run.epoch + 1}/{config.epochs}",
+        disable=not config.progress,
+    )
+    run.optimizer.zero_grad(set_to_none=True)
 
-        def encode_batch(b: int) -> dict[str, Any]:
-            prepared = [inputs.prepare(train[i]) for i in batches[b]]  # noqa: B023
-            encoded = [encode_example(processor, p.frames, p.prompt, p.target) for p in prepared]
-            return collate(encoded, pad_token_id=pad_id)
+    def encode_batch(b: int) -> dict[str, Any]:
+        prepared = [run.inputs.prepare(run.train[i]) for i in batches[b]]
+        return family.collate(run.loaded, [family.encode(run.loaded, p, config) for p in prepared])
 
-        encoded_batches = _prefetch(encode_batch, range(batch_pos, len(batches)))
-        while batch_pos < len(batches):
-            window_start = batch_pos
-            window_end = min(len(batches), window_start + config.grad_accum)
-            n_micro = window_end - window_start
+    encoded_batches = _prefetch(encode_batch, range(run.batch_pos, len(batches)))
+    stop = False
+    try:
+        while run.batch_pos < len(batches):
+            window_end = min(len(batches), run.batch_pos + config.grad_accum)
+            n_micro = window_end - run.batch_pos
             window_losses = []
-            for _ in range(window_start, window_end):
-                batch = {k: v.to(device) for k, v in next(encoded_batches).items()}
-                batch["pixel_values_videos"] = batch["pixel_values_videos"].to(dtype)
-                loss = answer_loss(model, batch)
+            for _ in range(n_micro):
+                batch = family.to_device(next(encoded_batches), device=run.device, dtype=run.dtype)
+                loss = answer_loss(run.model, batch)
                 (loss / n_micro).backward()
                 window_losses.append(float(loss.detach()))
                 bar.update(1)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            batch_pos = window_end
-            global_step += 1
+            torch.nn.utils.clip_grad_norm_(run.params, 1.0)
+            run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            run.batch_pos = window_end
+            run.global_step += 1
             step_loss = sum(window_losses) / len(window_losses)
-            step_losses.append(step_loss)
-            bar.set_postfix(loss=f"{step_loss:.4f}", step=global_step)
-            if config.max_steps is not None and global_step >= config.max_steps:
+            run.step_losses.append(step_loss)
+            bar.set_postfix(loss=f"{step_loss:.4f}", step=run.global_step)
+            if config.max_steps is not None and run.global_step >= config.max_steps:
                 stop = True
                 break
-            if global_step % config.checkpoint_every == 0 and batch_pos < len(batches):
-                save_checkpoint()
+            if run.global_step % config.checkpoint_every == 0 and run.batch_pos < len(batches):
+                _save_checkpoint(run)
+    finally:
         encoded_batches.close()  # waits for a batch still being prepared
         bar.close()
-        record = _evaluate_epoch(
-            config,
-            model,
-            processor,
-            val,
-            inputs,
-            evaluate=evaluate,
-            epoch=epoch + 1,
-            global_step=global_step,
-            train_loss=_mean(step_losses[epoch * steps_per_epoch :]),
-        )
-        history.append(record)
-        if not val:
-            better = True  # nothing to compare: keep the latest adapter
-        else:
-            better = best["accuracy"] is None or (record.val_accuracy or 0.0) > best["accuracy"]
-        if better:
-            with st.atomic_dir(out / st.BEST_DIR) as tmp:
-                _save_adapter(model, processor, tmp)
-                st.write_json(
-                    tmp / st.RUN_INFO_FILE,
-                    {
-                        "config": config.to_dict(),
-                        "frames": _frame_options(config),
-                        "epoch": record.epoch,
-                        "global_step": global_step,
-                        "val_accuracy": record.val_accuracy,
-                        "val_metrics": record.val_metrics,
-                        "base": str(config.base.resolve()),
-                    },
-                )
-            best = {"epoch": record.epoch, "accuracy": record.val_accuracy}
-        if on_epoch is not None:
-            on_epoch(record)
-        epoch += 1
-        batch_pos = 0
-        save_checkpoint(finished=epoch >= config.epochs or stop)
+    return stop
 
-    result = TrainResult(
-        out_dir=out,
-        best_dir=out / st.BEST_DIR,
-        best_epoch=int(best["epoch"]),
-        best_accuracy=best["accuracy"],
-        global_step=global_step,
-        history=tuple(history),
-        step_losses=tuple(step_losses),
-        resumed=resumed,
+
+def _finish_epoch(
+    run: _Run,
+    *,
+    evaluate: Evaluator | None,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    stop: bool,
+) -> None:
+    """Validate, keep the adapter in ``best/`` when it is better, checkpoint the end of the epoch."""
+    config = run.config
+    record = _evaluate_epoch(
+        run,
+        evaluate=evaluate,
+        epoch=run.epoch + 1,
+        train_loss=_mean(run.step_losses[run.epoch * run.steps_per_epoch :]),
     )
-    st.write_json(out / st.RESULT_FILE, result.to_dict())
-    return result
+    run.history.append(record)
+    if not run.val:
+        better = True  # nothing to compare: keep the latest adapter
+    else:
+        acc = run.best["accuracy"]
+        better = acc is None or (record.val_accuracy or 0.0) > acc
+    if better:
+        with st.atomic_dir(config.out / st.BEST_DIR) as tmp:
+            run.model.save_pretrained(tmp)
+            run.loaded.processor.save_pretrained(tmp)
+            st.write_json(
+                tmp / st.RUN_INFO_FILE,
+                {
+                    "family": config.family,
+                    "config": config.to_dict(),
+                    "frames": run.family.inference_options(config),
+                    "epoch": record.epoch,
+                    "global_step": run.global_step,
+                    "val_accuracy": record.val_accuracy,
+                    "val_metrics": record.val_metrics,
+                    "base": str(config.base.resolve()),
+                },
+            )
+        run.best = {"epoch": record.epoch, "accuracy": record.val_accuracy}
+    if on_epoch is not None:
+        on_epoch(record)
+    run.epoch += 1
+    run.batch_pos = 0
+    _save_checkpoint(run, finished=run.epoch >= config.epochs or stop)
 
 
 def _prefetch(fn: Callable[[int], Any], indices: range) -> Generator[Any, None, None]:
@@ -403,9 +463,9 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _check_fingerprint(config: SftConfig, recorded: dict[str, Any], path: Path) -> None:
-    current = config.fingerprint()
-    differ = sorted(k for k in set(current) | set(recorded) if current.get(k) != recorded.get(k))
+    differ = config.differences(recorded)
     if differ:
+        current = config.fingerprint()
         detail = ", ".join(
             f"{k}: run has {recorded.get(k)!r}, now {current.get(k)!r}" for k in differ
         )
@@ -415,24 +475,6 @@ def _check_fingerprint(config: SftConfig, recorded: dict[str, Any], path: Path) 
         )
 
 
-def _load_model(config: SftConfig, *, device: Any, dtype: Any) -> tuple[Any, Any]:
-    with needs_extra("qwen"):
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    processor = AutoProcessor.from_pretrained(config.base)
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(config.base, dtype=dtype)
-    model.to(device)
-    peft_model = add_lora(
-        model,
-        r=config.lora_r,
-        alpha=config.lora_alpha,
-        dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        gradient_checkpointing=config.gradient_checkpointing,
-    )
-    return peft_model, processor
-
-
 def add_lora(
     model: Any,
     *,
@@ -440,12 +482,15 @@ def add_lora(
     alpha: int,
     dropout: float,
     target_modules: tuple[str, ...],
+    modules_to_save: tuple[str, ...] = (),
     gradient_checkpointing: bool = False,
 ) -> Any:
-    """Wrap a Qwen2.5-VL model in a peft LoRA model ready to train (base weights frozen).
+    """Wrap a model in a peft LoRA model ready to train (base weights frozen).
 
-    ``target_modules`` name linear layers (the defaults ``q/k/v/o_proj`` exist in
-    the language model only; the vision tower's are ``qkv`` / ``proj``).
+    ``target_modules`` name linear layers (Qwen2.5-VL: the defaults ``q/k/v/o_proj``
+    exist in the language model only; the vision tower's are ``qkv`` / ``proj``).
+    ``modules_to_save`` name modules trained in full (copies saved with the
+    adapter; Med3DVLM's recipe: vision tower, projector, embeddings, LM head).
     ``gradient_checkpointing`` recomputes the language model's activations in
     the backward pass (non-reentrant), trading about a third more compute for
     most of the memory. The frozen vision tower is never back-propagated.
@@ -461,6 +506,7 @@ def add_lora(
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=list(target_modules),
+        modules_to_save=list(modules_to_save) or None,
         task_type="CAUSAL_LM",
     )
     try:
@@ -494,9 +540,8 @@ def enable_checkpointing(model: Any) -> None:
 def _load_checkpoint(
     model: Any, optimizer: Any, scheduler: Any, ckpt: Path, *, device: Any
 ) -> None:
-    with needs_extra("qwen"):
-        import torch
-        from peft import set_peft_model_state_dict
+    import torch
+    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     weights = ckpt / "adapter_model.safetensors"
@@ -511,43 +556,22 @@ def _load_checkpoint(
         torch.cuda.set_rng_state_all([s.cpu() for s in saved["cuda_rng"]])
 
 
-def _frame_options(config: SftConfig) -> dict[str, Any]:
-    """The frame options of the Qwen adapter that show the model what training showed it."""
-    from vlm_adapters.qwen import FRAME_OPTIONS
-
-    options = config.qwen_options()
-    out: dict[str, Any] = {}
-    for key in FRAME_OPTIONS:
-        value = getattr(options, key)
-        out[key] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
 def _evaluate_epoch(
-    config: SftConfig,
-    model: Any,
-    processor: Any,
-    val: list[SftExample],
-    inputs: ExampleInputs,
-    *,
-    evaluate: Evaluator | None,
-    epoch: int,
-    global_step: int,
-    train_loss: float | None,
+    run: _Run, *, evaluate: Evaluator | None, epoch: int, train_loss: float | None
 ) -> EpochRecord:
-    if not val or evaluate is None:
+    config = run.config
+    if not run.val or evaluate is None:
         return EpochRecord(
-            epoch=epoch, global_step=global_step, train_loss=train_loss, val_accuracy=None
+            epoch=epoch, global_step=run.global_step, train_loss=train_loss, val_accuracy=None
         )
-    name = f"qwen2.5-vl:{config.base}+lora:{config.out / st.BEST_DIR}@epoch{epoch}"
+    name = f"{config.family}:{config.base}+lora:{config.out / st.BEST_DIR}@epoch{epoch}"
+    adapter = run.family.adapter(run.model, run.loaded, config, name)
     records = generate_predictions(
-        model,
-        processor,
-        val,
+        run.model,
+        adapter,
+        run.val,
         setting=config.setting,
-        options=config.qwen_options(),
-        model_name=name,
-        read_volume=inputs.read_volume,
+        read_volume=run.inputs.read_volume,
         progress=config.progress,
     )
     eval_dir = config.out / st.EVAL_DIR
@@ -568,7 +592,7 @@ def _evaluate_epoch(
     st.write_json(eval_dir / f"epoch-{epoch:03d}.metrics.json", metrics)
     return EpochRecord(
         epoch=epoch,
-        global_step=global_step,
+        global_step=run.global_step,
         train_loss=train_loss,
         val_accuracy=metrics.get("accuracy"),
         val_metrics=metrics,
