@@ -13,15 +13,20 @@ from moaks_schema import ATTRIBUTES, READING_COLUMNS
 SHAPE = (16, 24, 24)
 
 
-def label_map(shift: int = 0) -> np.ndarray:
-    """All 25 labels as separate blocks (shifted by ``shift`` voxels along rows)."""
+def label_map(shift: int = 0, *, side: int = 2) -> np.ndarray:
+    """All 25 labels as separate blocks (shifted by ``shift`` voxels along rows).
+
+    Medial regions lie on the medial side of the lateral ones for a knee of
+    ``side`` (canonical slices run right to left: a right knee's medial side
+    has the higher slice indices), so the builder's side check passes.
+    """
     m = np.zeros(SHAPE, np.uint8)
     for lab in range(1, 26):
         s = (lab - 1) // 9 * 5
         r = ((lab - 1) % 9) // 3 * 8 + shift
         c = (lab - 1) % 3 * 8
         m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return np.ascontiguousarray(m[::-1]) if side == 1 else m
 
 
 def synthetic_cohort(
@@ -39,7 +44,7 @@ def synthetic_cohort(
             vol = Volume(rng.integers(0, 400, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365))
             img = write_nifti(vol, root / "nifti" / f"{sid}.nii.gz")
             lab = write_nifti(
-                label_map(shift=i % 3), root / "labels" / f"{sid}.nii.gz", affine=vol.affine
+                label_map(shift=i % 3, side=side), root / "labels" / f"{sid}.nii.gz", affine=vol.affine
             )
             scans.append(
                 {

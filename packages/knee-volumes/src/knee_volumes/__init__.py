@@ -37,6 +37,7 @@ from knee_volumes.orientation import CANONICAL_AXCODES, axcodes, canonical_geome
 from knee_volumes.pictures import BOX_COLOURS, montage_png, preview_png
 from knee_volumes.reading import read_volume
 from knee_volumes.sizes import parse_size
+from knee_volumes.space import SPACE_ATOL_MM, Grid, check_same_space, check_side
 from knee_volumes.volume import (
     STANDARD_SHAPE,
     STANDARD_SPACING,
@@ -58,9 +59,11 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "PUBLIC_SPLIT_COLUMNS",
     "PUBLIC_WINDOW",
+    "SPACE_ATOL_MM",
     "STANDARD_SHAPE",
     "STANDARD_SPACING",
     "Frames",
+    "Grid",
     "SeriesHeader",
     "Volume",
     "VolumeError",
@@ -69,6 +72,8 @@ __all__ = [
     "atomic_folder",
     "axcodes",
     "canonical_geometry",
+    "check_same_space",
+    "check_side",
     "montage_png",
     "parse_size",
     "plan_slices",
