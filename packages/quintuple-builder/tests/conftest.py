@@ -44,7 +44,9 @@ def synthetic_cohort(
             vol = Volume(rng.integers(0, 400, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365))
             img = write_nifti(vol, root / "nifti" / f"{sid}.nii.gz")
             lab = write_nifti(
-                label_map(shift=i % 3, side=side), root / "labels" / f"{sid}.nii.gz", affine=vol.affine
+                label_map(shift=i % 3, side=side),
+                root / "labels" / f"{sid}.nii.gz",
+                affine=vol.affine,
             )
             scans.append(
                 {

@@ -33,7 +33,13 @@ from knee_volumes.manifest import (
     scan_oai_release,
 )
 from knee_volumes.nifti import read_label_map, read_nifti, write_nifti
-from knee_volumes.orientation import CANONICAL_AXCODES, axcodes, canonical_geometry, to_canonical
+from knee_volumes.orientation import (
+    CANONICAL_AXCODES,
+    axcodes,
+    canonical_geometry,
+    from_canonical,
+    to_canonical,
+)
 from knee_volumes.pictures import BOX_COLOURS, montage_png, preview_png
 from knee_volumes.reading import read_volume
 from knee_volumes.sizes import parse_size
@@ -74,6 +80,7 @@ __all__ = [
     "canonical_geometry",
     "check_same_space",
     "check_side",
+    "from_canonical",
     "montage_png",
     "parse_size",
     "plan_slices",

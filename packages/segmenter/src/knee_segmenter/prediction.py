@@ -37,8 +37,6 @@ __all__ = [
     "segmentation_cases",
 ]
 
-_AFFINE_ATOL = 1e-3
-
 
 @dataclass(frozen=True, slots=True)
 class SegmentationCase:
@@ -94,20 +92,18 @@ def segmentation_cases(
 
 
 def check_aligned(pred: str | os.PathLike[str], image: str | os.PathLike[str]) -> None:
-    """Raise :class:`SegmenterError` unless ``pred`` has ``image``'s shape and affine."""
-    import nibabel as nib
+    """Raise :class:`SegmenterError` unless ``pred`` covers ``image``'s voxel grid.
 
-    p: Any = nib.load(str(pred))
-    i: Any = nib.load(str(image))
-    if tuple(p.shape) != tuple(i.shape):
-        raise SegmenterError(
-            f"prediction {pred}: shape {tuple(p.shape)}, expected the input's {tuple(i.shape)} ({image})"
-        )
-    if not np.allclose(p.affine, i.affine, atol=_AFFINE_ATOL):
-        raise SegmenterError(
-            f"prediction {pred}: affine\n{np.round(p.affine, 4)}\nexpected the input's\n"
-            f"{np.round(i.affine, 4)} ({image})"
-        )
+    The one space check of :func:`knee_volumes.check_same_space` (same grid
+    after reorientation, within ``knee_volumes.SPACE_ATOL_MM``).
+    """
+    import nibabel as nib
+    from knee_volumes import VolumeError, check_same_space
+
+    try:
+        check_same_space(nib.load(str(image)), nib.load(str(pred)), label_path=pred)
+    except VolumeError as exc:
+        raise SegmenterError(f"prediction {exc} ({image})") from exc
 
 
 def is_valid_prediction(
