@@ -16,12 +16,13 @@ from reasonknee_build.cli import build
 SHAPE = (16, 24, 24)
 
 
-def _labels(shift: int) -> np.ndarray:
+def _labels(shift: int, side: int) -> np.ndarray:
+    """All 25 regions as blocks; medial ones on the medial side for a knee of ``side``."""
     m = np.zeros(SHAPE, np.uint8)
     for lab in range(1, 26):
         s, r, c = (lab - 1) // 9 * 5, ((lab - 1) % 9) // 3 * 8 + shift, (lab - 1) % 3 * 8
         m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return np.ascontiguousarray(m[::-1]) if side == 1 else m
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 study_date="20050101",
             )
             contents.append(f"0.C.2/{pid}/20050101/{series},{pid},20050101,x,MR Knee,{desc}")
-            write_nifti(_labels(i), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine)
+            write_nifti(_labels(i, side), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine)
             moaks.append(
                 f"{pid}|{side}: {'Right' if side == 1 else 'Left'}|22|1|{i}: {i}|1: 1|3|2.1|1|0: No"
             )

@@ -18,7 +18,7 @@ def _label_map() -> np.ndarray:
     for lab in range(1, 26):
         s, r, c = (lab - 1) // 9 * 4, ((lab - 1) % 9) // 3 * 10, (lab - 1) % 3 * 10
         m[s : s + 3, r : r + 5, c : c + 5] = lab
-    return m
+    return np.ascontiguousarray(m[::-1])  # a right knee: medial regions at the higher slices
 
 
 @pytest.fixture(scope="module")
