@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from knee_volumes.atomic import atomic_file, remove_stale_staging, staging_folder
 from moaks_schema import QUESTIONS
 
 from quintuple_builder.assemble import assemble_quintuples
@@ -44,10 +44,13 @@ _FAILURE_SCHEMA = {"scan_id": pl.String, "stage": pl.String, "error": pl.String}
 class BuildResult:
     """Outcome of :func:`build_dataset`.
 
-    ``written`` is False when a failure stopped the build (``keep_going=False``);
-    then ``out_dir`` does not exist and ``manifest`` is empty. ``failures`` has
-    :data:`FAILURE_COLUMNS`; ``skipped`` lists scans left out because no MOAKS
-    reading exists for them (not a failure).
+    ``written`` is False when a failure stopped the build (``keep_going=False``,
+    or every scan failed); then ``out_dir`` does not exist and ``manifest`` is
+    empty. ``failures`` has :data:`FAILURE_COLUMNS`; ``failures_csv`` is where
+    that table was written (``OUT/reports/failures.csv``, or
+    ``OUT.failures.csv`` beside the intended output when nothing was written;
+    None when no scan failed). ``skipped`` lists scans left out because no
+    MOAKS reading exists for them (not a failure).
     """
 
     out_dir: Path
@@ -56,6 +59,7 @@ class BuildResult:
     skipped: pl.DataFrame
     counts: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    failures_csv: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,16 +146,35 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> Path:
         raise QuintupleBuilderError(
             f"{out_dir}: output folder exists: expected a new path (or overwrite=True)"
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    return tmp
+    remove_stale_staging(out_dir)  # left by killed builds
+    return staging_folder(out_dir)
+
+
+def failures_beside(out_dir: Path) -> Path:
+    """Where a build that wrote nothing puts its failures table: ``OUT.failures.csv``."""
+    return out_dir.with_name(f"{out_dir.name}.failures.csv")
+
+
+def _not_written(tmp: Path, out_dir: Path, failures: pl.DataFrame, skipped: pl.DataFrame):
+    """The result of a build stopped by failed scans: no folder, the failures beside it."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    path = failures_beside(out_dir)
+    with atomic_file(path, suffix=".csv") as part:
+        failures.write_csv(part)
+    return BuildResult(
+        out_dir=out_dir,
+        written=False,
+        failures=failures,
+        skipped=skipped,
+        counts=pl.DataFrame(),
+        failures_csv=path,
+    )
 
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
     if out_dir.exists():
-        trash = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out_dir, trash)
+        trash = staging_folder(out_dir, kind="old")
+        os.replace(out_dir, trash / "x")
         os.replace(tmp, out_dir)
         shutil.rmtree(trash, ignore_errors=True)
     else:
@@ -230,21 +253,15 @@ def build_dataset(
                 failures,
             ]
         ).sort("scan_id")
-        if failures.height and not keep_going:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return BuildResult(
-                out_dir=out_dir,
-                written=False,
-                failures=failures,
-                skipped=skipped,
-                counts=pl.DataFrame(),
-            )
         built = with_reading.drop("study_folder", "series_folder", "image_path", "label_path").join(
             geometry, on="scan_id", how="inner"
         )
+        if failures.height and (not keep_going or built.height == 0):
+            return _not_written(tmp, out_dir, failures, skipped)
         if built.height == 0:
             raise QuintupleBuilderError(
-                "no scan could be built: every scan failed or has no MOAKS reading"
+                "no scan could be built: no scan has a MOAKS reading (expected readings for the "
+                "scans' patient, visit and side)"
             )
         splits = assign_splits(built["patient_id"].to_list())
         built = built.with_columns(
@@ -287,6 +304,7 @@ def build_dataset(
             },
         )
         _replace_dir(tmp, out_dir)
+        failures_beside(out_dir).unlink(missing_ok=True)  # from an earlier, stopped build
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -297,4 +315,5 @@ def build_dataset(
         skipped=skipped,
         counts=counts,
         manifest=manifest,
+        failures_csv=out_dir / "reports" / "failures.csv" if failures.height else None,
     )
