@@ -50,7 +50,9 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 study_date="20050101",
             )
             contents.append(f"0.C.2/{pid}/20050101/{series},{pid},20050101,x,MR Knee,{desc}")
-            write_nifti(_labels(i, side), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine)
+            write_nifti(
+                _labels(i, side), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine
+            )
             moaks.append(
                 f"{pid}|{side}: {'Right' if side == 1 else 'Left'}|22|1|{i}: {i}|1: 1|3|2.1|1|0: No"
             )

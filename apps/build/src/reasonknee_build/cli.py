@@ -16,13 +16,35 @@ import click
 __all__ = ["build"]
 
 
+class _Command(click.Command):
+    """The build command: the project's errors end in a one-line message and exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        from knee_segmenter import SegmenterError
+        from quintuple_builder.user_errors import reported_errors
+
+        with reported_errors(click.ClickException, SegmenterError):
+            return super().invoke(ctx)
+
+
 def _shape(value: str) -> tuple[int, int, int]:
     from knee_volumes import VolumeError, parse_size
 
     try:
         return parse_size(value, n=3, minimum=8)  # type: ignore[return-value]
     except VolumeError:
-        raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64") from None
+        raise click.BadParameter(
+            f"{value!r}: expected three sizes >= 8, e.g. 32,64,64", param_hint="--shape"
+        ) from None
+
+
+def _visits(value: str) -> tuple[str, ...]:
+    from moaks_schema import MoaksSchemaError, visit
+
+    try:
+        return tuple(visit(v.strip()).label for v in value.split(",") if v.strip())
+    except MoaksSchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--visits") from None
 
 
 def _question_ids(value: str | None) -> list[int] | None:
@@ -34,7 +56,7 @@ def _question_ids(value: str | None) -> list[int] | None:
         raise click.BadParameter(str(exc), param_hint="--questions") from None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--phantom",
     "phantom",
@@ -144,6 +166,7 @@ def build(
 
     console = Console(stderr=True, quiet=False)
     kind, where = _check_sources(phantom, oai_root, moaks, labels)
+    shape_, visits_ = _shape(shape), _visits(visits)  # usage errors before any work
     work = work or out.with_name(out.name + ".work")
     result = _run(
         console,
@@ -159,8 +182,8 @@ def build(
         workers=workers,
         keep_going=keep_going,
         seed=seed,
-        shape=_shape(shape),
-        visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
+        shape=shape_,
+        visits=visits_,
         question_ids=_question_ids(questions),
         device=device,
         mirroring=mirroring,
@@ -218,30 +241,24 @@ def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work,
          keep_going, seed, shape, visits, question_ids, device, mirroring, overwrite,
          progress) -> bool:  # fmt: skip
     """One library call (after the phantom cohort, when asked); False when the build failed."""
-    from knee_volumes import VolumeError
-    from moaks_schema import MoaksSchemaError
-    from quintuple_builder import QuintupleBuilderError, build_from_release, labels_from_folder
+    from quintuple_builder import build_from_release, labels_from_folder
 
     from reasonknee_build.report import print_build
 
-    try:
-        release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
-                                      codebook=codebook, where=where, work=work, seed=seed,
-                                      shape=shape, visits=visits, progress=progress)  # fmt: skip
-        if kind == "nnunet":
-            from knee_segmenter import pseudo_label_provider
+    release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
+                                  codebook=codebook, where=where, work=work, seed=seed,
+                                  shape=shape, visits=visits, progress=progress)  # fmt: skip
+    if kind == "nnunet":
+        from knee_segmenter import pseudo_label_provider
 
-            provider = pseudo_label_provider(work=work, model_dir=where, device=device,
-                                             mirroring=mirroring, progress=progress)  # fmt: skip
-        else:
-            provider = labels_from_folder(label_dir)
-        result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
-                                    executor=executor, workers=workers, question_ids=question_ids,
-                                    keep_going=keep_going, overwrite=overwrite, progress=progress,
-                                    notify=console.print,
-                                    extra_manifest={"phantom_patients": phantom})  # fmt: skip
-    except (QuintupleBuilderError, VolumeError, MoaksSchemaError) as exc:
-        console.print(f"[red]error[/red]: {exc}")
-        return False
+        provider = pseudo_label_provider(work=work, model_dir=where, device=device,
+                                         mirroring=mirroring, progress=progress)  # fmt: skip
+    else:
+        provider = labels_from_folder(label_dir)
+    result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
+                                executor=executor, workers=workers, question_ids=question_ids,
+                                keep_going=keep_going, overwrite=overwrite, progress=progress,
+                                notify=console.print,
+                                extra_manifest={"phantom_patients": phantom})  # fmt: skip
     print_build(console, result)
     return result.ok
