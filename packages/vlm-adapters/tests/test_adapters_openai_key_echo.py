@@ -29,21 +29,26 @@ class EchoServer:
     """Answers POSTs with ``status`` and a body echoing the Authorization header (at most 200)."""
 
     def __init__(self) -> None:
-        self.status = 401
+        self.status: int | str = 401
         self.headers_seen: list[str] = []
+        self.images: list[int] = []
         echo = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 auth = self.headers.get("Authorization", "")
                 echo.headers_seen.append(auth)
-                if echo.status == 200:  # not a chat completion
+                parts = request["messages"][0]["content"]
+                echo.images.append(sum(p["type"] == "image_url" for p in parts))
+                if echo.status == "ok":  # a chat completion
+                    body = json.dumps({"choices": [{"message": {"content": "grade 0"}}]}).encode()
+                elif echo.status == 200:  # not a chat completion
                     body = f'{{"oops": "you sent {auth}", "also": "{OTHER_KEY}"'.encode()
                 else:
                     payload = {"error": {"message": f"bad header {auth!r}", "key": OTHER_KEY}}
                     body = json.dumps(payload).encode()
-                self.send_response(echo.status)
+                self.send_response(200 if echo.status == "ok" else echo.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 if echo.status == 429:
@@ -130,3 +135,43 @@ def test_redact_covers_the_key_bearer_tokens_and_sk_keys() -> None:
     out = redact(text, keys=["mysecretvalue42"])
     assert out == "Bearer [redacted] and [redacted] and [redacted], fine"
     assert redact("authorization: Basic dXNlcjpwYXNz") == "authorization: Basic [redacted]"
+
+
+def test_default_slices_fit_the_scan(dataset, echo, tmp_path, monkeypatch) -> None:
+    from knee_volumes import SliceRange
+    from vlm_adapters import load_split
+
+    monkeypatch.setenv("REASONKNEE_ECHO_KEY", "sk-test-0000000000")
+    echo.status = "ok"
+    n_slices = load_split(dataset, "test", limit=1)[0].shape[0]
+    assert n_slices < 128  # the public o1 script's range (32, 128) would not fit
+    options = {k: v for k, v in OPTIONS.items() if k != "slices"}
+    summary = run_baseline(
+        dataset=dataset,
+        split="test",
+        limit=1,
+        model=f"openai:m@{echo.url}",
+        setting="zero-shot",
+        out=tmp_path / "p.jsonl",
+        questions=[1],
+        options={**options, "api_key_env": "REASONKNEE_ECHO_KEY"},
+        progress=False,
+    )
+    assert summary.errors == 0 and summary.written == 1
+    assert echo.images == [SliceRange(0.2, 0.8, 32).resolve(n_slices)[2]]
+    assert SliceRange(0.2, 0.8, 32).resolve(160) == (32, 128, 32)
+
+
+def test_slices_that_do_not_fit_say_how_to_choose(dataset, tmp_path) -> None:
+    with pytest.raises(AdapterError, match=r"not inside the \d+ slices available: choose 'all', N"):
+        run_baseline(
+            dataset=dataset,
+            split="test",
+            limit=1,
+            model="openai:m@http://127.0.0.1:9/v1",
+            setting="zero-shot",
+            out=tmp_path / "p.jsonl",
+            questions=[1],
+            options={**OPTIONS, "slices": (32, 128, 32)},
+            progress=False,
+        )

@@ -23,7 +23,7 @@ from knee_volumes.dicom import (
     write_dicom_series,
 )
 from knee_volumes.errors import VolumeError
-from knee_volumes.frames import Frames, plan_slices, prepare_frames
+from knee_volumes.frames import Frames, SliceRange, plan_slices, prepare_frames
 from knee_volumes.manifest import (
     CONTENTS_COLUMNS,
     DESS_SERIES,
@@ -71,6 +71,7 @@ __all__ = [
     "Frames",
     "Grid",
     "SeriesHeader",
+    "SliceRange",
     "Volume",
     "VolumeError",
     "__version__",

@@ -31,11 +31,15 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from knee_volumes.frames import SliceRange
+
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
-__all__ = ["OpenAIAdapter", "OpenAIOptions", "encode_frames", "redact"]
+__all__ = ["O1_SLICES", "OpenAIAdapter", "OpenAIOptions", "encode_frames", "redact"]
 
+#: The public o1 script's slices (32..128 of 160, 32 of them) as a range that fits any scan.
+O1_SLICES = SliceRange(0.2, 0.8, 32)
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _FATAL_STATUS = {401, 403, 404}
 _END = object()
@@ -60,8 +64,11 @@ def redact(text: str, *, keys: Iterable[str | None] = ()) -> str:
 class OpenAIOptions:
     """Options of the OpenAI-compatible adapter.
 
-    ``slices`` defaults to the public o1 script's 32 evenly spaced slices
-    between 32 and 128. ``json_response``: ask for ``response_format =
+    ``slices`` defaults to the public o1 script's choice, 32 evenly spaced
+    slices between slices 32 and 128 of a 160-slice scan, scaled to the scan
+    it is given (``SliceRange(0.2, 0.8, 32)``: the middle 60 %, with fewer
+    slices where the scan has fewer); give ``N``, ``"all"`` or ``(start, stop,
+    N)`` to choose others. ``json_response``: ask for ``response_format =
     {"type": "json_object"}`` (dropped for the rest of the run if the server
     rejects it). ``max_tokens_field``: ``"max_completion_tokens"`` for OpenAI
     reasoning models, ``"max_tokens"`` for most servers.
@@ -69,7 +76,7 @@ class OpenAIOptions:
 
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"
-    slices: SliceSpec = (32, 128, 32)
+    slices: SliceSpec = O1_SLICES
     size: tuple[int, int] | None = None
     window: tuple[float, float] = (0.0, 400.0)
     image_format: str = "png"
