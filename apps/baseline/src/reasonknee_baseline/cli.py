@@ -21,6 +21,17 @@ __all__ = ["baseline", "parse_options"]
 _SETTINGS = ("zero-shot", "instruction", "gt-region")
 
 
+class _Command(click.Command):
+    """The baseline command: the project's errors end in a one-line message and exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        from quintuple_builder.user_errors import reported_errors
+        from vlm_adapters import AdapterError
+
+        with reported_errors(click.ClickException, AdapterError):
+            return super().invoke(ctx)
+
+
 def parse_options(items: tuple[str, ...]) -> dict[str, object]:
     """``("fps=2", "slices=[32,128,32]", "prefix_reuse=false")`` -> typed options (JSON values, else text).
 
@@ -56,7 +67,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
-@click.command("baseline", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("baseline", cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--dataset",
     required=True,
@@ -151,7 +162,7 @@ def baseline(
         TimeRemainingColumn,
     )
     from rich.text import Text
-    from vlm_adapters import AdapterError, run_baseline, run_sharded
+    from vlm_adapters import run_baseline, run_sharded
 
     class _Rate(ProgressColumn):
         def render(self, task) -> Text:
@@ -179,13 +190,10 @@ def baseline(
     if shards is not None:
         if shard is not None:
             raise click.BadParameter("give either --shard or --shards", param_hint="--shards")
-        try:
-            with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
-                summary = run_sharded(
-                    shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common
-                )
-        except AdapterError as exc:
-            raise click.ClickException(str(exc)) from None
+        with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
+            summary = run_sharded(
+                shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common
+            )
         _report(console, summary)
         return
     with Progress(
@@ -206,10 +214,7 @@ def baseline(
             else:
                 bar.update(task, completed=done)
 
-        try:
-            summary = run_baseline(out=out, shard=_parse_shard(shard), progress=progress, **common)
-        except AdapterError as exc:
-            raise click.ClickException(str(exc)) from None
+        summary = run_baseline(out=out, shard=_parse_shard(shard), progress=progress, **common)
     _report(console, summary)
 
 
@@ -218,8 +223,13 @@ def _report(console: Console, summary: RunSummary) -> None:
     if summary.prefill_tokens is not None and summary.prompt_tokens:
         ratio = f", prefill {summary.prefill_tokens}/{summary.prompt_tokens} prompt tokens"
     console.print(
-        f"{summary.out}: {summary.written} written, {summary.skipped} already done, {summary.errors} errors "
-        f"of {summary.total} in {summary.wall_s:.1f} s{ratio}"
+        f"{summary.out}: {summary.written} written, {summary.skipped} already done, "
+        f"{summary.errors} errors of {summary.total} in {summary.wall_s:.1f} s{ratio}"
+        + (
+            " (records in the file with an error; --retry-errors redoes them)"
+            if summary.errors
+            else ""
+        )
     )
     if summary.errors:
         raise SystemExit(1)

@@ -99,6 +99,11 @@ def make_adapter(
     if ms.kind in ("majority", "atlas", "random"):
         from vlm_adapters.reference import fit_reference
 
+        if opts:
+            raise AdapterError(
+                f"model {ms.kind!r}: takes no options, got {', '.join(sorted(opts))} (options are "
+                "for qwen2.5-vl and openai models)"
+            )
         if dataset is None and ms.kind != "random":
             raise AdapterError(f"model {ms.kind!r}: needs the dataset folder (its train split)")
         return fit_reference(ms.kind, dataset or "", seed=seed)
