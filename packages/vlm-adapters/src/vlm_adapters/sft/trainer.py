@@ -154,7 +154,6 @@ def train_lora(
     import torch
 
     out = config.out
-    out.mkdir(parents=True, exist_ok=True)
     for name in (st.CHECKPOINT_DIR, st.BEST_DIR):
         st.recover_dir(out / name)
     ckpt = out / st.CHECKPOINT_DIR
@@ -199,6 +198,7 @@ def train_lora(
             limit=config.eval_limit,
         )
 
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     device, dtype = resolve_device(config.device, config.dtype)
