@@ -6,7 +6,6 @@ Only argument parsing and progress display live here; the work is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,32 +24,24 @@ class _Command(click.Command):
     """The baseline command: the project's errors end in a one-line message and exit 1."""
 
     def invoke(self, ctx: click.Context):
-        from quintuple_builder.user_errors import reported_errors
-        from vlm_adapters import AdapterError
-
-        with reported_errors(click.ClickException, AdapterError):
+        try:
             return super().invoke(ctx)
+        except Exception as exc:  # only the project's errors become messages (as_failure)
+            from quintuple_builder.user_errors import as_failure
+            from vlm_adapters import AdapterError
+
+            raise as_failure(exc, click.ClickException, AdapterError)  # noqa: B904
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, object]:
-    """``("fps=2", "slices=[32,128,32]", "prefix_reuse=false")`` -> typed options (JSON values, else text).
+    """``--option KEY=VALUE`` items -> typed options (:func:`vlm_adapters.spec.parse_options`)."""
+    from vlm_adapters import AdapterError
+    from vlm_adapters.spec import parse_options as parse
 
-    >>> parse_options(("fps=2", "slices=[32,128,32]", "device=cpu"))
-    {'fps': 2, 'slices': (32, 128, 32), 'device': 'cpu'}
-    """
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, list):
-            value = tuple(value)
-        out[key.strip()] = value
-    return out
+    try:
+        return parse(items)
+    except AdapterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--option") from None
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:

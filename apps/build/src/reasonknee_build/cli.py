@@ -20,11 +20,13 @@ class _Command(click.Command):
     """The build command: the project's errors end in a one-line message and exit 1."""
 
     def invoke(self, ctx: click.Context):
-        from knee_segmenter import SegmenterError
-        from quintuple_builder.user_errors import reported_errors
-
-        with reported_errors(click.ClickException, SegmenterError):
+        try:
             return super().invoke(ctx)
+        except Exception as exc:  # only the project's errors become messages (as_failure)
+            from knee_segmenter import SegmenterError
+            from quintuple_builder.user_errors import as_failure
+
+            raise as_failure(exc, click.ClickException, SegmenterError)  # noqa: B904
 
 
 def _shape(value: str) -> tuple[int, int, int]:

@@ -51,6 +51,19 @@ class LazyGroup(click.Group):
         cmd.short_help = cmd.short_help or short
         return cmd
 
+    def invoke(self, ctx: click.Context):
+        """Every subcommand: the project's errors end in a one-line message and exit 1."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # only the project's errors become messages (as_failure)
+            from bench_metrics import BenchMetricsError
+            from knee_segmenter import SegmenterError
+            from quintuple_builder.user_errors import as_failure
+            from vlm_adapters import AdapterError
+
+            more = (SegmenterError, AdapterError, BenchMetricsError)
+            raise as_failure(exc, click.ClickException, *more)  # noqa: B904
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing uses the static help so that `--help` imports no subcommand module.
         with formatter.section("Commands"):

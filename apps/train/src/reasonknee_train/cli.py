@@ -23,13 +23,16 @@ class _Group(click.Group):
     """The train commands: the project's errors end in a one-line message and exit 1."""
 
     def invoke(self, ctx: click.Context):
-        from bench_metrics import BenchMetricsError
-        from knee_segmenter import SegmenterError
-        from quintuple_builder.user_errors import reported_errors
-        from vlm_adapters import AdapterError
-
-        with reported_errors(click.ClickException, SegmenterError, AdapterError, BenchMetricsError):
+        try:
             return super().invoke(ctx)
+        except Exception as exc:  # only the project's errors become messages (as_failure)
+            from bench_metrics import BenchMetricsError
+            from knee_segmenter import SegmenterError
+            from quintuple_builder.user_errors import as_failure
+            from vlm_adapters import AdapterError
+
+            more = (SegmenterError, AdapterError, BenchMetricsError)
+            raise as_failure(exc, click.ClickException, *more)  # noqa: B904
 
 
 @click.group(name="train", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,23 +1,23 @@
 """The project's errors as one-line messages for the apps (each app depends on quintuple-builder).
 
-An app wraps its command in :func:`reported_errors`: an error a user can fix
-(a named library error, or a file that cannot be opened) becomes the app's own
-failure with the message on one line (what, which file or option, what was
-expected), never a traceback; anything else is a bug and still raises.
+An app's command catches what its work raised and re-raises
+:func:`as_failure` of it: an error a user can fix (a named library error, or a
+file that cannot be opened) becomes the app's own failure with the message on
+one line (what, which file or option, what was expected), never a traceback;
+anything else is a bug and is raised unchanged.
 
->>> try:
-...     with reported_errors(RuntimeError):
-...         raise QuintupleBuilderError("moaks.txt: no ID column\\n(expected ID, SIDE)")
-... except RuntimeError as exc:
-...     print(exc)
+>>> exc = QuintupleBuilderError("moaks.txt: no ID column\\n(expected ID, SIDE)")
+>>> print(as_failure(exc, RuntimeError))
 moaks.txt: no ID column (expected ID, SIDE)
+>>> bug = KeyError("x")
+>>> as_failure(bug, RuntimeError) is bug
+True
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from bbox3d import Bbox3dError
 from knee_volumes import VolumeError
@@ -25,7 +25,7 @@ from moaks_schema import MoaksSchemaError
 
 from quintuple_builder.errors import QuintupleBuilderError
 
-__all__ = ["USER_ERRORS", "one_line", "reported_errors"]
+__all__ = ["USER_ERRORS", "as_failure", "one_line"]
 
 #: Errors of the libraries below the apps (and of the file system) that a user can act on.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -43,12 +43,8 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-@contextlib.contextmanager
-def reported_errors(
-    failure: Callable[[str], BaseException], *more: type[BaseException]
-) -> Iterator[None]:
-    """Turn :data:`USER_ERRORS` (and ``more``) raised inside into ``failure(one_line(message))``."""
-    try:
-        yield
-    except (*USER_ERRORS, *more) as exc:
-        raise failure(one_line(exc)) from None
+def as_failure(
+    exc: BaseException, failure: Callable[[str], BaseException], *more: type[BaseException]
+) -> BaseException:
+    """``failure(one_line(exc))`` for :data:`USER_ERRORS` and ``more``; ``exc`` itself otherwise."""
+    return failure(one_line(exc)) if isinstance(exc, (*USER_ERRORS, *more)) else exc

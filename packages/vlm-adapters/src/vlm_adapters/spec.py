@@ -11,14 +11,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Adapter
 
-__all__ = ["ModelSpec", "make_adapter", "parse_model_spec"]
+__all__ = ["ModelSpec", "make_adapter", "parse_model_spec", "parse_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +137,22 @@ def _options(cls: type, opts: dict[str, Any]) -> Any:
             f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; expected some of {sorted(known)}"
         )
     return cls(**opts)
+
+
+def parse_options(items: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` texts -> adapter options (values read as JSON when they parse, else text).
+
+    >>> parse_options(("fps=2", "slices=[32,128,32]", "device=cpu"))
+    {'fps': 2, 'slices': (32, 128, 32), 'device': 'cpu'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise AdapterError(f"option {item!r}: expected KEY=VALUE, e.g. slices=32")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
