@@ -113,3 +113,15 @@ def test_canonical_layout_and_side_convention_agree() -> None:
     arr[4:6] = 7  # lateral femur at high x = toward the right
     canonical, _ = to_canonical(arr, ras)
     check_side(canonical, 1)
+
+
+def test_overlapping_groups_are_not_called_mirrored() -> None:
+    # a poor segmentation: medial and lateral labels nearly at the same slices (quality, not side)
+    m = np.zeros((32, 4, 4), np.uint8)
+    m[14:16] = 4  # medial femur around slice 14.5
+    m[15:17] = 7  # lateral femur around slice 15.5: 1 slice the wrong way for a right knee
+    check_side(m, 1)
+    m2 = np.zeros((32, 4, 4), np.uint8)
+    m2[10:12], m2[20:22] = 4, 7  # clearly mirrored for a right knee
+    with pytest.raises(VolumeError, match="mirrored for a right knee"):
+        check_side(m2, 1)

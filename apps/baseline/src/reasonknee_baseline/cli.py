@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,17 +21,8 @@ __all__ = ["baseline", "parse_options"]
 _SETTINGS = ("zero-shot", "instruction", "gt-region")
 
 
-class _Command(click.Command):
+class _Command(ProjectErrorsAsMessages, click.Command):
     """The baseline command: the project's errors end in a one-line message and exit 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:  # only the project's errors become messages (as_failure)
-            from quintuple_builder.user_errors import as_failure
-            from vlm_adapters import AdapterError
-
-            raise as_failure(exc, click.ClickException, AdapterError)  # noqa: B904
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, object]:

@@ -12,21 +12,13 @@ import sys
 from pathlib import Path
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 __all__ = ["build"]
 
 
-class _Command(click.Command):
+class _Command(ProjectErrorsAsMessages, click.Command):
     """The build command: the project's errors end in a one-line message and exit 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:  # only the project's errors become messages (as_failure)
-            from knee_segmenter import SegmenterError
-            from quintuple_builder.user_errors import as_failure
-
-            raise as_failure(exc, click.ClickException, SegmenterError)  # noqa: B904
 
 
 def _shape(value: str) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 from reasonknee import __version__
 
@@ -35,8 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+class LazyGroup(ProjectErrorsAsMessages, click.Group):
+    """A click group whose subcommands are imported on first use.
+
+    Every subcommand's project errors end in a one-line message and exit 1.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -50,19 +54,6 @@ class LazyGroup(click.Group):
         cmd = getattr(module, attr)
         cmd.short_help = cmd.short_help or short
         return cmd
-
-    def invoke(self, ctx: click.Context):
-        """Every subcommand: the project's errors end in a one-line message and exit 1."""
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:  # only the project's errors become messages (as_failure)
-            from bench_metrics import BenchMetricsError
-            from knee_segmenter import SegmenterError
-            from quintuple_builder.user_errors import as_failure
-            from vlm_adapters import AdapterError
-
-            more = (SegmenterError, AdapterError, BenchMetricsError)
-            raise as_failure(exc, click.ClickException, *more)  # noqa: B904
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing uses the static help so that `--help` imports no subcommand module.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 __all__ = ["segmenter", "train", "vlm"]
 
@@ -19,20 +20,8 @@ _DIR = click.Path(file_okay=False, path_type=Path)
 _EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-class _Group(click.Group):
+class _Group(ProjectErrorsAsMessages, click.Group):
     """The train commands: the project's errors end in a one-line message and exit 1."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:  # only the project's errors become messages (as_failure)
-            from bench_metrics import BenchMetricsError
-            from knee_segmenter import SegmenterError
-            from quintuple_builder.user_errors import as_failure
-            from vlm_adapters import AdapterError
-
-            more = (SegmenterError, AdapterError, BenchMetricsError)
-            raise as_failure(exc, click.ClickException, *more)  # noqa: B904
 
 
 @click.group(name="train", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

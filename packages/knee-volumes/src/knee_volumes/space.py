@@ -15,7 +15,10 @@ the wrong place:
   higher slice indices and for a left knee (side 2) the lower ones. The medial
   regions (FMA/FMC/FMP, TMA/TMC/TMP, MMA/MMB/MMP) must lie on the medial side
   of the lateral ones (FLA/FLC/FLP, TLA/TLC/TLP, LMA/LMB/LMP); a mirrored label
-  map fails.
+  map fails. Only a clear answer counts: the mean slices of the two groups
+  must be at least :data:`SIDE_MARGIN` of the slice count (and one slice)
+  apart for the map to be called mirrored (a map whose groups overlap is not
+  judged here: that is a question of its quality, not of its side).
 
 >>> import numpy as np
 >>> from knee_volumes.volume import Volume
@@ -45,6 +48,7 @@ from knee_volumes.orientation import canonical_geometry
 __all__ = [
     "LATERAL_LABELS",
     "MEDIAL_LABELS",
+    "SIDE_MARGIN",
     "SPACE_ATOL_MM",
     "Grid",
     "Gridded",
@@ -54,6 +58,9 @@ __all__ = [
 
 #: Largest distance in mm allowed between a voxel-grid corner of a label map and its image's.
 SPACE_ATOL_MM = 0.01
+#: How far (fraction of the slice count, at least one slice) the medial regions' mean slice
+#: must lie on the lateral side of the lateral regions' for a label map to count as mirrored.
+SIDE_MARGIN = 0.05
 
 _MEDIAL_CODES = ("FMA", "FMC", "FMP", "TMA", "TMC", "TMP", "MMA", "MMB", "MMP")
 _LATERAL_CODES = ("FLA", "FLC", "FLP", "TLA", "TLC", "TLP", "LMA", "LMB", "LMP")
@@ -156,9 +163,10 @@ def check_side(
 ) -> None:
     """Raise :class:`VolumeError` when a canonical label map is mirrored for a knee of ``side``.
 
-    ``side`` 1 (right): the medial regions must have a higher mean slice index
-    than the lateral ones; 2 (left): a lower one. A map without medial or
-    without lateral regions cannot be checked and passes.
+    ``side`` 1 (right): the medial regions must not have a lower mean slice
+    index than the lateral ones by more than :data:`SIDE_MARGIN` of the slice
+    count (at least one slice); 2 (left): not a higher one. A map without
+    medial or without lateral regions cannot be checked and passes.
     """
     if side not in _SIDE_NAMES:
         raise VolumeError(f"knee side {side!r}: expected 1 (right) or 2 (left)", path=label_path)
@@ -168,7 +176,8 @@ def check_side(
     medial, lateral = _mean_slice(arr, MEDIAL_LABELS), _mean_slice(arr, LATERAL_LABELS)
     if medial is None or lateral is None:
         return
-    if (medial > lateral) if side == 1 else (medial < lateral):
+    toward_medial = (medial - lateral) if side == 1 else (lateral - medial)
+    if toward_medial > -max(1.0, SIDE_MARGIN * arr.shape[0]):
         return
     expected = "higher" if side == 1 else "lower"
     raise VolumeError(
