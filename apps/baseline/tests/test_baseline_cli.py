@@ -7,17 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from knee_phantom import write_phantom_dataset
 from reasonknee_baseline.cli import baseline, parse_options
 from vlm_adapters import read_records
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.getbasetemp() / "baseline-cli-dataset"
-    if not (root / "manifest.json").exists():
-        write_phantom_dataset(root, n_patients=8, seed=0)
-    return root
 
 
 def _run(*args: str) -> object:

@@ -17,8 +17,9 @@ from reasonknee_build.cli import build
 SHAPE = (16, 24, 24)
 
 
-def _labels(shift: int) -> np.ndarray:
-    return region_blocks(SHAPE, shift=shift)
+def _labels(shift: int, side: int) -> np.ndarray:
+    """All 25 regions as blocks; medial ones on the medial side for a knee of ``side``."""
+    return region_blocks(SHAPE, shift=shift, side=side)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,9 @@ def oai(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 study_date="20050101",
             )
             contents.append(f"0.C.2/{pid}/20050101/{series},{pid},20050101,x,MR Knee,{desc}")
-            write_nifti(_labels(i), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine)
+            write_nifti(
+                _labels(i, side), root / "manual" / f"{pid}_00M_{side}.nii.gz", affine=vol.affine
+            )
             moaks.append(
                 f"{pid}|{side}: {'Right' if side == 1 else 'Left'}|22|1|{i}: {i}|1: 1|3|2.1|1|0: No"
             )

@@ -14,9 +14,10 @@ from moaks_schema import ATTRIBUTES, READING_COLUMNS
 SHAPE = (16, 24, 24)
 
 
-def label_map(shift: int = 0) -> np.ndarray:
-    """All 25 labels as separate blocks (shifted by ``shift`` voxels along rows)."""
-    return region_blocks(SHAPE, shift=shift)
+def label_map(shift: int = 0, *, side: int = 2) -> np.ndarray:
+    """All 25 labels as separate blocks (shifted by ``shift`` voxels along rows), medial regions on
+    the medial side for a knee of ``side`` so the builder's side check passes."""
+    return region_blocks(SHAPE, shift=shift, side=side)
 
 
 def synthetic_cohort(
@@ -34,7 +35,9 @@ def synthetic_cohort(
             vol = Volume(rng.integers(0, 400, SHAPE).astype(np.uint16), spacing=(0.7, 0.365, 0.365))
             img = write_nifti(vol, root / "nifti" / f"{sid}.nii.gz")
             lab = write_nifti(
-                label_map(shift=i % 3), root / "labels" / f"{sid}.nii.gz", affine=vol.affine
+                label_map(shift=i % 3, side=side),
+                root / "labels" / f"{sid}.nii.gz",
+                affine=vol.affine,
             )
             scans.append(
                 {

@@ -98,7 +98,9 @@ def test_float_labels_with_integer_values_accepted(tmp_path, make_pair):
 def test_shape_disagreement_names_case(tmp_path, make_pair):
     ip, _ = make_pair("s", shape=(16, 24, 24))
     _, lp = make_pair("other", shape=(16, 24, 20))
-    with pytest.raises(SegmenterError, match=r"case 's'.*shape \(16, 24, 20\).*\(16, 24, 24\)"):
+    with pytest.raises(
+        SegmenterError, match=r"case 's'.*shape \(16, 20, 24\).*image: shape \(16, 24, 24\)"
+    ):
         _export([("s", ip, lp)], tmp_path / "nn")
 
 
@@ -107,7 +109,9 @@ def test_affine_disagreement_names_case(tmp_path, make_pair, affine):
     shifted = affine.copy()
     shifted[0, 3] += 2.0
     _rewrite_label(lp, np.asanyarray(nib.load(lp).dataobj), shifted)
-    with pytest.raises(SegmenterError, match=r"case 'aff'.*affine"):
+    with pytest.raises(
+        SegmenterError, match=r"case 'aff'.*not in its image's space: its voxel grid is 2 mm away"
+    ):
         _export([(ip, lp)], tmp_path / "nn")
 
 
@@ -183,3 +187,34 @@ def test_dataset_json_records_the_left_right_axis(tmp_path, make_pair, affine):
     assert json.loads((out / "dataset.json").read_text())["knee_segmenter"] == {
         "left_right_axis": None
     }
+
+
+def test_label_map_in_another_valid_orientation_is_exported_in_the_images(
+    tmp_path, make_pair, affine
+):
+    # the same map stored with the slice axis reversed and a header that says so
+    ip, lp = make_pair("o")
+    data = np.asanyarray(nib.load(lp).dataobj)
+    flipped = affine.copy()
+    flipped[:3, 3] += affine[:3, 0] * (data.shape[0] - 1)
+    flipped[:3, 0] = -affine[:3, 0]
+    _rewrite_label(lp, np.ascontiguousarray(data[::-1]), flipped)
+    out = _export([(ip, lp)], tmp_path / "nn")
+    exported = nib.load(out / "labelsTr" / "o.nii.gz")
+    np.testing.assert_allclose(exported.affine, affine)
+    np.testing.assert_array_equal(np.asanyarray(exported.dataobj), data)
+
+
+@pytest.mark.parametrize("change", ["flip", "double"])
+def test_label_map_in_another_space_is_refused_by_the_shared_check(
+    tmp_path, make_pair, affine, change
+):
+    ip, lp = make_pair("sp")
+    bad = affine.copy()
+    if change == "flip":
+        bad[:3, 0] = -bad[:3, 0]
+    else:
+        bad[:3, :3] *= 2
+    _rewrite_label(lp, np.asanyarray(nib.load(lp).dataobj), bad)
+    with pytest.raises(SegmenterError, match=rf"case 'sp': {lp}: label map is not in its image's"):
+        _export([(ip, lp)], tmp_path / "nn")

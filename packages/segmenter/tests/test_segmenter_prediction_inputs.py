@@ -41,7 +41,9 @@ def test_alignment_checks(tmp_path, make_pair, affine):
     shifted[1, 3] += 1.0
     bad = tmp_path / "bad.nii.gz"
     nib.save(nib.Nifti1Image(np.asanyarray(nib.load(label).dataobj), shifted), bad)
-    with pytest.raises(SegmenterError, match=r"prediction .*bad\.nii\.gz: affine"):
+    with pytest.raises(
+        SegmenterError, match=r"prediction .*bad\.nii\.gz: label map is not in its image.s space"
+    ):
         ks.check_aligned(bad, image)
     assert not ks.is_valid_prediction(bad, image)
     out_of_range = tmp_path / "range.nii.gz"

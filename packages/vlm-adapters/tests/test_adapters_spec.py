@@ -55,11 +55,8 @@ def test_openai_adapter_options_and_protocol(monkeypatch: pytest.MonkeyPatch) ->
         "openai:o1", options={"max_tokens": 100, "max_tokens_field": "max_completion_tokens"}
     )
     assert isinstance(a, OpenAIAdapter) and isinstance(a, Adapter)
-    assert a.name == "openai:o1" and a.input_spec.slices == (
-        32,
-        128,
-        32,
-    )  # the public o1 script's slices
+    # the public o1 script's slices (32..128 of 160), scaled to the scan given
+    assert a.name == "openai:o1" and a.input_spec.slices.resolve(160) == (32, 128, 32)
     body = a.request_body(["data:image/png;base64,AAAA"], "Grade it.")
     assert body["max_completion_tokens"] == 100 and "temperature" not in body
     assert body["messages"][0]["content"][0]["type"] == "image_url"  # images first: a shared prefix

@@ -6,12 +6,12 @@ Only argument parsing and progress display live here; the work is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from moaks_schema import PROMPT_SETTINGS, PromptSetting
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,25 +20,19 @@ if TYPE_CHECKING:
 __all__ = ["baseline", "parse_options"]
 
 
-def parse_options(items: tuple[str, ...]) -> dict[str, object]:
-    """``("fps=2", "slices=[32,128,32]", "prefix_reuse=false")`` -> typed options (JSON values, else text).
+class _Command(ProjectErrorsAsMessages, click.Command):
+    """The baseline command: the project's errors end in a one-line message and exit 1."""
 
-    >>> parse_options(("fps=2", "slices=[32,128,32]", "device=cpu"))
-    {'fps': 2, 'slices': (32, 128, 32), 'device': 'cpu'}
-    """
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
-        try:
-            value: object = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, list):
-            value = tuple(value)
-        out[key.strip()] = value
-    return out
+
+def parse_options(items: tuple[str, ...]) -> dict[str, object]:
+    """``--option KEY=VALUE`` items -> typed options (:func:`vlm_adapters.spec.parse_options`)."""
+    from vlm_adapters import AdapterError
+    from vlm_adapters.spec import parse_options as parse
+
+    try:
+        return parse(items)
+    except AdapterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--option") from None
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -55,7 +49,7 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, n
 
 
-@click.command("baseline", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("baseline", cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--dataset",
     required=True,
@@ -153,7 +147,7 @@ def baseline(
         TimeRemainingColumn,
     )
     from rich.text import Text
-    from vlm_adapters import AdapterError, run_baseline, run_sharded
+    from vlm_adapters import run_baseline, run_sharded
 
     class _Rate(ProgressColumn):
         def render(self, task) -> Text:
@@ -181,13 +175,10 @@ def baseline(
     if shards is not None:
         if shard is not None:
             raise click.BadParameter("give either --shard or --shards", param_hint="--shards")
-        try:
-            with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
-                summary = run_sharded(
-                    shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common
-                )
-        except AdapterError as exc:
-            raise click.ClickException(str(exc)) from None
+        with console.status(f"{model} · {setting}: {shards} shards on {executor}"):
+            summary = run_sharded(
+                shards=shards, out=out, executor=executor, num_gpus=gpus_per_shard, **common
+            )
         _report(console, summary)
         return
     with Progress(
@@ -208,10 +199,7 @@ def baseline(
             else:
                 bar.update(task, completed=done)
 
-        try:
-            summary = run_baseline(out=out, shard=_parse_shard(shard), progress=progress, **common)
-        except AdapterError as exc:
-            raise click.ClickException(str(exc)) from None
+        summary = run_baseline(out=out, shard=_parse_shard(shard), progress=progress, **common)
     _report(console, summary)
 
 
@@ -220,8 +208,13 @@ def _report(console: Console, summary: RunSummary) -> None:
     if summary.prefill_tokens is not None and summary.prompt_tokens:
         ratio = f", prefill {summary.prefill_tokens}/{summary.prompt_tokens} prompt tokens"
     console.print(
-        f"{summary.out}: {summary.written} written, {summary.skipped} already done, {summary.errors} errors "
-        f"of {summary.total} in {summary.wall_s:.1f} s{ratio}"
+        f"{summary.out}: {summary.written} written, {summary.skipped} already done, "
+        f"{summary.errors} errors of {summary.total} in {summary.wall_s:.1f} s{ratio}"
+        + (
+            " (records in the file with an error; --retry-errors redoes them)"
+            if summary.errors
+            else ""
+        )
     )
     if summary.errors:
         raise SystemExit(1)

@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 __all__ = ["build"]
+
+
+class _Command(ProjectErrorsAsMessages, click.Command):
+    """The build command: the project's errors end in a one-line message and exit 1."""
 
 
 def _shape(value: str) -> tuple[int, int, int]:
@@ -22,7 +27,18 @@ def _shape(value: str) -> tuple[int, int, int]:
     try:
         return parse_size(value, n=3, minimum=8)  # type: ignore[return-value]
     except VolumeError:
-        raise click.BadParameter(f"{value!r}: expected three sizes >= 8, e.g. 32,64,64") from None
+        raise click.BadParameter(
+            f"{value!r}: expected three sizes >= 8, e.g. 32,64,64", param_hint="--shape"
+        ) from None
+
+
+def _visits(value: str) -> tuple[str, ...]:
+    from moaks_schema import MoaksSchemaError, visit
+
+    try:
+        return tuple(visit(v.strip()).label for v in value.split(",") if v.strip())
+    except MoaksSchemaError as exc:
+        raise click.BadParameter(str(exc), param_hint="--visits") from None
 
 
 def _check_moaks(moaks: tuple[Path, ...], codebook: Path | None) -> None:
@@ -53,7 +69,7 @@ def _question_ids(value: str | None) -> list[int] | None:
         raise click.BadParameter(str(exc), param_hint="--questions") from None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--phantom",
     "phantom",
@@ -187,6 +203,7 @@ def build(
     if out is None:
         raise click.UsageError("Missing option '--out'.")
     kind, where = _check_sources(phantom, oai_root, moaks, labels)
+    shape_, visits_ = _shape(shape), _visits(visits)  # usage errors before any work
     work = work or out.with_name(out.name + ".work")
     result = _run(
         console,
@@ -202,8 +219,8 @@ def build(
         workers=workers,
         keep_going=keep_going,
         seed=seed,
-        shape=_shape(shape),
-        visits=tuple(v.strip() for v in visits.split(",") if v.strip()),
+        shape=shape_,
+        visits=visits_,
         question_ids=_question_ids(questions),
         device=device,
         mirroring=mirroring,
@@ -262,30 +279,24 @@ def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work,
          keep_going, seed, shape, visits, question_ids, device, mirroring, public_root, overwrite,
          progress) -> bool:  # fmt: skip
     """One library call (after the phantom cohort, when asked); False when the build failed."""
-    from knee_volumes import VolumeError
-    from moaks_schema import MoaksSchemaError
-    from quintuple_builder import QuintupleBuilderError, build_from_release, labels_from_folder
+    from quintuple_builder import build_from_release, labels_from_folder
 
     from reasonknee_build.report import print_build
 
-    try:
-        release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
-                                      codebook=codebook, where=where, work=work, seed=seed,
-                                      shape=shape, visits=visits, progress=progress)  # fmt: skip
-        if kind == "nnunet":
-            from knee_segmenter import pseudo_label_provider
+    release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
+                                  codebook=codebook, where=where, work=work, seed=seed,
+                                  shape=shape, visits=visits, progress=progress)  # fmt: skip
+    if kind == "nnunet":
+        from knee_segmenter import pseudo_label_provider
 
-            provider = pseudo_label_provider(work=work, model_dir=where, device=device,
-                                             mirroring=mirroring, progress=progress)  # fmt: skip
-        else:
-            provider = labels_from_folder(label_dir)
-        result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
-                                    executor=executor, workers=workers, question_ids=question_ids,
-                                    keep_going=keep_going, overwrite=overwrite, progress=progress,
-                                    notify=console.print, public_root=public_root,
-                                    extra_manifest={"phantom_patients": phantom})  # fmt: skip
-    except (QuintupleBuilderError, VolumeError, MoaksSchemaError) as exc:
-        console.print(f"[red]error[/red]: {exc}")
-        return False
+        provider = pseudo_label_provider(work=work, model_dir=where, device=device,
+                                         mirroring=mirroring, progress=progress)  # fmt: skip
+    else:
+        provider = labels_from_folder(label_dir)
+    result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
+                                executor=executor, workers=workers, question_ids=question_ids,
+                                keep_going=keep_going, overwrite=overwrite, progress=progress,
+                                notify=console.print, public_root=public_root,
+                                extra_manifest={"phantom_patients": phantom})  # fmt: skip
     print_build(console, result)
     return result.ok

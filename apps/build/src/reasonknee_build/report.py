@@ -37,7 +37,26 @@ def print_build(console: Console, result: ReleaseBuild) -> None:
     if build.skipped.height:
         console.print(f"{build.skipped.height} scan(s) skipped: no MOAKS reading")
     if build.failures.height:
-        title = f"{build.failures.height} failed scan(s)"
-        console.print(_table(title, build.failures, style="red", rows=30))
+        _print_failures(console, build.failures, rows=30)
+        if build.failures_csv is not None:
+            console.print(f"all failed scans: {build.failures_csv}", soft_wrap=True)
         if not build.written:
-            console.print("[red]nothing written[/red]: fix the inputs or rerun with --keep-going")
+            console.print(
+                "[red]nothing written[/red]: fix the failed scans, or rerun with --keep-going "
+                "to write the dataset without them (when any scan succeeded)"
+            )
+
+
+def _print_failures(console: Console, failures, *, rows: int) -> None:
+    """One line per failed scan, never cut or wrapped at the terminal width (paths in full)."""
+    from rich.markup import escape
+
+    console.print(f"[red]{failures.height} failed scan(s)[/red] (scan_id, stage: error)")
+    for row in failures.head(rows).iter_rows(named=True):
+        console.print(
+            f"  {row['scan_id']}, {row['stage']}: {escape(str(row['error']))}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if failures.height > rows:
+        console.print(f"  ... and {failures.height - rows} more")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 import click
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 from reasonknee import __version__
 
@@ -35,8 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+class LazyGroup(ProjectErrorsAsMessages, click.Group):
+    """A click group whose subcommands are imported on first use.
+
+    Every subcommand's project errors end in a one-line message and exit 1.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

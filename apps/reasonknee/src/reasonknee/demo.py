@@ -10,6 +10,17 @@ from moaks_schema import PROMPT_SETTINGS
 __all__ = ["demo"]
 
 
+def _options(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict:
+    """``--option KEY=VALUE`` items as adapter options (:func:`vlm_adapters.spec.parse_options`)."""
+    from vlm_adapters import AdapterError
+    from vlm_adapters.spec import parse_options
+
+    try:
+        return parse_options(items)
+    except AdapterError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--out",
@@ -47,6 +58,15 @@ __all__ = ["demo"]
     help="Also run this model: qwen2.5-vl:PATH, qwen2.5-vl:BASE+lora:DIR, openai:MODEL[@BASE_URL].",
 )
 @click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_options,
+    help="Option of the --model adapters, repeatable (e.g. slices=32, max_tokens=256), as for "
+    "`reasonknee baseline`.",
+)
+@click.option(
     "--setting",
     type=click.Choice(PROMPT_SETTINGS),
     default="instruction",
@@ -66,6 +86,7 @@ def demo(
     train_segmenter: bool,
     segmenter_seconds: float,
     models: tuple[str, ...],
+    options: dict,
     setting: str,
     n_boot: int,
     seed: int,
@@ -85,6 +106,13 @@ def demo(
         raise click.BadParameter(
             "expected three integers >= 16, e.g. 32,64,64", param_hint="--shape"
         ) from None
+    from vlm_adapters import AdapterError, parse_model_spec
+
+    for spec in models:
+        try:
+            parse_model_spec(spec)
+        except AdapterError as exc:
+            raise click.BadParameter(str(exc), param_hint="--model") from None
     console = Console()
     config = DemoConfig(
         out=out,
@@ -93,6 +121,7 @@ def demo(
         seed=seed,
         setting=setting,
         models=models,  # type: ignore[arg-type]
+        options=options,
         train_segmenter=train_segmenter,
         segmenter_seconds=segmenter_seconds,
         n_boot=n_boot,

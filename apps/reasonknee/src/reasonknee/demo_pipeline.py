@@ -42,6 +42,7 @@ class DemoConfig:
     seed: int = 0
     setting: str = "instruction"
     models: tuple[str, ...] = ()  # extra model specs (qwen2.5-vl:PATH, openai:MODEL@URL, ...)
+    options: dict[str, Any] = field(default_factory=dict)  # adapter options of those models
     train_segmenter: bool = False
     segmenter_seconds: float = 180.0
     n_boot: int = 1000
@@ -262,6 +263,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             setting=config.setting,
             out=out,
             seed=config.seed,
+            options=None if spec in REFERENCE_MODELS else config.options,
             progress=config.progress,
         )
         console.print(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from moaks_schema import PROMPT_SETTINGS, PromptSetting
+from moaks_schema.app_errors import ProjectErrorsAsMessages
 
 __all__ = ["segmenter", "train", "vlm"]
 
@@ -21,14 +22,20 @@ _DIR = click.Path(file_okay=False, path_type=Path)
 _EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
-@click.group(name="train", context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(ProjectErrorsAsMessages, click.Group):
+    """The train commands: the project's errors end in a one-line message and exit 1."""
+
+
+@click.group(name="train", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def train() -> None:
     """Train the segmenter (nnU-Net) or fine-tune a VLM (LoRA)."""
 
 
 # --------------------------------------------------------------------------- segmenter
 def _parse_fold(value: str) -> int | str:
-    return "all" if value == "all" else int(value)
+    if value == "all" or value in {"0", "1", "2", "3", "4"}:
+        return "all" if value == "all" else int(value)
+    raise click.BadParameter(f"{value!r}: expected a fold 0-4 or 'all'", param_hint="--fold")
 
 
 def _manual_pairs(folder: Path) -> list:
@@ -144,23 +151,20 @@ def segmenter(
             f"training nnU-Net on {len(pairs)} labelled scans, {epochs} x {iterations} iterations, "
             f"optimizer {optimizer}, mirroring {mirroring}"
         )
-    try:
-        model = ks.train_segmenter(
-            pairs,
-            out_dir,
-            epochs=epochs,
-            iterations=iterations,
-            device=device,
-            fold=fold_v,
-            root=work,
-            max_seconds=max_seconds,
-            seed=seed,
-            optimizer=optimizer,
-            mirroring=mirroring,
-            continue_training=True,
-        )
-    except ks.SegmenterError as exc:  # e.g. resuming with another optimizer than the checkpoint's
-        raise click.ClickException(str(exc)) from None
+    model = ks.train_segmenter(
+        pairs,
+        out_dir,
+        epochs=epochs,
+        iterations=iterations,
+        device=device,
+        fold=fold_v,
+        root=work,
+        max_seconds=max_seconds,
+        seed=seed,
+        optimizer=optimizer,
+        mirroring=mirroring,
+        continue_training=True,
+    )
     console.print(f"[green]model[/] {model.path}")
     click.echo(str(model.path))
 
@@ -402,7 +406,6 @@ def vlm(
         console.print(
             f"epoch {record.epoch}: step {record.global_step}, train loss {loss}, val accuracy {acc}"
         )
-
 
     from reasonknee_train.evaluation import bench_evaluator
 

@@ -23,7 +23,7 @@ from knee_volumes.dicom import (
     write_dicom_series,
 )
 from knee_volumes.errors import VolumeError
-from knee_volumes.frames import Frames, plan_slices, prepare_frames
+from knee_volumes.frames import Frames, SliceRange, plan_slices, prepare_frames
 from knee_volumes.manifest import (
     CONTENTS_COLUMNS,
     DESS_SERIES,
@@ -33,10 +33,17 @@ from knee_volumes.manifest import (
     scan_oai_release,
 )
 from knee_volumes.nifti import read_label_map, read_nifti, write_nifti
-from knee_volumes.orientation import CANONICAL_AXCODES, axcodes, canonical_geometry, to_canonical
+from knee_volumes.orientation import (
+    CANONICAL_AXCODES,
+    axcodes,
+    canonical_geometry,
+    from_canonical,
+    to_canonical,
+)
 from knee_volumes.pictures import BOX_COLOURS, montage_png, preview_png
 from knee_volumes.reading import read_volume
 from knee_volumes.sizes import parse_size
+from knee_volumes.space import SPACE_ATOL_MM, Grid, check_same_space, check_side
 from knee_volumes.volume import (
     STANDARD_SHAPE,
     STANDARD_SPACING,
@@ -58,10 +65,13 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "PUBLIC_SPLIT_COLUMNS",
     "PUBLIC_WINDOW",
+    "SPACE_ATOL_MM",
     "STANDARD_SHAPE",
     "STANDARD_SPACING",
     "Frames",
+    "Grid",
     "SeriesHeader",
+    "SliceRange",
     "Volume",
     "VolumeError",
     "__version__",
@@ -69,6 +79,9 @@ __all__ = [
     "atomic_folder",
     "axcodes",
     "canonical_geometry",
+    "check_same_space",
+    "check_side",
+    "from_canonical",
     "montage_png",
     "parse_size",
     "plan_slices",

@@ -20,9 +20,39 @@ if TYPE_CHECKING:
     from bbox3d import Box, ViewGeometry
     from PIL import Image
 
-__all__ = ["Frames", "SliceSpec", "plan_slices", "prepare_frames"]
+__all__ = ["Frames", "SliceRange", "SliceSpec", "plan_slices", "prepare_frames"]
 
-SliceSpec = Literal["all"] | int | tuple[int, int] | tuple[int, int, int]
+
+@dataclass(frozen=True, slots=True)
+class SliceRange:
+    """``n`` slices evenly spaced between fractions ``start`` and ``stop`` of a scan's slice count.
+
+    A range that fits every scan: ``SliceRange(0.2, 0.8, 32)`` is slices
+    32..128 of a 160-slice scan (the public o1 script's choice) and 10..38 of
+    a 48-slice one (with 28 slices there, as no more exist in that range).
+
+    >>> SliceRange(0.2, 0.8, 32).resolve(160), SliceRange(0.2, 0.8, 32).resolve(48)
+    ((32, 128, 32), (10, 38, 28))
+    """
+
+    start: float
+    stop: float
+    n: int
+
+    def resolve(self, n_slices: int) -> tuple[int, int, int]:
+        """``(start, stop, n)`` slice indices for a scan of ``n_slices`` slices."""
+        if not (0.0 <= self.start < self.stop <= 1.0) or self.n < 1:
+            raise VolumeError(
+                f"slices: {self!r}: expected 0 <= start < stop <= 1 (fractions) and n >= 1"
+            )
+        lo = min(round(self.start * n_slices), n_slices - 1)
+        hi = max(round(self.stop * n_slices), lo + 1)
+        return lo, hi, min(self.n, hi - lo)
+
+
+SliceSpec = Literal["all"] | int | tuple[int, int] | tuple[int, int, int] | SliceRange
+
+_HOW = "choose 'all', N (evenly spaced over the scan) or (start, stop[, N]) with"
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +123,8 @@ def plan_slices(n_slices: int, slices: SliceSpec) -> tuple[float, float, int]:
     >>> plan_slices(10, 32)
     (0.0, 1.0, 10)
     """
+    if isinstance(slices, SliceRange):
+        slices = slices.resolve(n_slices)
     if isinstance(slices, str):
         if slices != "all":
             raise VolumeError(f"slices: expected 'all', N or (start, stop[, N]), got {slices!r}")
@@ -108,7 +140,8 @@ def plan_slices(n_slices: int, slices: SliceSpec) -> tuple[float, float, int]:
         raise VolumeError(f"slices: expected 'all', N or (start, stop[, N]), got {slices!r}")
     if not 0 <= lo < hi <= n_slices:
         raise VolumeError(
-            f"slices: range [{lo}, {hi}) is not inside the {n_slices} slices available"
+            f"slices: range [{lo}, {hi}) is not inside the {n_slices} slices available: "
+            f"{_HOW} 0 <= start < stop <= {n_slices}"
         )
     if not 1 <= n <= hi - lo:
         raise VolumeError(

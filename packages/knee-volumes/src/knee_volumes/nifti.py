@@ -12,6 +12,7 @@ import numpy as np
 from knee_volumes.atomic import atomic_file
 from knee_volumes.errors import VolumeError
 from knee_volumes.orientation import to_canonical
+from knee_volumes.space import SPACE_ATOL_MM, Grid, Gridded, check_same_space, check_side
 from knee_volumes.volume import Volume, shape_flags
 
 __all__ = ["read_label_map", "read_nifti", "write_nifti"]
@@ -104,16 +105,30 @@ def read_nifti(path: str | PathLike[str]) -> Volume:
 
 
 def read_label_map(
-    path: str | PathLike[str], *, expect_shape: tuple[int, int, int] | None = None
+    path: str | PathLike[str],
+    *,
+    like: Gridded | None = None,
+    side: int | None = None,
+    atol_mm: float = SPACE_ATOL_MM,
+    expect_shape: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     """Read an integer label map in the canonical layout, without a float copy.
 
     The data are taken as stored (``np.asanyarray(img.dataobj)``); stored
     floats must hold whole numbers. The result is ``uint8`` when labels fit
     (0..255), otherwise the smallest fitting integer type.
+
+    ``like``: the image the map belongs to (a :class:`Volume`, or anything
+    with ``shape`` and ``affine``); the map must cover the same voxel grid
+    within ``atol_mm`` (:func:`knee_volumes.space.check_same_space`), in any
+    valid orientation on disk. ``side``: the knee's side (1 right, 2 left);
+    a mirrored map is refused (:func:`knee_volumes.space.check_side`).
+    ``expect_shape``: only the canonical shape is checked.
     """
     path = Path(path)
     array, affine, _ = _load(path)
+    if like is not None:
+        check_same_space(like, Grid(array.shape, affine), atol_mm=atol_mm, label_path=path)
     if array.dtype.kind == "f":
         if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
             raise VolumeError(
@@ -133,6 +148,8 @@ def read_label_map(
             f"label map shape {tuple(array.shape)} differs from the scan's {tuple(expect_shape)}",
             path=path,
         )
+    if side is not None:
+        check_side(array, side, label_path=path)
     return array
 
 

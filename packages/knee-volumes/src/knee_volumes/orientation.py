@@ -31,6 +31,7 @@ __all__ = [
     "axcodes",
     "canonical_geometry",
     "canonical_transform",
+    "from_canonical",
     "spacing_from_affine",
     "to_canonical",
 ]
@@ -97,3 +98,19 @@ def to_canonical(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.
     out = np.ascontiguousarray(_ornt.apply_orientation(array, transform))
     new_affine = affine @ _ornt.inv_ornt_aff(transform, array.shape)
     return out, new_affine
+
+
+def from_canonical(array: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_canonical`: a canonical array back into the axes of ``affine``.
+
+    ``affine`` is the (non-canonical) affine of the file the array should be
+    written with, e.g. the image a label map belongs to.
+
+    >>> a = np.arange(24).reshape(2, 3, 4)
+    >>> b, _ = to_canonical(a, np.eye(4))
+    >>> bool((from_canonical(b, np.eye(4)) == a).all())
+    True
+    """
+    target = _ornt.io_orientation(np.asarray(affine, dtype=float))
+    transform = _ornt.ornt_transform(_ornt.axcodes2ornt(CANONICAL_AXCODES), target)
+    return np.ascontiguousarray(_ornt.apply_orientation(array, transform))

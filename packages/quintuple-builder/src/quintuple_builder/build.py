@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from knee_volumes.atomic import atomic_folder
+from knee_volumes.atomic import atomic_file, atomic_folder
 from moaks_schema import QUESTIONS
 
 from quintuple_builder.assemble import assemble_quintuples
@@ -42,10 +42,13 @@ _FAILURE_SCHEMA = {"scan_id": pl.String, "stage": pl.String, "error": pl.String}
 class BuildResult:
     """Outcome of :func:`build_dataset`.
 
-    ``written`` is False when a failure stopped the build (``keep_going=False``);
-    then ``out_dir`` does not exist and ``manifest`` is empty. ``failures`` has
-    :data:`FAILURE_COLUMNS`; ``skipped`` lists scans left out because no MOAKS
-    reading exists for them (not a failure).
+    ``written`` is False when a failure stopped the build (``keep_going=False``,
+    or every scan failed); then ``out_dir`` does not exist and ``manifest`` is
+    empty. ``failures`` has :data:`FAILURE_COLUMNS`; ``failures_csv`` is where
+    that table was written (``OUT/reports/failures.csv``, or
+    ``OUT.failures.csv`` beside the intended output when nothing was written;
+    None when no scan failed). ``skipped`` lists scans left out because no
+    MOAKS reading exists for them (not a failure).
     """
 
     out_dir: Path
@@ -54,6 +57,7 @@ class BuildResult:
     skipped: pl.DataFrame
     counts: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    failures_csv: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,6 +145,26 @@ class _Stopped(Exception):
     def __init__(self, failures: pl.DataFrame) -> None:
         super().__init__(f"{failures.height} scans failed")
         self.failures = failures
+
+
+def failures_beside(out_dir: Path) -> Path:
+    """Where a build that wrote nothing puts its failures table: ``OUT.failures.csv``."""
+    return out_dir.with_name(f"{out_dir.name}.failures.csv")
+
+
+def _not_written(out_dir: Path, failures: pl.DataFrame, skipped: pl.DataFrame) -> BuildResult:
+    """The result of a build stopped by failed scans: no folder, the failures table beside it."""
+    path = failures_beside(out_dir)
+    with atomic_file(path, suffix=".csv") as part:
+        failures.write_csv(part)
+    return BuildResult(
+        out_dir=out_dir,
+        written=False,
+        failures=failures,
+        skipped=skipped,
+        counts=pl.DataFrame(),
+        failures_csv=path,
+    )
 
 
 def _scan_tasks(rows: pl.DataFrame, out_root: Path, qids: tuple[int, ...]) -> list[ScanTask]:
@@ -265,14 +289,15 @@ def build_dataset(
                     failures,
                 ]
             ).sort("scan_id")
-            if failures.height and not keep_going:
-                raise _Stopped(failures)
             built = with_reading.drop(
                 "study_folder", "series_folder", "image_path", "label_path"
             ).join(geometry, on="scan_id", how="inner")
+            if failures.height and (not keep_going or built.height == 0):
+                raise _Stopped(failures)
             if built.height == 0:
                 raise QuintupleBuilderError(
-                    "no scan could be built: every scan failed or has no MOAKS reading"
+                    "no scan could be built: no scan has a MOAKS reading (expected readings for "
+                    "the scans' patient, visit and side)"
                 )
             splits = assign_splits(built["patient_id"].to_list())
             built = built.with_columns(
@@ -305,13 +330,8 @@ def build_dataset(
                 },
             )
     except _Stopped as stop:
-        return BuildResult(
-            out_dir=out_dir,
-            written=False,
-            failures=stop.failures,
-            skipped=skipped,
-            counts=pl.DataFrame(),
-        )
+        return _not_written(out_dir, stop.failures, skipped)
+    failures_beside(out_dir).unlink(missing_ok=True)  # from an earlier, stopped build
     return BuildResult(
         out_dir=out_dir,
         written=True,
@@ -319,4 +339,5 @@ def build_dataset(
         skipped=skipped,
         counts=counts,
         manifest=manifest,
+        failures_csv=out_dir / "reports" / "failures.csv" if failures.height else None,
     )

@@ -72,14 +72,15 @@ class ReleaseBuild:
 
 
 def labels_from_folder(folder: str | Path) -> LabelProvider:
-    """A provider that takes ``FOLDER/<scan_id>.nii.gz`` for each scan (null where there is none)."""
+    """A provider that takes ``FOLDER/<scan_id>.nii.gz`` for each scan.
+
+    The path is given even where no file exists, so that the scan's failure
+    names the file that was looked for.
+    """
     root = Path(folder)
 
     def provide(scans: pl.DataFrame) -> pl.DataFrame:
-        paths = []
-        for scan_id in scans["scan_id"].to_list():
-            path = root / f"{scan_id}.nii.gz"
-            paths.append(str(path) if path.is_file() else None)
+        paths = [str(root / f"{scan_id}.nii.gz") for scan_id in scans["scan_id"].to_list()]
         return scans.with_columns(pl.Series("label_path", paths, dtype=pl.String))
 
     return provide

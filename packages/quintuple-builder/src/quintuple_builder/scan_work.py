@@ -86,8 +86,11 @@ def process_scan(task: ScanTask) -> ScanResult:
         write_nifti(vol, out / "images" / rel)
         stage = "label"
         if task.label_path is None:
-            raise ValueError("no label map for this scan")
-        labels = read_label_map(task.label_path, expect_shape=vol.shape)
+            raise ValueError("no label map for this scan (the label provider gave no path)")
+        if not Path(task.label_path).is_file():
+            raise ValueError(f"no label map for this scan: {task.label_path} does not exist")
+        # same voxel grid as the image (any valid orientation on disk), not mirrored
+        labels = read_label_map(task.label_path, like=vol, side=task.side)
         write_nifti(labels, out / "labels" / rel, affine=vol.affine)
         stage = "boxes"
         lb = region_boxes(labels)

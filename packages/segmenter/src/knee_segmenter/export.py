@@ -45,7 +45,6 @@ __all__ = [
 #: The one input channel's name in ``dataset.json`` (any name but "CT" means z-score normalisation).
 CHANNEL_NAME = "MRI"
 _CASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_AFFINE_ATOL = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,28 +248,21 @@ def _load(path: Path, what: str, case_id: str) -> Any:
 
 
 def _validated_label(pair: CasePair, image: Any) -> np.ndarray:
-    """The label map of ``pair`` as uint8, after checking it against the image."""
+    """The label map of ``pair`` as uint8 in the image's axes, after checking it against the image.
+
+    The label map is read and checked by :func:`knee_volumes.read_label_map`
+    (same voxel grid as the image in any valid orientation, integer labels).
+    """
+    from knee_volumes import VolumeError, read_label_map
+    from knee_volumes.orientation import from_canonical
     from moaks_schema import REGIONS
 
-    label = _load(pair.label, "label map", pair.case_id)
-    if tuple(label.shape) != tuple(image.shape):
-        raise SegmenterError(
-            f"case {pair.case_id!r}: label map {pair.label} has shape {tuple(label.shape)}, "
-            f"expected the image's shape {tuple(image.shape)} ({pair.image})"
-        )
-    if not np.allclose(label.affine, image.affine, atol=_AFFINE_ATOL):
-        raise SegmenterError(
-            f"case {pair.case_id!r}: label map {pair.label} has affine\n{np.round(label.affine, 4)}\n"
-            f"expected the image's affine\n{np.round(image.affine, 4)} ({pair.image})"
-        )
-    data = np.asanyarray(label.dataobj)
-    if not np.issubdtype(data.dtype, np.integer) and (
-        not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data))
-    ):
-        raise SegmenterError(
-            f"case {pair.case_id!r}: label map {pair.label} has non-integer values (dtype {data.dtype}); "
-            f"expected integer labels 0..{len(REGIONS)}"
-        )
+    if not pair.label.is_file():
+        raise SegmenterError(f"case {pair.case_id!r}: label map file {pair.label} does not exist")
+    try:
+        data = from_canonical(read_label_map(pair.label, like=image), image.affine)
+    except VolumeError as exc:
+        raise SegmenterError(f"case {pair.case_id!r}: {exc} (image {pair.image})") from exc
     values = np.unique(data)
     bad = values[(values < 0) | (values > len(REGIONS))]
     if bad.size:

@@ -38,8 +38,6 @@ __all__ = [
     "segmentation_cases",
 ]
 
-_AFFINE_ATOL = 1e-3
-
 
 @dataclass(frozen=True, slots=True)
 class SegmentationCase:
@@ -95,20 +93,19 @@ def segmentation_cases(
 
 
 def check_aligned(pred: str | os.PathLike[str], image: str | os.PathLike[str]) -> None:
-    """Raise :class:`SegmenterError` unless ``pred`` has ``image``'s shape and affine."""
-    import nibabel as nib
+    """Raise :class:`SegmenterError` unless ``pred`` covers ``image``'s voxel grid.
 
-    p: Any = nib.load(str(pred))
-    i: Any = nib.load(str(image))
-    if tuple(p.shape) != tuple(i.shape):
-        raise SegmenterError(
-            f"prediction {pred}: shape {tuple(p.shape)}, expected the input's {tuple(i.shape)} ({image})"
-        )
-    if not np.allclose(p.affine, i.affine, atol=_AFFINE_ATOL):
-        raise SegmenterError(
-            f"prediction {pred}: affine\n{np.round(p.affine, 4)}\nexpected the input's\n"
-            f"{np.round(i.affine, 4)} ({image})"
-        )
+    The one space check of :func:`knee_volumes.check_same_space` (same grid
+    after reorientation, within ``knee_volumes.SPACE_ATOL_MM``).
+    """
+    import nibabel as nib
+    from knee_volumes import VolumeError, check_same_space
+
+    grids: list[Any] = [nib.load(str(image)), nib.load(str(pred))]  # headers: shape, affine
+    try:
+        check_same_space(grids[0], grids[1], label_path=pred)
+    except VolumeError as exc:
+        raise SegmenterError(f"prediction {exc} ({image})") from exc
 
 
 def is_valid_prediction(
@@ -166,128 +163,158 @@ def predict(
     for s in scans:
         if not s.image.is_file():
             raise SegmenterError(f"scan {s.scan_id!r}: image {s.image} does not exist")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if names is None:
-        targets = [out / f"{s.scan_id}.nii.gz" for s in scans]
-    else:
-        if len(names) != len(scans):
-            raise SegmenterError(f"names: {len(names)} output names for {len(scans)} scans")
-        targets = []
-        for s, name in zip(scans, names, strict=True):
-            rel = Path(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.name.endswith(".nii.gz"):
-                raise SegmenterError(
-                    f"scan {s.scan_id!r}: output name {name!r} must be a relative path ending in .nii.gz"
-                )
-            targets.append(out / rel)
-        if len(set(targets)) != len(targets):
-            raise SegmenterError("names: two scans share an output name")
+    targets = _targets(scans, Path(out_dir), names)
     max_label = _max_label(model)
     todo = [
         (s, t)
         for s, t in zip(scans, targets, strict=True)
         if overwrite or not is_valid_prediction(t, s.image, max_label=max_label)
     ]
-    if not todo:
-        return targets
+    if todo:
+        # before nnunetv2 is imported: it must find KneeSegmenterTrainer (nnUNet_extTrainer)
+        n_proc = configure_nnunet()
+        net = _Network.load(model, device=device, mirroring=mirroring, folds=folds,
+                            tile_step_size=tile_step_size)  # fmt: skip
+        export_threads = max(1, int(threads)) if threads is not None else n_proc
+        _run_pipelined(todo, net, batch=max(1, int(batch)), threads=threads,
+                       export_threads=export_threads, progress=progress)  # fmt: skip
+    return targets
 
-    # before nnunetv2 is imported: it must find KneeSegmenterTrainer (nnUNet_extTrainer)
-    n_proc = configure_nnunet()
-    export_threads = max(1, int(threads)) if threads is not None else n_proc
-    with needs_nnunet():
-        import torch
-        from nnunetv2.inference.export_prediction import (
-            convert_predicted_logits_to_segmentation_with_correct_shape,
-        )
-        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-    from tqdm.auto import tqdm
 
-    from knee_segmenter.devices import resolve_device, torch_threads
+def _targets(scans: list[SegmentationCase], out: Path, names: Sequence[str] | None) -> list[Path]:
+    """The output path of each scan (``<scan_id>.nii.gz`` or ``names``), checked; creates ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if names is None:
+        return [out / f"{s.scan_id}.nii.gz" for s in scans]
+    if len(names) != len(scans):
+        raise SegmenterError(f"names: {len(names)} output names for {len(scans)} scans")
+    targets = []
+    for s, name in zip(scans, names, strict=True):
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.name.endswith(".nii.gz"):
+            raise SegmenterError(
+                f"scan {s.scan_id!r}: output name {name!r} must be a relative path ending in .nii.gz"
+            )
+        targets.append(out / rel)
+    if len(set(targets)) != len(targets):
+        raise SegmenterError("names: two scans share an output name")
+    return targets
 
-    dev = resolve_device(device)
-    with contextlib.redirect_stdout(io.StringIO()):
-        predictor = nnUNetPredictor(
-            tile_step_size=tile_step_size,
-            use_gaussian=True,
-            use_mirroring=mirroring,
-            perform_everything_on_device=dev.type == "cuda",
-            device=dev,
-            verbose=False,
-            verbose_preprocessing=False,
-            allow_tqdm=False,
-        )
-    use = tuple(folds) if folds is not None else model.folds
-    missing = [f for f in use if not model.checkpoint(f).is_file()]
-    if missing:
-        raise SegmenterError(
-            f"model folder {model.path}: no checkpoint_final.pth for folds {missing}"
-        )
-    with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates its trainer lookup
-        predictor.initialize_from_trained_model_folder(
-            str(model.path),
-            use_folds=use,
-            checkpoint_name="checkpoint_final.pth",  # type: ignore[arg-type]
-        )
-    pm, cm, lm = predictor.plans_manager, predictor.configuration_manager, predictor.label_manager
-    dataset_json = predictor.dataset_json
-    if pm is None or cm is None or lm is None or dataset_json is None:
-        raise SegmenterError(
-            f"model folder {model.path}: nnU-Net could not load its plans and dataset.json"
-        )
-    reader_writer = pm.image_reader_writer_class()
 
-    def prepare(scan: SegmentationCase) -> tuple[np.ndarray, dict]:
-        preprocessor = cm.preprocessor_class(verbose=False)
-        data, _, props = preprocessor.run_case([str(scan.image)], None, pm, cm, dataset_json)
+@dataclass(frozen=True)
+class _Network:
+    """An initialised nnU-Net predictor with its plans: preprocess, predict, export, write."""
+
+    predictor: Any
+    plans: Any
+    configuration: Any
+    labels: Any
+    dataset_json: dict
+
+    @classmethod
+    def load(cls, model: ModelDir, *, device: str, mirroring: bool,
+             folds: Sequence[Fold] | None, tile_step_size: float) -> _Network:  # fmt: skip
+        """nnU-Net's predictor for ``model``'s ``folds`` (all with a final checkpoint by default)."""
+        with needs_nnunet():
+            from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        from knee_segmenter.devices import resolve_device
+
+        dev = resolve_device(device)
+        use = tuple(folds) if folds is not None else model.folds
+        missing = [f for f in use if not model.checkpoint(f).is_file()]
+        if missing:
+            raise SegmenterError(
+                f"model folder {model.path}: no checkpoint_final.pth for folds {missing}"
+            )
+        with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates its trainer lookup
+            predictor = nnUNetPredictor(
+                tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
+                perform_everything_on_device=dev.type == "cuda", device=dev, verbose=False,
+                verbose_preprocessing=False, allow_tqdm=False,
+            )  # fmt: skip
+            predictor.initialize_from_trained_model_folder(
+                str(model.path),
+                use_folds=use,  # type: ignore[arg-type]
+                checkpoint_name="checkpoint_final.pth",
+            )
+        pm, cm, lm = (
+            predictor.plans_manager,
+            predictor.configuration_manager,
+            predictor.label_manager,
+        )
+        if pm is None or cm is None or lm is None or predictor.dataset_json is None:
+            raise SegmenterError(
+                f"model folder {model.path}: nnU-Net could not load its plans and dataset.json"
+            )
+        return cls(predictor, pm, cm, lm, predictor.dataset_json)
+
+    def prepare(self, scan: SegmentationCase) -> tuple[np.ndarray, dict]:
+        """The scan read and preprocessed as the model was trained (runs in a thread)."""
+        preprocessor = self.configuration.preprocessor_class(verbose=False)
+        data, _, props = preprocessor.run_case(
+            [str(scan.image)], None, self.plans, self.configuration, self.dataset_json
+        )
         return data, props
 
-    def write(scan: SegmentationCase, target: Path, seg: np.ndarray, props: dict) -> Path:
+    def segment(self, data: np.ndarray, props: dict, *, export_threads: int) -> np.ndarray:
+        """The label map of one preprocessed scan, in the scan's own grid."""
+        import torch
+        from nnunetv2.inference.export_prediction import (
+            convert_predicted_logits_to_segmentation_with_correct_shape as to_segmentation,
+        )
+
+        with torch.inference_mode():
+            logits = self.predictor.predict_logits_from_preprocessed_data(
+                torch.from_numpy(data)
+            ).cpu()
+        seg = to_segmentation(logits, self.plans, self.configuration, self.labels, props,
+                              num_threads_torch=export_threads)  # fmt: skip
+        return np.asarray(seg)
+
+    def write(self, scan: SegmentationCase, target: Path, seg: np.ndarray, props: dict) -> Path:
+        """Write ``seg`` to ``target`` via a temporary file, checked against the scan's grid."""
         with atomic_file(target, suffix=".nii.gz") as tmp:
-            reader_writer.write_seg(seg, str(tmp), props)
+            self.plans.image_reader_writer_class().write_seg(seg, str(tmp), props)
             check_aligned(tmp, scan.image)
         return target
 
-    n = max(1, int(batch))
+
+def _run_pipelined(todo: list[tuple[SegmentationCase, Path]], net: _Network, *, batch: int,
+                   threads: int | None, export_threads: int, progress: bool) -> None:  # fmt: skip
+    """Up to ``batch`` scans prepared ahead of the network and written behind it, in threads."""
+    from tqdm.auto import tqdm
+
+    from knee_segmenter.devices import torch_threads
+
     with (
         torch_threads(threads),
         ThreadPoolExecutor(max_workers=2) as pool,
-        tqdm(
-            total=len(todo), desc="nnU-Net prediction", unit="scan", disable=not progress or None
-        ) as bar,
-    ):
+        tqdm(total=len(todo), desc="nnU-Net prediction", unit="scan",
+             disable=not progress or None) as bar,
+    ):  # fmt: skip
         queue = iter(todo)
         ahead: deque[tuple[SegmentationCase, Path, Future]] = deque()
         behind: deque[Future] = deque()
 
         def fill() -> None:
-            while len(ahead) < n:
-                item = next(queue, None)
-                if item is None:
-                    return
-                ahead.append((item[0], item[1], pool.submit(prepare, item[0])))
+            while len(ahead) < batch and (item := next(queue, None)) is not None:
+                ahead.append((item[0], item[1], pool.submit(net.prepare, item[0])))
 
         fill()
         while ahead:
             scan, target, job = ahead.popleft()
             data, props = job.result()
             fill()
-            with torch.inference_mode():
-                logits = predictor.predict_logits_from_preprocessed_data(
-                    torch.from_numpy(data)
-                ).cpu()
-            seg = convert_predicted_logits_to_segmentation_with_correct_shape(
-                logits, pm, cm, lm, props, num_threads_torch=export_threads
-            )
-            del logits, data
-            behind.append(pool.submit(write, scan, target, np.asarray(seg), props))
-            while len(behind) > n or (behind and behind[0].done()):
+            seg = net.segment(data, props, export_threads=export_threads)
+            del data
+            behind.append(pool.submit(net.write, scan, target, seg, props))
+            while len(behind) > batch or (behind and behind[0].done()):
                 behind.popleft().result()
                 bar.update(1)
         while behind:
             behind.popleft().result()
             bar.update(1)
-    return targets
 
 
 def _max_label(model: ModelDir) -> int:

@@ -81,10 +81,8 @@ def pseudo_label_scans(
         mirroring=mirroring,
         progress=progress,
     )
-    paths = []
-    for scan_id in scans["scan_id"].to_list():
-        path = predictions / f"{scan_id}.nii.gz"
-        paths.append(str(path) if path.is_file() else None)
+    # the path is given even where prediction wrote nothing: the scan's failure names it
+    paths = [str(predictions / f"{scan_id}.nii.gz") for scan_id in scans["scan_id"].to_list()]
     return scans.with_columns(pl.Series("label_path", paths, dtype=pl.String))
 
 

@@ -58,6 +58,10 @@ def crop_slices(slices: SliceSpec) -> SliceSpec:
     >>> crop_slices(32), crop_slices("all"), crop_slices((32, 128, 16)), crop_slices((10, 20))
     (32, 'all', 16, 10)
     """
+    from knee_volumes.frames import SliceRange
+
+    if isinstance(slices, SliceRange):
+        return slices.n
     if isinstance(slices, tuple | list) and len(slices) in (2, 3):
         return int(slices[2]) if len(slices) == 3 else int(slices[1]) - int(slices[0])
     return slices

@@ -12,7 +12,10 @@ configuration error).
 
 The API key is read from the environment variable ``api_key_env`` at request
 time and never stored on the adapter, written to any record, or put in an
-error message.
+error message: every server text the adapter keeps, records or raises goes
+through :func:`redact` first (the key's value, anything shaped like a bearer
+token or an ``sk-…`` key), so a server that echoes the request's
+``Authorization`` header cannot leak it.
 """
 
 from __future__ import annotations
@@ -22,27 +25,50 @@ import base64
 import io
 import os
 import random
+import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from knee_volumes.frames import SliceRange
 
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Batch, InputSpec, Query, Reply, ScanInput, SliceSpec, Usage
 
-__all__ = ["OpenAIAdapter", "OpenAIOptions", "encode_frames"]
+__all__ = ["O1_SLICES", "OpenAIAdapter", "OpenAIOptions", "encode_frames", "redact"]
 
+#: The public o1 script's slices (32..128 of 160, 32 of them) as a range that fits any scan.
+O1_SLICES = SliceRange(0.2, 0.8, 32)
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _FATAL_STATUS = {401, 403, 404}
 _END = object()
+_REDACTED = "[redacted]"
+# an Authorization value after its scheme, or an "sk-" style API key
+_SECRET = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]+|\bsk-[A-Za-z0-9_-]{6,}")
+
+
+def redact(text: str, *, keys: Iterable[str | None] = ()) -> str:
+    """``text`` with each of ``keys``, bearer/basic tokens and ``sk-…`` keys replaced by ``[redacted]``.
+
+    >>> redact("echo: Bearer sk-abc123456 and my-key-value", keys=["my-key-value"])
+    'echo: Bearer [redacted] and [redacted]'
+    """
+    for key in keys:
+        if key and len(key) >= 4:
+            text = text.replace(key, _REDACTED)
+    return _SECRET.sub(lambda m: f"{m[1]}{m[2]}{_REDACTED}" if m[1] else _REDACTED, text)
 
 
 @dataclass(frozen=True, slots=True)
 class OpenAIOptions:
     """Options of the OpenAI-compatible adapter.
 
-    ``slices`` defaults to the public o1 script's 32 evenly spaced slices
-    between 32 and 128. ``json_response``: ask for ``response_format =
+    ``slices`` defaults to the public o1 script's choice, 32 evenly spaced
+    slices between slices 32 and 128 of a 160-slice scan, scaled to the scan
+    it is given (``SliceRange(0.2, 0.8, 32)``: the middle 60 %, with fewer
+    slices where the scan has fewer); give ``N``, ``"all"`` or ``(start, stop,
+    N)`` to choose others. ``json_response``: ask for ``response_format =
     {"type": "json_object"}`` (dropped for the rest of the run if the server
     rejects it). ``max_tokens_field``: ``"max_completion_tokens"`` for OpenAI
     reasoning models, ``"max_tokens"`` for most servers.
@@ -50,7 +76,7 @@ class OpenAIOptions:
 
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"
-    slices: SliceSpec = (32, 128, 32)
+    slices: SliceSpec = O1_SLICES
     size: tuple[int, int] | None = None
     window: tuple[float, float] = (0.0, 400.0)
     image_format: str = "png"
@@ -111,6 +137,10 @@ class OpenAIAdapter:
         self._reached = False  # a reply came back: later connection errors are transient
 
     # ----------------------------------------------------------------- requests
+    def _redact(self, text: str, limit: int = 300) -> str:
+        """Server text fit to keep: secrets removed first, then cut to ``limit`` characters."""
+        return redact(text, keys=[os.environ.get(self.options.api_key_env)])[:limit]
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.options.api_key_env)
@@ -172,8 +202,8 @@ class OpenAIAdapter:
             if resp is not None:
                 if resp.status_code == 200:
                     self._reached = True
-                    return _reply_from(q, resp, time.perf_counter() - t0, url)
-                detail = resp.text[:300]
+                    return _reply_from(q, resp, time.perf_counter() - t0, url, self._redact)
+                detail = self._redact(resp.text)
                 if resp.status_code == 400 and self._json_ok and "response_format" in detail:
                     self._json_ok = (
                         False  # the server does not support JSON mode: ask again without it
@@ -264,7 +294,9 @@ class OpenAIAdapter:
         return None
 
 
-def _reply_from(q: Query, resp: Any, latency: float, url: str) -> Reply:
+def _reply_from(
+    q: Query, resp: Any, latency: float, url: str, clean: Callable[[str, int], str]
+) -> Reply:
     try:
         data = resp.json()
         message = data["choices"][0]["message"]
@@ -274,7 +306,7 @@ def _reply_from(q: Query, resp: Any, latency: float, url: str) -> Reply:
             "",
             Usage(),
             latency,
-            error=f"{url}: reply is not a chat completion: {resp.text[:200]}",
+            error=f"{url}: reply is not a chat completion: {clean(resp.text, 200)}",
         )
     text = message.get("content") or ""
     if isinstance(text, list):  # some servers return content parts

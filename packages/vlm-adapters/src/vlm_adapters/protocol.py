@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 from moaks_schema import PROMPT_SETTINGS, PromptSetting
+
+if TYPE_CHECKING:
+    from knee_volumes.frames import SliceRange
 
 __all__ = [
     "SETTINGS",
@@ -42,8 +45,9 @@ SETTINGS = PROMPT_SETTINGS
 
 #: What an adapter looks at: video/image frames, a volume tensor, or nothing.
 InputKind = Literal["frames", "volume", "none"]
-#: Slice selection: ``"all"``, ``N`` evenly spaced, or ``(start, stop, n)``.
-SliceSpec = str | int | tuple[int, int, int]
+#: Slice selection: ``"all"``, ``N`` evenly spaced, ``(start, stop, n)`` or a
+#: ``knee_volumes.SliceRange`` (fractions of the scan's slice count).
+SliceSpec: TypeAlias = "str | int | tuple[int, int, int] | SliceRange"
 
 
 @dataclass(frozen=True, slots=True)

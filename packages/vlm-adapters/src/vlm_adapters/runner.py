@@ -33,7 +33,12 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """What a run did: records written now, already there, failed (``error`` set), wall time."""
+    """What a run did: records written now, already there, failed, wall time.
+
+    ``errors`` counts the records of this run's (scan, question) pairs that
+    hold an error in the file, whether written now or by an earlier run (a
+    rerun without ``retry_errors`` keeps them).
+    """
 
     out: Path
     total: int
@@ -46,7 +51,9 @@ class RunSummary:
     completion_tokens: int
 
 
-def _existing(out: Path, *, model: str, setting: str, retry_errors: bool) -> set[str]:
+def _existing(
+    out: Path, *, model: str, setting: str, retry_errors: bool
+) -> dict[str, PredictionRecord]:
     repair_log(out)
     records = read_records(out)
     for r in records:
@@ -63,7 +70,7 @@ def _existing(out: Path, *, model: str, setting: str, retry_errors: bool) -> set
             fh.flush()
             os.fsync(fh.fileno())
         records = keep
-    return {r.record_id for r in records}
+    return {r.record_id: r for r in records}
 
 
 def run_adapter(
@@ -83,11 +90,12 @@ def run_adapter(
     done = (
         _existing(out, model=adapter.name, setting=setting, retry_errors=retry_errors)
         if out.exists()
-        else set()
+        else {}
     )
     all_ids = [it.record_id for s in scans for it in s.items]
     total = len(all_ids)
     skipped = sum(1 for r in all_ids if r in done)
+    errors_before = sum(1 for r in all_ids if r in done and done[r].error is not None)
     patient = {it.record_id: it.patient_id for s in scans for it in s.items}
     pending: dict[str, tuple[Batch, int]] = {}
 
@@ -148,7 +156,15 @@ def run_adapter(
         if bar is not None:
             bar.close()
     return RunSummary(
-        out, total, written, skipped, errors, time.perf_counter() - t0, p_tok, prefill, c_tok
+        out,
+        total,
+        written,
+        skipped,
+        errors_before + errors,
+        time.perf_counter() - t0,
+        p_tok,
+        prefill,
+        c_tok,
     )
 
 

@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from vlm_adapters.errors import AdapterError
 from vlm_adapters.protocol import Adapter
 
-__all__ = ["LOCAL_KINDS", "ModelSpec", "make_adapter", "parse_model_spec"]
+__all__ = ["LOCAL_KINDS", "ModelSpec", "make_adapter", "parse_model_spec", "parse_options"]
 
 #: Spec kinds naming a local checkpoint folder (``KIND:PATH[+lora:DIR]``).
 LOCAL_KINDS: tuple[str, ...] = ("qwen2.5-vl", "med3dvlm")
@@ -111,6 +113,11 @@ def make_adapter(
     if ms.kind in ("majority", "atlas", "random"):
         from vlm_adapters.reference import fit_reference
 
+        if opts:
+            raise AdapterError(
+                f"model {ms.kind!r}: takes no options, got {', '.join(sorted(opts))} (options are "
+                "for qwen2.5-vl and openai models)"
+            )
         if dataset is None and ms.kind != "random":
             raise AdapterError(f"model {ms.kind!r}: needs the dataset folder (its train split)")
         return fit_reference(ms.kind, dataset or "", seed=seed)
@@ -178,3 +185,22 @@ def _options(cls: type, opts: dict[str, Any]) -> Any:
             f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; expected some of {sorted(known)}"
         )
     return cls(**opts)
+
+
+def parse_options(items: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` texts -> adapter options (values read as JSON when they parse, else text).
+
+    >>> parse_options(("fps=2", "slices=[32,128,32]", "device=cpu"))
+    {'fps': 2, 'slices': (32, 128, 32), 'device': 'cpu'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise AdapterError(f"option {item!r}: expected KEY=VALUE, e.g. slices=32")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out

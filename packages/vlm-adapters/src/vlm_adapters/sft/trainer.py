@@ -210,7 +210,6 @@ def train_lora(
 def _read_progress(config: SftConfig) -> dict[str, Any] | TrainResult | None:
     """The checkpoint's recorded progress (options checked), the finished result, or ``None``."""
     out = config.out
-    out.mkdir(parents=True, exist_ok=True)
     for name in (st.CHECKPOINT_DIR, st.BEST_DIR):
         st.recover_dir(out / name)
     path = out / st.CHECKPOINT_DIR / st.PROGRESS_FILE
@@ -251,6 +250,7 @@ def _start_run(
     val = []
     if config.eval_limit != 0:
         val = load_examples(config.dataset, "val", limit=config.eval_limit, **common)
+    config.out.mkdir(parents=True, exist_ok=True)  # only once the inputs are known to be usable
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     device, dtype = resolve_device(config.device, config.dtype)
