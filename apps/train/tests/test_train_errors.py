@@ -64,7 +64,7 @@ def _vlm(*extra: str, base: str = "base") -> object:
 CASES = [
     ("segmenter-neither", lambda tmp: ["segmenter", "--out", str(tmp / "m")], 2, ["exactly one"]),
     ("segmenter-empty-manual", _empty_manual, 2, ["--manual", "images/ and labels/"]),
-    ("segmenter-no-dataset", _no_dataset, 2, ["--dataset", "scans.parquet"]),
+    ("segmenter-no-dataset", _no_dataset, 2, ["--dataset", "manifest.json"]),
     (
         "segmenter-label-value-30",
         _segmenter(labels=np.full(SHAPE, 30, np.uint8)),
