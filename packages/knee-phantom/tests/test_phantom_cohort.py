@@ -206,6 +206,8 @@ def test_bad_cohort_arguments(tmp_path):
         write_cohort(tmp_path / "x", n_patients=0, progress=False)
     with pytest.raises(VolumeError, match="sides"):
         write_cohort(tmp_path / "x", n_patients=1, sides=(3,), progress=False)
+    with pytest.raises(VolumeError, match="second_reads"):
+        write_cohort(tmp_path / "x", n_patients=1, second_reads=1.5, progress=False)
     assert not (tmp_path / "x").exists()
     (tmp_path / "x").mkdir()
     with pytest.raises(VolumeError, match="overwrite"):

@@ -287,6 +287,7 @@ def _cohort_info(
     sides: Sequence[int],
     dicom: bool,
     dicom_folders: dict[str, str],
+    second_reads: float,
 ) -> dict[str, Any]:
     """What ``cohort.json`` says about the cohort."""
     from knee_phantom.grid import FOV_MM
@@ -312,6 +313,7 @@ def _cohort_info(
         "moaks_files": {v: f"moaks/{file_name(v)}" for v in plan.visit_labels},
         "true_readprj": plan.source_of,
         "conflicting_reads": sum(len(r) for r in plan.moaks_rows.values()) - len(plan.scans),
+        "second_reads": second_reads,
     }
 
 
@@ -326,17 +328,20 @@ def write_cohort(
     n_manual: int = 4,
     dicom: bool = False,
     prior: GradePrior | str = "realistic",
+    second_reads: float = 0.15,
     progress: bool = True,
     overwrite: bool = False,
 ) -> CohortLayout:
     """Write ``n_patients`` × ``visits`` × ``sides`` phantom scans and their truth (atomically).
 
     Deterministic: the same arguments give the same files. ``n_manual`` scans
-    (chosen by the seed) also get a "manual" label map.
+    (chosen by the seed) also get a "manual" label map. ``second_reads``: the
+    share of knee-visits that a second reading project also grades (its grades
+    drawn from the calibrated disagreement model of docs/phantom.md).
     """
     import polars as pl
 
-    visit_labels = check_arguments(n_patients, visits, sides)
+    visit_labels = check_arguments(n_patients, visits, sides, second_reads)
     pr = GradePrior.named(prior) if isinstance(prior, str) else prior
     plan = plan_cohort(
         n_patients=n_patients,
@@ -345,6 +350,7 @@ def write_cohort(
         seed=seed,
         n_manual=n_manual,
         prior=pr,
+        second_reads=second_reads,
     )
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -367,6 +373,7 @@ def write_cohort(
             sides=sides,
             dicom=dicom,
             dicom_folders=dicom_folders,
+            second_reads=second_reads,
         )
         (tmp / "cohort.json").write_text(
             json.dumps(info, indent=1, sort_keys=True), encoding="utf-8"

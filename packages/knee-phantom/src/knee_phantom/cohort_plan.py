@@ -3,7 +3,8 @@
 :func:`plan_cohort` draws, from the seed and in a fixed order, the OAI-like
 identities (patient ids, series numbers, study dates, barcodes), the "manual"
 subset, the true grades of every knee and visit, and the MOAKS reading rows
-(the true read and, for some knees, a second read). :mod:`knee_phantom.cohort`
+(the true read and, for some knees, a second read drawn from the
+disagreement model of :mod:`knee_phantom.second_reads`). :mod:`knee_phantom.cohort`
 then renders and writes it. Each stage draws from its own named stream, so a
 change to one stage leaves the draws of the others as they were.
 """
@@ -22,6 +23,7 @@ from knee_phantom.errors import PhantomError
 from knee_phantom.lesions import stream
 from knee_phantom.moaks_table import stem_attributes
 from knee_phantom.prior import GradePrior, complete_grades
+from knee_phantom.second_reads import flip_rates, second_read
 
 __all__ = ["CONFLICT_READPRJ", "TRUE_READPRJ", "CohortPlan", "ScanKey", "plan_cohort"]
 
@@ -56,7 +58,9 @@ class CohortPlan:
         return list(zip(self.scans, self.scan_ids, strict=True))
 
 
-def check_arguments(n_patients: int, visits: Sequence[str], sides: Sequence[int]) -> list[str]:
+def check_arguments(
+    n_patients: int, visits: Sequence[str], sides: Sequence[int], second_reads: float
+) -> list[str]:
     """The visit labels; a :class:`PhantomError` for an argument that cannot make a cohort."""
     if n_patients < 1:
         raise PhantomError(f"write_cohort: n_patients must be >= 1, got {n_patients}")
@@ -65,6 +69,8 @@ def check_arguments(n_patients: int, visits: Sequence[str], sides: Sequence[int]
         raise PhantomError(f"write_cohort: visits repeat: {list(visits)}")
     if not sides or any(s not in (1, 2) for s in sides):
         raise PhantomError(f"write_cohort: sides must be 1 and/or 2, got {list(sides)}")
+    if not 0.0 <= second_reads <= 1.0:
+        raise PhantomError(f"write_cohort: second_reads must be within [0, 1], got {second_reads}")
     return visit_labels
 
 
@@ -119,30 +125,20 @@ def _grades(
     return grades
 
 
-def _conflicting_read(
-    r: np.random.Generator,
-    grades: dict[str, int],
-    missing: set[str],
-    stems: dict[str, list[str]],
-    visit_label: str,
-) -> dict[str, int]:
-    """Another project's read: two stems (not missing) regraded at random."""
-    other = dict(grades)
-    for st in r.choice([n for n in stems if n not in missing], size=2, replace=False):
-        for a in stems[st]:
-            vals = [
-                g for g in next(x for x in ATTRIBUTES if x.key == a).grades.values if g != other[a]
-            ]
-            other[a] = int(r.choice(vals))
-    return complete_grades(other, visit=visit_label, strict=False)
-
-
 def _reading_rows(
-    scans: list[ScanKey], scan_ids: list[str], grades: dict[str, dict[str, int]], seed: int
+    scans: list[ScanKey],
+    scan_ids: list[str],
+    grades: dict[str, dict[str, int]],
+    *,
+    seed: int,
+    second_reads: float,
+    prior: GradePrior,
 ) -> tuple[dict[str, list[dict]], dict[str, set[str]], dict[str, str]]:
-    """MOAKS rows per visit: the true row (READPRJ 22 or 30, a few missing cells), some second reads."""
+    """MOAKS rows per visit: the true row (READPRJ 22 or 30, a few missing cells) and, for a
+    ``second_reads`` share of knees, another project's read (:mod:`knee_phantom.second_reads`)."""
     stems = stem_attributes()
     stem_names = list(stems)
+    rates = flip_rates(prior) if second_reads > 0 else {}
     moaks_rows: dict[str, list[dict]] = {}
     missing_of: dict[str, set[str]] = {}
     source_of: dict[str, str] = {}
@@ -158,11 +154,12 @@ def _reading_rows(
         source_of[key] = true_prj
         row = {"id": p, "side": s, "readprj": true_prj, "grades": grades[key], "missing": missing}
         rows = [row]
-        if r.random() < 0.15:
-            other = _conflicting_read(r, grades[key], missing, stems, v)
-            prj = CONFLICT_READPRJ[int(r.random() < 0.5)]
+        if r.random() < second_reads:
+            r2 = stream(seed, f"second-read/{key}")
+            other = second_read(r2, grades[key], rates, visit=v, keep=missing_of[key])
+            prj = CONFLICT_READPRJ[int(r2.random() < 0.5)]
             conflict = {"id": p, "side": s, "readprj": prj, "grades": other, "missing": missing}
-            rows = [conflict, row] if r.random() < 0.5 else [row, conflict]
+            rows = [conflict, row] if r2.random() < 0.5 else [row, conflict]
         moaks_rows.setdefault(v, []).extend(rows)
     return moaks_rows, missing_of, source_of
 
@@ -175,8 +172,12 @@ def plan_cohort(
     seed: int,
     n_manual: int,
     prior: GradePrior,
+    second_reads: float = 0.15,
 ) -> CohortPlan:
-    """Draw a cohort's ids, dates, manual subset, grades and reading rows (deterministic in ``seed``)."""
+    """Draw a cohort's ids, dates, manual subset, grades and reading rows (deterministic in ``seed``).
+
+    ``second_reads``: the share of knee-visits read twice (by a second project).
+    """
     rng = stream(seed, "cohort")
     pids = [
         str(9_000_000 + int(x))
@@ -196,7 +197,9 @@ def plan_cohort(
     n_manual = max(0, min(int(n_manual), len(scans)))
     manual = sorted(scan_ids[k] for k in rng.permutation(len(scans))[:n_manual])
     grades = _grades(scans, scan_ids, visit_labels, prior, seed)
-    moaks_rows, missing_of, source_of = _reading_rows(scans, scan_ids, grades, seed)
+    moaks_rows, missing_of, source_of = _reading_rows(
+        scans, scan_ids, grades, seed=seed, second_reads=second_reads, prior=prior
+    )
     return CohortPlan(
         visit_labels=visit_labels,
         pids=pids,
