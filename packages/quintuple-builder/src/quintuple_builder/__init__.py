@@ -24,6 +24,7 @@ from quintuple_builder.moaks_readings import (
     read_moaks_table,
 )
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
+from quintuple_builder.reader_pairs import READER_PAIR_COLUMNS, reader_pairs
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
 from quintuple_builder.region_boxes import boxes_for_scan, question_boxes, region_boxes
 from quintuple_builder.release import (
@@ -51,6 +52,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LABEL_SOURCES",
     "QUINTUPLE_COLUMNS",
+    "READER_PAIR_COLUMNS",
     "SCAN_COLUMNS",
     "SETTINGS",
     "SPLITS",
@@ -88,6 +90,7 @@ __all__ = [
     "prompt_table",
     "question_boxes",
     "read_moaks_table",
+    "reader_pairs",
     "reasoning_chain",
     "region_boxes",
     "run_scans",

@@ -26,6 +26,7 @@ from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import run_scans
 from quintuple_builder.exports import SCAN_COLUMNS, write_core, write_hf, write_public, write_sft
 from quintuple_builder.manifest import write_manifest
+from quintuple_builder.reader_pairs import dataset_reader_pairs
 from quintuple_builder.scan_work import ScanResult, ScanTask
 from quintuple_builder.splits import FRACTIONS, assign_splits, check_leakage
 from quintuple_builder.statistics import counts_per_split, write_statistics
@@ -173,6 +174,7 @@ def build_dataset(
     progress: bool = True,
     reports: dict[str, pl.DataFrame] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    reader_pairs: pl.DataFrame | None = None,
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -182,6 +184,9 @@ def build_dataset(
     table (``moaks_schema.READING_COLUMNS``). ``label_source``: ``manual``,
     ``nnunet`` or ``phantom`` (provenance of the boxes). ``reports``: extra
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
+    ``reader_pairs``: knee-visits graded by two readers
+    (:func:`quintuple_builder.reader_pairs.reader_pairs`), written as
+    ``reader_pairs.parquet`` for the built scans (not written when ``None``).
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
@@ -257,6 +262,10 @@ def build_dataset(
         per_split = check_leakage(scan_table, where="scans")
         check_leakage(quintuples, where="quintuples")
         write_core(tmp, scan_table, quintuples)
+        if reader_pairs is not None:
+            dataset_reader_pairs(reader_pairs, scan_table).write_parquet(
+                tmp / "reader_pairs.parquet", statistics=False
+            )
         write_public(tmp, scan_table, quintuples)
         write_sft(tmp, scan_table, quintuples)
         write_hf(tmp, scan_table, quintuples)

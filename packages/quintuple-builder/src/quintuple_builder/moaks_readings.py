@@ -79,11 +79,16 @@ class MoaksReadings:
       n_disagreements, disagreeing_attributes``.
     - ``missing``: one row per null grade: ``patient_id, visit, side,
       question_id, attribute, reason``.
+    - ``reads``: every read of every knee, kept or not: ``patient_id, visit,
+      side, rank, source, attribute, grade`` (``rank`` 0 is the read the
+      priority rule keeps; the others are the second readers of
+      :func:`quintuple_builder.reader_pairs.reader_pairs`).
     """
 
     readings: pl.DataFrame
     conflicts: pl.DataFrame
     missing: pl.DataFrame
+    reads: pl.DataFrame | None = None
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.readings, self.conflicts, self.missing))
@@ -532,4 +537,7 @@ def load_moaks_readings(
         "attribute",
         pl.col("grade_note").alias("reason"),
     )
-    return MoaksReadings(readings=readings, conflicts=conflicts, missing=missing)
+    reads = decoded.join(ranked.select(*rowkey, "rank"), on=rowkey, how="inner").select(
+        *key, pl.col("rank").cast(pl.Int64), "source", "attribute", pl.col("grade").cast(pl.Int64)
+    )
+    return MoaksReadings(readings=readings, conflicts=conflicts, missing=missing, reads=reads)
