@@ -32,6 +32,13 @@ from bench_metrics.inputs import (
 from bench_metrics.keys import normalise_key
 from bench_metrics.paper import PAPER_TABLE2, PAPER_TABLE3, paper_table2, paper_table3
 from bench_metrics.parsing import ParsedAnswer, parse_answer, parse_many
+from bench_metrics.reader_agreement import (
+    READER_PAIRS_FILE,
+    SECOND_READER,
+    load_reader_pairs,
+    score_reader_pairs,
+    second_reader_scores,
+)
 from bench_metrics.report import feature_families, write_report
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
 from bench_metrics.scoring import score_predictions
@@ -55,6 +62,8 @@ __all__ = [
     "PAPER_TABLE2",
     "PAPER_TABLE3",
     "PREDICTION_SCHEMA",
+    "READER_PAIRS_FILE",
+    "SECOND_READER",
     "TRUTH_SCHEMA",
     "BenchMetricsError",
     "FailureKind",
@@ -69,6 +78,7 @@ __all__ = [
     "interval",
     "load_predictions",
     "load_public_results",
+    "load_reader_pairs",
     "load_scans",
     "load_truth",
     "macro_f1",
@@ -85,6 +95,8 @@ __all__ = [
     "read_grade",
     "read_predictions",
     "score_predictions",
+    "score_reader_pairs",
+    "second_reader_scores",
     "spearman",
     "table2",
     "table3",
