@@ -108,6 +108,13 @@ def _headline(scores: object, console: object) -> None:
 @click.option(
     "--model", default=None, help="Model to read from a public results JSON holding several."
 )
+@click.option(
+    "--second-reader/--no-second-reader",
+    default=True,
+    show_default=True,
+    help="Also score the dataset's second MOAKS reads against the kept ones (the human ceiling; "
+    "shown when the split has knees read twice, report in OUT/second_reader).",
+)
 def score(
     predictions: Path,
     dataset: Path,
@@ -119,6 +126,7 @@ def score(
     questions: str | None,
     reference_split: str,
     model: str | None,
+    second_reader: bool,
 ) -> None:
     """Score PREDICTIONS (predictions JSONL, or a public results JSON) on a dataset split."""
     import bench_metrics as bm
@@ -178,11 +186,25 @@ def score(
         scores = run(predictions, predictions.name)
         other = run(compare_path, compare_path.name) if compare_path is not None else None
         report = bm.write_report(scores, out, compare=other, n_boot=n_boot, seed=seed)
+        # --- second reader (the human ceiling): an additive row, docs/benchmark-protocol.md
+        ceiling = None
+        if second_reader:
+            ceiling = bm.second_reader_scores(
+                dataset, split, reference=reference, questions=qids, n_boot=n_boot, seed=seed
+            )
+            if ceiling is not None:
+                bm.write_report(ceiling, out / "second_reader", n_boot=n_boot, seed=seed)
     except bm.BenchMetricsError as exc:
         raise click.ClickException(str(exc)) from None
     _headline(scores, console)
     if other is not None:
         _headline(other, console)
+    if ceiling is not None:
+        _headline(ceiling, console)
+        console.print(
+            f"second reader: one MOAKS read scored against the other on {ceiling.meta['n_knees']} "
+            f"knee(s) of {ceiling.meta['n_patients']} patient(s) read twice in {split!r}"
+        )
     m = scores.meta
     console.print(
         f"{m['n_missing_predictions']} records without a prediction, {m['n_unmatched_predictions']} unmatched, "

@@ -15,6 +15,7 @@ the row rests on.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,11 +137,15 @@ def second_reader_scores(
     split: str = "test",
     *,
     reference: pl.DataFrame | dict[str, int] | None = None,
+    questions: Iterable[int] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Scores | None:
-    """The ``second reader`` row of ``split`` of a dataset, or ``None`` when no knee was read twice."""
+    """The ``second reader`` row of ``split`` of a dataset (only ``questions`` when given),
+    or ``None`` when no knee was read twice."""
     pairs = load_reader_pairs(dataset_dir, split)
+    if questions is not None:
+        pairs = pairs.filter(pl.col("question_id").is_in(sorted({int(q) for q in questions})))
     if pairs.height == 0:
         return None
     return score_reader_pairs(pairs, reference=reference, n_boot=n_boot, seed=seed)
