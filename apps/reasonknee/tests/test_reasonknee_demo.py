@@ -26,6 +26,8 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "32,48,48",
             "--bootstrap",
             "50",
+            "--second-reads",
+            "1",
             "--quiet",
         ],
     )
@@ -88,6 +90,23 @@ def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     assert head["random"]["overall_micro"] < expected
     for h in head.values():
         assert h["failure_rate"] == 0.0
+
+
+def test_second_reader_row_is_the_phantom_second_reads(demo_out: Path) -> None:
+    import bench_metrics as bm
+
+    summary = json.loads((demo_out / "report" / "summary.json").read_text())
+    pairs = bm.load_reader_pairs(demo_out / "dataset", "test")
+    assert pairs.height > 0  # every knee read twice here
+    head = summary["headline"]["second reader"]
+    assert head["n_knees"] == pairs["scan_id"].n_unique() and head["items"] == pairs.height
+    agree = (pairs["grade_a"] == pairs["grade_b"]).mean()
+    assert head["overall_micro"] == pytest.approx(agree)
+    assert 0.6 < agree < 1.0
+    assert head["mean_iou"] is None  # a reader gives no box
+    text = (demo_out / "report" / "README.md").read_text()
+    assert f"| second reader ({head['n_knees']} knees) |" in text
+    assert (demo_out / "report" / "models" / "second_reader" / "report.md").is_file()
 
 
 def test_bad_shape_is_refused(tmp_path: Path) -> None:

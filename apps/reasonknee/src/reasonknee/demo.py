@@ -52,6 +52,13 @@ __all__ = ["demo"]
     show_default=True,
 )
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option(
+    "--second-reads",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Share of phantom knees a second MOAKS reader also grades (the second-reader row).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--device", default="auto", show_default=True, help="cpu, cuda, mps or auto (segmenter)."
@@ -67,6 +74,7 @@ def demo(
     models: tuple[str, ...],
     setting: str,
     n_boot: int,
+    second_reads: float,
     seed: int,
     device: str,
     quiet: bool,
@@ -95,6 +103,7 @@ def demo(
         train_segmenter=train_segmenter,
         segmenter_seconds=segmenter_seconds,
         n_boot=n_boot,
+        second_reads=second_reads,
         device=device,
         progress=not quiet,
     )
