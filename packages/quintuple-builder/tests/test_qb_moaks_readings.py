@@ -22,6 +22,14 @@ HEADER = (
     "ID|SIDE|READPRJ|VERSION|V01MBMSFMC|V01MBMNFMC|V01MBMPFMC|V01MCMPM|V01MOSTM|V01MSYIC|V01MACLTR"
 )
 
+#: Two knees read twice (V00 table): same count -> READPRJ 22 < 63A wins; fewer grades -> 15 loses.
+TWICE_READ = [
+    "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
+    "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",
+    "9000100|2: Left|15|1|1|1| | | | | ",
+    "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
+]
+
 
 def write(
     path: Path,
@@ -87,12 +95,7 @@ def test_codes_missing_half_steps_and_cartilage(tmp_path: Path) -> None:
 def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
     f = write(
         tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
-        [
-            "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
-            "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",  # same count -> READPRJ 22 < 63A wins
-            "9000100|2: Left|15|1|1|1| | | | | ",  # fewer grades: loses despite READPRJ 15
-            "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
-        ],
+        TWICE_READ,
         header=HEADER.replace("V01", "V00"),
     )
     readings, conflicts, _ = load_moaks_readings([f])
@@ -110,13 +113,7 @@ def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
 def test_every_read_is_kept_and_paired_with_the_chosen_one(tmp_path: Path) -> None:
     f = write(
         tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
-        [
-            "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
-            "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",
-            "9000100|2: Left|15|1|1|1| | | | | ",
-            "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
-            "9000101|1: Right|22|1|0|0|0|0.0|0|0|0",  # read once: no pair
-        ],
+        [*TWICE_READ, "9000101|1: Right|22|1|0|0|0|0.0|0|0|0"],  # read once: no pair
         header=HEADER.replace("V01", "V00"),
     )
     loaded = load_moaks_readings([f])
