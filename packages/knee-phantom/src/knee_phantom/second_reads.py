@@ -15,7 +15,7 @@ to the second read too.
 
 >>> from knee_phantom.prior import GradePrior
 >>> rates = flip_rates(GradePrior.named("realistic"))
->>> 0 < rates["bml.FMC.size"] < rates["hoffa.grade"] < 0.5
+>>> 0 < rates["bml.FMC.size"] < rates["hoffa.grade"] < 0.6
 True
 """
 
