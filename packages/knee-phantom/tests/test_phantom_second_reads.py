@@ -105,9 +105,10 @@ def test_transition_rows_are_distributions_and_kappa_falls_with_departures(
     pi = np.asarray(weights) / sum(weights)
     assert expected_kappa(pi, 0.0, ordinal=ordinal) == pytest.approx(1.0)
     assert expected_kappa(pi, p, ordinal=ordinal) <= 1.0 + 1e-9
-    assert expected_kappa(pi, min(p + 0.1, 1.0), ordinal=ordinal) <= expected_kappa(
-        pi, p, ordinal=ordinal
-    ) + 1e-9
+    assert (
+        expected_kappa(pi, min(p + 0.1, 1.0), ordinal=ordinal)
+        <= expected_kappa(pi, p, ordinal=ordinal) + 1e-9
+    )
 
 
 def test_every_target_prefix_names_attributes() -> None:
