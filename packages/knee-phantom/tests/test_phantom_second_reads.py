@@ -23,12 +23,12 @@ PRIMARY = ("bml.", "cartilage.", "osteophyte.", "hoffa.", "effusion.", "extrusio
 
 
 def _kappa(a: np.ndarray, b: np.ndarray, k: int, *, ordinal: bool) -> float:
-    """Cohen's kappa from two label vectors (quadratic-weighted when ordinal)."""
+    """Cohen's kappa from two label vectors (linearly weighted when ordinal)."""
     conf = np.zeros((k, k))
     np.add.at(conf, (a, b), 1.0)
     conf /= conf.sum()
     idx = np.arange(k)
-    w = (idx[:, None] - idx[None, :]) ** 2 if ordinal else (idx[:, None] != idx[None, :])
+    w = np.abs(idx[:, None] - idx[None, :]) if ordinal else (idx[:, None] != idx[None, :])
     chance = conf.sum(axis=1)[:, None] * conf.sum(axis=0)[None, :]
     return float(1.0 - (w * conf).sum() / (w * chance).sum())
 
@@ -46,7 +46,7 @@ def _pairs(n: int = 1000) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
 
 
 def _primary(key: str) -> bool:
-    fam, _, short = ([*key.split("."), "", ""])[:3]
+    short = ([*key.split("."), "", ""])[2]
     return key.startswith(PRIMARY) and short not in ("number", "percent", "depth")
 
 
@@ -76,7 +76,7 @@ def test_disagreements_are_mostly_one_grade_apart() -> None:
     assert 0.85 <= float(np.mean(off == 1)) < 1.0
     # and readers agree on most (scan, attribute) pairs
     agree = np.mean([np.mean(a[x.key] == b[x.key]) for x in ATTRIBUTES])
-    assert 0.75 < agree < 0.97
+    assert 0.8 < agree < 0.97
 
 
 def test_second_read_is_deterministic_in_the_generator_and_keeps_missing_cells() -> None:

@@ -5,13 +5,15 @@ not, an ordinal grade is mostly one step away (``±1``; ``±2`` in one
 disagreement of ten), and a nominal code (meniscal morphology, cyst tear
 location) is another code of the space. How often a reader departs from the
 first read is set per attribute so that the *expected* agreement between the
-two reads — Cohen's kappa, quadratic-weighted for ordinal grades and
-unweighted for nominal codes, as ReasonKnee-Bench scores it — equals the
-published inter-reader reliability of the attribute's feature
+two reads — Cohen's kappa, linearly weighted for ordinal grades (the
+Cicchetti–Allison weights, SAS's default, which reliability studies mostly
+use when they say "weighted kappa") and unweighted for nominal codes —
+equals the published inter-reader reliability of the attribute's feature
 (:data:`TARGET_KAPPA`, sources in docs/phantom.md). The expectation uses the
-grade prior's marginals, so rare findings get few flips and common ones more,
-as with real readers. The consistency rules of :func:`complete_grades` apply
-to the second read too.
+grade prior's marginals, so rare findings get few departures and common ones
+more, as with real readers. The consistency rules of :func:`complete_grades`
+apply to the second read too. (ReasonKnee-Bench reports quadratic-weighted
+kappa, which is higher than the linear one for ±1 disagreements.)
 
 >>> from knee_phantom.prior import GradePrior
 >>> rates = flip_rates(GradePrior.named("realistic"))
@@ -33,6 +35,7 @@ __all__ = [
     "TARGET_KAPPA",
     "expected_kappa",
     "flip_rates",
+    "kappa_weights",
     "second_read",
     "target_kappa",
     "transition",
@@ -83,11 +86,17 @@ def transition(k: int, p: float, *, ordinal: bool) -> np.ndarray:
     return t
 
 
-def expected_kappa(pi: np.ndarray, p: float, *, ordinal: bool) -> float:
-    """Kappa between a first read with grade distribution ``pi`` and its second read."""
-    k = len(pi)
+def kappa_weights(k: int, *, ordinal: bool) -> np.ndarray:
+    """Disagreement weights: ``|i - j|`` (linear) for ordinal grades, ``i != j`` for nominal codes."""
     idx = np.arange(k)
-    w = (idx[:, None] - idx[None, :]) ** 2 if ordinal else (idx[:, None] != idx[None, :])
+    d = np.abs(idx[:, None] - idx[None, :]).astype(float)
+    return d if ordinal else (d > 0).astype(float)
+
+
+def expected_kappa(pi: np.ndarray, p: float, *, ordinal: bool) -> float:
+    """Kappa (:func:`kappa_weights`) between a first read with grade distribution ``pi`` and its second read."""
+    k = len(pi)
+    w = kappa_weights(k, ordinal=ordinal)
     joint = pi[:, None] * transition(k, p, ordinal=ordinal)
     chance = pi[:, None] * joint.sum(axis=0)[None, :]
     return float(1.0 - (w * joint).sum() / (w * chance).sum())
