@@ -345,3 +345,9 @@ def vlm(
         f"[green]adapter[/] {result.best_dir}  (use --model qwen2.5-vl:{base}+lora:{result.best_dir})"
     )
     click.echo(str(result.best_dir))
+
+
+# --------------------------------------------------------------------------- specialist
+from reasonknee_train.specialist import specialist as _specialist  # noqa: E402
+
+train.add_command(_specialist)

@@ -5,7 +5,9 @@
 - ``openai:MODEL[@BASE_URL]`` — an OpenAI-compatible endpoint (default
   ``https://api.openai.com/v1``; the key comes from ``$OPENAI_API_KEY``);
 - ``majority``, ``atlas``, ``random`` — the reference baselines (fitted on the
-  dataset's train split).
+  dataset's train split);
+- ``specialist:DIR`` — a supervised 3D model folder written by
+  ``reasonknee train specialist`` (:mod:`vlm_adapters.specialist`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ModelSpec:
             return f"qwen2.5-vl:{self.path}" + (f"+lora:{self.lora}" if self.lora else "")
         if self.kind == "openai":
             return f"openai:{self.model}" + (f"@{self.base_url}" if self.base_url else "")
+        if self.kind == "specialist":
+            return f"specialist:{self.path}"
         return self.kind
 
 
@@ -56,7 +60,7 @@ def parse_model_spec(spec: str) -> ModelSpec:
     if not sep or not rest:
         raise AdapterError(
             f"model spec {spec!r}: expected qwen2.5-vl:PATH[+lora:DIR], openai:MODEL[@BASE_URL], "
-            "majority, atlas or random"
+            "specialist:DIR, majority, atlas or random"
         )
     if kind == "qwen2.5-vl":
         path, plus, lora = rest.partition("+lora:")
@@ -72,8 +76,10 @@ def parse_model_spec(spec: str) -> ModelSpec:
                 f"model spec {spec!r}: expected openai:MODEL or openai:MODEL@BASE_URL"
             )
         return ModelSpec(kind="openai", model=model, base_url=base_url or None)
+    if kind == "specialist":
+        return ModelSpec(kind="specialist", path=rest)
     raise AdapterError(
-        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, majority, atlas, random"
+        f"model spec {spec!r}: unknown kind {kind!r}; expected qwen2.5-vl, openai, specialist, majority, atlas, random"
     )
 
 
@@ -102,6 +108,12 @@ def make_adapter(
         if dataset is None and ms.kind != "random":
             raise AdapterError(f"model {ms.kind!r}: needs the dataset folder (its train split)")
         return fit_reference(ms.kind, dataset or "", seed=seed)
+    if ms.kind == "specialist":
+        from vlm_adapters.specialist.adapter import SpecialistAdapter, SpecialistOptions
+
+        return SpecialistAdapter.load(
+            ms.path or "", options=_options(SpecialistOptions, opts), name=ms.text
+        )
     if ms.kind == "qwen2.5-vl":
         from vlm_adapters.qwen import QwenOptions, QwenVLAdapter, lora_frame_defaults
 
