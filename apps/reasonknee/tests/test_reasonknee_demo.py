@@ -36,11 +36,12 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # the module's demo run takes about a minute
 def test_report_files(demo_out: Path) -> None:
     report = demo_out / "report"
     for name in ("README.md", "summary.json"):
         assert (report / name).is_file()
-    for model in ("majority", "atlas", "random"):
+    for model in ("majority", "atlas", "random", "specialist"):
         run = report / "models" / f"{model}.instruction"
         assert (run / "report.md").is_file()
         assert (run / "tables" / "table2.csv").is_file()
@@ -50,8 +51,14 @@ def test_report_files(demo_out: Path) -> None:
     assert any((report / "statistics").rglob("*.png"))
     text = (report / "README.md").read_text()
     assert "phantom" in text and "| majority |" in text and "Patellar tendon" in text
+    # the four references: floor, prior, pixels, ceiling (and the chance line)
+    for row in ("| majority |", "| atlas |", "| specialist |", "| second reader (", "| random |"):
+        assert row in text, row
+    head = json.loads((report / "summary.json").read_text())["headline"]
+    assert set(head) == {"majority", "atlas", "random", "specialist", "second reader"}
 
 
+@pytest.mark.slow  # the module's demo run takes about a minute
 def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     import bench_metrics as bm
 
@@ -92,6 +99,7 @@ def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
         assert h["failure_rate"] == 0.0
 
 
+@pytest.mark.slow  # the module's demo run takes about a minute
 def test_second_reader_row_is_the_phantom_second_reads(demo_out: Path) -> None:
     import bench_metrics as bm
 

@@ -53,6 +53,12 @@ __all__ = ["demo"]
 )
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option(
+    "--specialist/--no-specialist",
+    default=True,
+    show_default=True,
+    help="Train and run the supervised specialist (the row that reads the voxels).",
+)
+@click.option(
     "--second-reads",
     type=click.FloatRange(0.0, 1.0),
     default=0.5,
@@ -74,6 +80,7 @@ def demo(
     models: tuple[str, ...],
     setting: str,
     n_boot: int,
+    specialist: bool,
     second_reads: float,
     seed: int,
     device: str,
@@ -103,6 +110,7 @@ def demo(
         train_segmenter=train_segmenter,
         segmenter_seconds=segmenter_seconds,
         n_boot=n_boot,
+        specialist=specialist,
         second_reads=second_reads,
         device=device,
         progress=not quiet,

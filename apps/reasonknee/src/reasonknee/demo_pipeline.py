@@ -30,6 +30,8 @@ __all__ = ["REFERENCE_MODELS", "DemoConfig", "DemoResult", "run_demo"]
 
 #: The weight-free baselines every demo runs (the floor every model is shown against).
 REFERENCE_MODELS: tuple[str, ...] = ("majority", "atlas", "random")
+#: The supervised model that reads the voxels (docs/baselines.md), trained on the demo's train split.
+SPECIALIST = "specialist"
 #: The human-ceiling row's key in ``summary.json`` (``headline``) and its models/ folder.
 SECOND_READER = "second reader"
 
@@ -53,6 +55,7 @@ class DemoConfig:
     train_segmenter: bool = False
     segmenter_seconds: float = 180.0
     n_boot: int = 1000
+    specialist: bool = True  # train and run the supervised specialist (the "pixels" row)
     second_reads: float = 0.5  # share of knees read twice: the second-reader row's sample
     n_previews: int = 3
     device: str = "auto"
@@ -195,6 +198,25 @@ def _build(config: DemoConfig, console: Console, report: Path) -> Path:
         failures = result.build.failures.head(5).to_dicts()
         raise RuntimeError(f"the build failed ({failures}); work folder {work}")
     return dataset
+
+
+def _train_specialist(config: DemoConfig, dataset: Path, console: Console) -> str:
+    """The specialist plugs in here: train it on the dataset's train split; its model spec."""
+    from vlm_adapters.specialist import train_specialist
+
+    result = train_specialist(
+        dataset,
+        config.out / "specialist",
+        seed=config.seed,
+        device=config.device,
+        overwrite=True,
+        progress=config.progress,
+    )
+    console.print(
+        f"{SPECIALIST}: trained in {result.seconds:.1f} s on {result.device} "
+        f"(val accuracy {result.val_accuracy:.3f}, val box IoU {result.val_iou:.3f})"
+    )
+    return f"specialist:{result.path}"
 
 
 def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Path]:
@@ -357,8 +379,13 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     preds_dir = config.out / "predictions"
     preds_dir.mkdir(parents=True, exist_ok=True)
     predictions: dict[str, Path] = {}
-    for spec in (*REFERENCE_MODELS, *config.models):
-        name = spec.replace(":", "_").replace("/", "_").replace("@", "_")[:80]
+    specs = {m: m for m in (*REFERENCE_MODELS, *config.models)}  # row name -> model spec
+    if config.specialist:
+        t_spec = time.perf_counter()
+        specs = {**specs, SPECIALIST: _train_specialist(config, dataset, console)}
+        seconds["specialist training"] = time.perf_counter() - t_spec
+    for row, spec in specs.items():
+        name = row.replace(":", "_").replace("/", "_").replace("@", "_")[:80]
         out = preds_dir / f"{name}.{config.setting}.jsonl"
         if out.exists():
             out.unlink()  # a demo starts clean; `reasonknee baseline` is the resumable tool
@@ -372,9 +399,9 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             progress=config.progress,
         )
         console.print(
-            f"{spec}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
+            f"{row}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
         )
-        predictions[spec] = out
+        predictions[row] = out
     seconds["baselines"] = time.perf_counter() - t
 
     console.rule("[bold]3. ReasonKnee-Bench scores")
@@ -405,7 +432,9 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
 
     console.rule("[bold]4. report")
     t = time.perf_counter()
-    box_model = next((m for m in (*config.models, "atlas") if m in predictions), "atlas")
+    box_model = next(
+        (m for m in (*config.models, SPECIALIST, "atlas") if m in predictions), "atlas"
+    )
     previews = _previews(dataset, predictions[box_model], report, config.n_previews)
     stats = dataset / "statistics"
     if stats.is_dir():
@@ -430,7 +459,9 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         "",
         "Overall (micro) averages over every (scan, attribute) pair; Overall (macro) is the mean of the "
         "seven category accuracies (docs/benchmark-protocol.md). `majority` is the floor, `atlas` the "
-        "prior (majority grades, mean box), `random` the chance line; `second reader` scores the "
+        "prior (majority grades, mean box), `specialist` the pixels (a small supervised 3D model "
+        "trained on the train split, docs/baselines.md), `random` the chance line; "
+        "`second reader` scores the "
         "phantom's second MOAKS reads against the kept ones on the test knees read twice: the human "
         "ceiling (its disagreement model is calibrated to published reader agreement, "
         "docs/phantom.md).",
@@ -470,6 +501,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             "models": list(predictions),
             "train_segmenter": config.train_segmenter,
             "n_boot": config.n_boot,
+            "specialist": config.specialist,
             "second_reads": config.second_reads,
         },
         "dataset": str(dataset),
