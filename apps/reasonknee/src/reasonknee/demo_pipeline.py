@@ -355,35 +355,15 @@ def _summary_tables(all_scores: list[Any]) -> tuple[str, str]:
     return "\n".join(lines2), "\n".join(lines3)
 
 
-def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
-    """Run every stage on a phantom cohort and write ``config.out/report``."""
-    import bench_metrics as bm
+def _run_baselines(
+    config: DemoConfig, dataset: Path, specs: dict[str, str], console: Console
+) -> dict[str, Path]:
+    """Run each model spec on the test split; row name -> its predictions JSONL."""
     from vlm_adapters import run_baseline
 
-    console = console or Console()
-    t_all = time.perf_counter()
-    config.out.mkdir(parents=True, exist_ok=True)
-    report = config.out / "report"
-    if report.exists():
-        shutil.rmtree(report)
-    report.mkdir(parents=True)
-    seconds: dict[str, float] = {}
-
-    t = time.perf_counter()
-    console.rule("[bold]1. phantom cohort → dataset")
-    dataset = _build(config, console, report)
-    seconds["build"] = time.perf_counter() - t
-
-    console.rule("[bold]2. baselines")
-    t = time.perf_counter()
     preds_dir = config.out / "predictions"
     preds_dir.mkdir(parents=True, exist_ok=True)
     predictions: dict[str, Path] = {}
-    specs = {m: m for m in (*REFERENCE_MODELS, *config.models)}  # row name -> model spec
-    if config.specialist:
-        t_spec = time.perf_counter()
-        specs = {**specs, SPECIALIST: _train_specialist(config, dataset, console)}
-        seconds["specialist training"] = time.perf_counter() - t_spec
     for row, spec in specs.items():
         name = row.replace(":", "_").replace("/", "_").replace("@", "_")[:80]
         out = preds_dir / f"{name}.{config.setting}.jsonl"
@@ -402,10 +382,15 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             f"{row}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
         )
         predictions[row] = out
-    seconds["baselines"] = time.perf_counter() - t
+    return predictions
 
-    console.rule("[bold]3. ReasonKnee-Bench scores")
-    t = time.perf_counter()
+
+def _score_runs(
+    config: DemoConfig, dataset: Path, predictions: dict[str, Path], report: Path
+) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """Score every run on the test split (and the second reader); their scores and headlines."""
+    import bench_metrics as bm
+
     truth = bm.load_truth(dataset, "test")
     reference = bm.load_truth(dataset, "train")
     all_scores = []
@@ -428,6 +413,40 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     if ceiling is not None:
         all_scores.append(ceiling)
         headline[SECOND_READER] = _headline(ceiling)
+    return all_scores, headline
+
+
+def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
+    """Run every stage on a phantom cohort and write ``config.out/report``."""
+    import bench_metrics as bm
+
+    console = console or Console()
+    t_all = time.perf_counter()
+    config.out.mkdir(parents=True, exist_ok=True)
+    report = config.out / "report"
+    if report.exists():
+        shutil.rmtree(report)
+    report.mkdir(parents=True)
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    console.rule("[bold]1. phantom cohort → dataset")
+    dataset = _build(config, console, report)
+    seconds["build"] = time.perf_counter() - t
+
+    console.rule("[bold]2. baselines")
+    t = time.perf_counter()
+    specs = {m: m for m in (*REFERENCE_MODELS, *config.models)}  # row name -> model spec
+    if config.specialist:
+        t_spec = time.perf_counter()
+        specs = {**specs, SPECIALIST: _train_specialist(config, dataset, console)}
+        seconds["specialist training"] = time.perf_counter() - t_spec
+    predictions = _run_baselines(config, dataset, specs, console)
+    seconds["baselines"] = time.perf_counter() - t
+
+    console.rule("[bold]3. ReasonKnee-Bench scores")
+    t = time.perf_counter()
+    all_scores, headline = _score_runs(config, dataset, predictions, report)
     seconds["scoring"] = time.perf_counter() - t
 
     console.rule("[bold]4. report")
