@@ -25,7 +25,7 @@ def test_train_specialist_writes_a_model_folder(dataset: Path, tmp_path: Path) -
     args = ["specialist", "--dataset", str(dataset), "--out", str(out)]
     res = CliRunner().invoke(train, [*args, "--epochs", "1", "--seed", "3", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "val accuracy" in res.output and "1 threads" in res.output
+    assert "val accuracy" in res.output and "1 CPU thread(s)" in res.output
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["seed"] == 3 and config["config"]["epochs"] == 1
     assert len(json.loads((out / "metrics.json").read_text())["history"]) == 2

@@ -90,3 +90,15 @@ def test_config_is_checked() -> None:
         SpecialistConfig(epochs=0)
     with pytest.raises(AdapterError, match="multiples of 8"):
         SpecialistConfig(crop_size=(8, 12, 16))
+
+
+def test_grader_selection_takes_the_latest_epoch_within_one_standard_error() -> None:
+    from vlm_adapters.specialist.train import EpochRecord, _pick_grader
+
+    def hist(accs):
+        return [EpochRecord(i, None, None, 0.5, a, 0.5) for i, a in enumerate(accs)]
+
+    # best 0.85 on 100 items: se 0.036, so 0.83 (epoch 3) is as good; 0.80 (epoch 4) is not
+    assert _pick_grader(hist([0.3, 0.85, 0.8, 0.83, 0.80]), 100) == 3
+    # on 10000 items the same numbers are told apart
+    assert _pick_grader(hist([0.3, 0.85, 0.8, 0.83, 0.80]), 10000) == 1

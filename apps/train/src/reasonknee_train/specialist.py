@@ -12,21 +12,15 @@ import click
 
 __all__ = ["specialist"]
 
+_DIR = click.Path(file_okay=False, path_type=Path)
+_EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+_DATASET_HELP = "Dataset folder written by `reasonknee build` (trains on train, selects on val)."
+_OUT_HELP = "Model folder to write (config.json, weights.safetensors, metrics.json)."
+
 
 @click.command("specialist", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--dataset",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="Dataset folder written by `reasonknee build` (trains on train, selects on val).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Model folder to write (config.json, weights.safetensors, metrics.json).",
-)
+@click.option("--dataset", type=_EXISTING_DIR, required=True, help=_DATASET_HELP)
+@click.option("--out", "out_dir", type=_DIR, required=True, help=_OUT_HELP)
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -73,6 +67,6 @@ def specialist(
     click.echo(
         f"specialist: {result.path} (val accuracy {result.val_accuracy:.3f} at epoch "
         f"{result.best_grader_epoch}, val box IoU {result.val_iou:.3f} at epoch "
-        f"{result.best_localiser_epoch}; {result.device}, {result.threads} threads, "
+        f"{result.best_localiser_epoch}; {result.device}, {result.threads} CPU thread(s), "
         f"{result.seconds:.1f} s)"
     )

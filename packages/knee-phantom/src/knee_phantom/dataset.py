@@ -21,6 +21,7 @@ def write_phantom_dataset(
     seed: int = 0,
     sides: tuple[int, ...] = (1,),
     question_ids: list[int] | None = None,
+    prior: str = "realistic",
 ) -> Path:
     """Write a small dataset folder (docs/formats.md) from a phantom cohort; returns ``out_dir``.
 
@@ -29,7 +30,9 @@ def write_phantom_dataset(
     through the real builder (:func:`quintuple_builder.build.build_dataset`,
     boxes from the phantom's label maps). Patients are spread over
     train/val/test by the builder's own split rule (every split non-empty from
-    3 patients). Deterministic in ``seed``; phantom numbers are not clinical.
+    3 patients). ``prior`` names the grade prior (``"realistic"`` or ``"uniform"``,
+    :class:`knee_phantom.GradePrior`). Deterministic in ``seed``; phantom
+    numbers are not clinical.
     """
     import polars as pl
     from quintuple_builder.build import build_dataset
@@ -45,6 +48,7 @@ def write_phantom_dataset(
             shape=shape,
             seed=seed,
             n_manual=0,
+            prior=prior,
             progress=False,
         )
         rows = []

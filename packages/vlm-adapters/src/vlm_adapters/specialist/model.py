@@ -183,6 +183,8 @@ class SpecialistModel:
 
         (folder / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
         save_file(self.state_dict(), str(folder / WEIGHTS_FILE))
+        # safetensors writes owner-only; give the weights the same mode as the other files
+        (folder / WEIGHTS_FILE).chmod((folder / CONFIG_FILE).stat().st_mode & 0o777)
         (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
 
     @classmethod

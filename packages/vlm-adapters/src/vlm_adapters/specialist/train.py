@@ -2,8 +2,9 @@
 
 Deterministic in ``seed`` on one device and thread count (both recorded in
 ``config.json``): torch's deterministic algorithms are switched on for the
-run, every shuffle and crop jitter comes from one numpy generator, and the
-work is bounded by ``epochs``, never by wall-clock time.
+run (on CUDA, an op without a deterministic kernel warns rather than
+fails), every shuffle and crop jitter comes from one numpy generator, and
+the work is bounded by ``epochs``, never by wall-clock time.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class _Trainer:
         self.torch = torch
         self.model, self.train, self.val = model, train, val
         self.rng = np.random.default_rng(model.config.seed)
+        self.n_val_items = 0
         dev = model.device
         self.vols = {s.scan_id: torch.as_tensor(s.volume, device=dev) for s in train + val}
         self.loc_in = {k: model.localiser_input(v) for k, v in self.vols.items()}
@@ -191,6 +193,7 @@ class _Trainer:
                 F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
             )
             ok = targets != IGNORE
+            self.n_val_items = int(ok.sum())
             acc = float((logits.argmax(-1)[ok] == targets[ok]).float().mean())
         truth = np.stack([s.boxes for s in self.val])
         has = ~np.isnan(truth[..., 0])
@@ -198,29 +201,41 @@ class _Trainer:
         return loss, acc, iou
 
 
+def _pick_grader(history: list[EpochRecord], n_items: int) -> int:
+    """The latest epoch whose val accuracy is within one standard error of the best.
+
+    A small val split cannot tell epochs closer than that apart; among those,
+    the latest has trained longest (the learning rate has decayed).
+    """
+    best = max(h.val_accuracy for h in history)
+    se = float(np.sqrt(best * (1.0 - best) / max(n_items, 1)))
+    return max(h.epoch for h in history if h.val_accuracy >= best - se)
+
+
 def _fit(
     trainer: _Trainer, epochs: int, on_epoch: Callable[[EpochRecord], None] | None
 ) -> tuple[list[EpochRecord], int, int]:
-    """Epoch loop keeping the best grader (val loss) and localiser (val IoU) states."""
+    """Epoch loop; keeps the grader of :func:`_pick_grader` and the localiser of the best val IoU."""
     m = trainer.model
     history: list[EpochRecord] = []
-    best = {"grader": (np.inf, 0, None), "localiser": (-np.inf, 0, None)}
+    graders: list[dict] = []
+    best_loc: tuple[float, int, dict | None] = (-np.inf, 0, None)
     for epoch in range(epochs + 1):
         tg, tb = trainer.epoch() if epoch else (None, None)
         vl, va, vi = trainer.evaluate()
         rec = EpochRecord(epoch, tg, tb, vl, va, vi)
         history.append(rec)
-        if vl < best["grader"][0]:
-            best["grader"] = (vl, epoch, copy.deepcopy(m.grader.state_dict()))
-        if vi > best["localiser"][0]:
-            best["localiser"] = (vi, epoch, copy.deepcopy(m.localiser.state_dict()))
+        graders.append(copy.deepcopy(m.grader.state_dict()))
+        if vi > best_loc[0]:
+            best_loc = (vi, epoch, copy.deepcopy(m.localiser.state_dict()))
         if on_epoch is not None:
             on_epoch(rec)
-    m.grader.load_state_dict(best["grader"][2])
-    m.localiser.load_state_dict(best["localiser"][2])
+    best_g = _pick_grader(history, trainer.n_val_items)
+    m.grader.load_state_dict(graders[best_g])
+    m.localiser.load_state_dict(best_loc[2])
     m.grader.eval()
     m.localiser.eval()
-    return history, best["grader"][1], best["localiser"][1]
+    return history, best_g, best_loc[1]
 
 
 def train_specialist(
@@ -262,7 +277,8 @@ def train_specialist(
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     try:
         torch.set_num_threads(cfg.threads)
-        torch.use_deterministic_algorithms(True)
+        # CUDA: ops without a deterministic kernel warn instead of stopping the run
+        torch.use_deterministic_algorithms(True, warn_only=dev.startswith("cuda"))
         torch.manual_seed(cfg.seed)
         model = SpecialistModel.create(cfg, layout, _atlas(train, len(layout.groups) - 1), dev)
         trainer = _Trainer(model, train, val)
