@@ -26,6 +26,8 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "32,48,48",
             "--bootstrap",
             "50",
+            "--second-reads",
+            "1",
             "--quiet",
         ],
     )
@@ -34,12 +36,12 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's demo run takes about a minute
 def test_report_files(demo_out: Path) -> None:
     report = demo_out / "report"
     for name in ("README.md", "summary.json"):
         assert (report / name).is_file()
-    for model in ("majority", "atlas", "random"):
+    for model in ("majority", "atlas", "random", "specialist"):
         run = report / "models" / f"{model}.instruction"
         assert (run / "report.md").is_file()
         assert (run / "tables" / "table2.csv").is_file()
@@ -49,9 +51,14 @@ def test_report_files(demo_out: Path) -> None:
     assert any((report / "statistics").rglob("*.png"))
     text = (report / "README.md").read_text()
     assert "phantom" in text and "| majority |" in text and "Patellar tendon" in text
+    # the four references: floor, prior, pixels, ceiling (and the chance line)
+    for row in ("| majority |", "| atlas |", "| specialist |", "| second reader |", "| random |"):
+        assert row in text, row
+    head = json.loads((report / "summary.json").read_text())["headline"]
+    assert set(head) == {"majority", "atlas", "random", "specialist", "second reader"}
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's demo run takes about a minute
 def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     import bench_metrics as bm
 
@@ -90,6 +97,24 @@ def test_numbers_agree_with_the_dataset(demo_out: Path) -> None:
     assert head["random"]["overall_micro"] < expected
     for h in head.values():
         assert h["failure_rate"] == 0.0
+
+
+@pytest.mark.slow  # the module's demo run takes about a minute
+def test_second_reader_row_is_the_phantom_second_reads(demo_out: Path) -> None:
+    import bench_metrics as bm
+
+    summary = json.loads((demo_out / "report" / "summary.json").read_text())
+    pairs = bm.load_reader_pairs(demo_out / "dataset", "test")
+    assert pairs.height > 0  # every knee read twice here
+    head = summary["headline"]["second reader"]
+    assert head["n_knees"] == pairs["scan_id"].n_unique() and head["items"] == pairs.height
+    agree = (pairs["grade_a"] == pairs["grade_b"]).mean()
+    assert head["overall_micro"] == pytest.approx(agree)
+    assert 0.6 < agree < 1.0
+    assert head["mean_iou"] is None  # a reader gives no box
+    text = (demo_out / "report" / "README.md").read_text()
+    assert f"| second reader | {head['n_knees']} |" in text
+    assert (demo_out / "report" / "models" / "second_reader" / "report.md").is_file()
 
 
 def test_bad_shape_is_refused(tmp_path: Path) -> None:

@@ -201,3 +201,34 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 def test_help(argv: list[str]) -> None:
     r = CliRunner().invoke(score, argv)
     assert r.exit_code == 0 and "--dataset" in r.output
+
+
+def test_second_reader_row_when_the_dataset_has_reader_pairs(tmp_path: Path) -> None:
+    ds = _dataset(tmp_path / "ds")
+    oracle = _predictions(tmp_path / "oracle.jsonl", ds, all_zero=False)
+    args = [str(oracle), "--dataset", str(ds), "--bootstrap", "20"]
+    r0 = CliRunner().invoke(score, [*args, "--out", str(tmp_path / "r0")])
+    assert r0.exit_code == 0 and "second reader" not in r0.output  # no pairs: no row
+    q = pl.read_parquet(ds / "quintuples.parquet")
+    pairs = (
+        q.select("scan_id", "patient_id", "split", "question_id", "grades")
+        .explode("grades")
+        .unnest("grades")
+        .rename({"grade": "grade_a"})
+        .with_columns(
+            (1 - pl.col("grade_a")).alias("grade_b"),
+            pl.lit("22").alias("source_a"),
+            pl.lit("63A").alias("source_b"),
+        )
+    )
+    pairs.write_parquet(ds / "reader_pairs.parquet")
+    out = tmp_path / "r1"
+    r1 = CliRunner().invoke(score, [*args, "--out", str(out)])
+    assert r1.exit_code == 0, r1.output
+    assert "ReasonKnee-Bench: second reader" in r1.output
+    assert "on 3 knee(s) of 3 patient(s)" in r1.output
+    groups = json.loads((out / "second_reader" / "tables" / "groups.json").read_text())
+    overall = next(g for g in groups if g["group"] == "Overall (micro)")
+    assert overall["accuracy"] == 0.0  # every second read differs here
+    r2 = CliRunner().invoke(score, [*args, "--out", str(tmp_path / "r2"), "--no-second-reader"])
+    assert r2.exit_code == 0 and "second reader" not in r2.output

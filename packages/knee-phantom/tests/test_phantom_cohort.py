@@ -206,9 +206,25 @@ def test_bad_cohort_arguments(tmp_path):
         write_cohort(tmp_path / "x", n_patients=0, progress=False)
     with pytest.raises(VolumeError, match="sides"):
         write_cohort(tmp_path / "x", n_patients=1, sides=(3,), progress=False)
+    with pytest.raises(VolumeError, match="second_reads"):
+        write_cohort(tmp_path / "x", n_patients=1, second_reads=1.5, progress=False)
     assert not (tmp_path / "x").exists()
     (tmp_path / "x").mkdir()
     with pytest.raises(VolumeError, match="overwrite"):
         write_cohort(tmp_path / "x", n_patients=1, progress=False)
     with pytest.raises(VolumeError, match=r"cohort\.json"):
         CohortLayout.open(tmp_path)
+
+
+def test_second_reads_change_the_moaks_tables_and_nothing_else(tmp_path):
+    kw = dict(n_patients=3, seed=4, shape=(16, 32, 32), n_manual=1, progress=False)
+    none = write_cohort(tmp_path / "none", second_reads=0.0, **kw)
+    every = write_cohort(tmp_path / "every", second_reads=1.0, **kw)
+    files = sorted(p.relative_to(none.root) for p in none.root.rglob("*") if p.is_file())
+    differ = {
+        str(r) for r in files if (none.root / r).read_bytes() != (every.root / r).read_bytes()
+    }
+    assert differ == {"moaks/kMRI_SQ_MOAKS_BICL00.txt", "cohort.json"}
+    assert none.info["conflicting_reads"] == 0 and every.info["conflicting_reads"] == 6
+    lines = every.moaks_path("00M").read_text().strip().split("\n")
+    assert len(lines) == 1 + 2 * 6

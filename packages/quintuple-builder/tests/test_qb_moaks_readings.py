@@ -14,12 +14,21 @@ from quintuple_builder import (
     QuintupleBuilderError,
     find_moaks_files,
     load_moaks_readings,
+    reader_pairs,
 )
 from quintuple_builder.moaks_readings import readprj_sort_key
 
 HEADER = (
     "ID|SIDE|READPRJ|VERSION|V01MBMSFMC|V01MBMNFMC|V01MBMPFMC|V01MCMPM|V01MOSTM|V01MSYIC|V01MACLTR"
 )
+
+#: Two knees read twice (V00 table): same count -> READPRJ 22 < 63A wins; fewer grades -> 15 loses.
+TWICE_READ = [
+    "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
+    "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",
+    "9000100|2: Left|15|1|1|1| | | | | ",
+    "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
+]
 
 
 def write(
@@ -86,12 +95,7 @@ def test_codes_missing_half_steps_and_cartilage(tmp_path: Path) -> None:
 def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
     f = write(
         tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
-        [
-            "9000099|1: Right|63A|1|2|1|3|1.0|1|1|0",
-            "9000099|1: Right|22|1|1|1|3|1.0|1|1|0",  # same count -> READPRJ 22 < 63A wins
-            "9000100|2: Left|15|1|1|1| | | | | ",  # fewer grades: loses despite READPRJ 15
-            "9000100|2: Left|30|1|0|0|0|0.0|0|0|0",
-        ],
+        TWICE_READ,
         header=HEADER.replace("V01", "V00"),
     )
     readings, conflicts, _ = load_moaks_readings([f])
@@ -104,6 +108,41 @@ def test_readprj_priority_and_conflicts(tmp_path: Path) -> None:
     assert c["9000099"]["n_disagreements"] == 1
     assert c["9000099"]["disagreeing_attributes"] == ["bml.FMC.size"]
     assert c["9000100"]["n_disagreements"] == 2 and c["9000100"]["n_rows"] == 2
+
+
+def test_every_read_is_kept_and_paired_with_the_chosen_one(tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "kMRI_SQ_MOAKS_BICL00.txt",
+        [*TWICE_READ, "9000101|1: Right|22|1|0|0|0|0.0|0|0|0"],  # read once: no pair
+        header=HEADER.replace("V01", "V00"),
+    )
+    loaded = load_moaks_readings([f])
+    assert loaded.reads is not None
+    assert (
+        loaded.reads.filter(pl.col("rank") == 1)["source"].sort().to_list()
+        == ["15"] * 8 + ["63A"] * 8  # 7 columns, cartilage a.f gives two grades
+    )
+    pairs = reader_pairs(loaded.reads)
+    got = {
+        (r["patient_id"], r["attribute"]): (
+            r["grade_a"],
+            r["source_a"],
+            r["grade_b"],
+            r["source_b"],
+        )
+        for r in pairs.iter_rows(named=True)
+    }
+    assert got[("9000099", "bml.FMC.size")] == (1, "22", 2, "63A")
+    assert got[("9000099", "acl.complete_tear")] == (0, "22", 0, "63A")
+    # a blank cell of the second read leaves that attribute unpaired
+    assert {a for p, a in got if p == "9000100"} == {"bml.FMC.size", "bml.FMC.number"}
+    assert got[("9000100", "bml.FMC.number")] == (0, "30", 1, "15")
+    assert not any(p == "9000101" for p, _ in got)
+    # the kept grade of each pair is the grade the readings table holds
+    kept = loaded.readings.join(pairs, on=["patient_id", "visit", "side", "attribute"], how="inner")
+    assert kept.height == pairs.height and (kept["grade"] == kept["grade_a"]).all()
+    with pytest.raises(QuintupleBuilderError, match="rank"):
+        reader_pairs(loaded.reads.drop("rank"))
 
 
 def test_latin1_files_folder_and_codebook(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from quintuple_builder import (
+    READER_PAIR_COLUMNS,
     Dataset,
     QuintupleBuilderError,
     ReleaseInputs,
@@ -20,7 +21,9 @@ def cohort(tmp_path_factory: pytest.TempPathFactory):
     from knee_phantom import write_cohort
 
     root = tmp_path_factory.mktemp("release") / "cohort"
-    return write_cohort(root, n_patients=3, shape=(24, 48, 48), seed=3, dicom=True, progress=False)
+    return write_cohort(
+        root, n_patients=3, shape=(24, 48, 48), seed=3, dicom=True, second_reads=0.5, progress=False
+    )
 
 
 def test_release_builds_a_dataset_with_the_true_grades(cohort, tmp_path: Path) -> None:
@@ -43,6 +46,14 @@ def test_release_builds_a_dataset_with_the_true_grades(cohort, tmp_path: Path) -
     manifest = result.build.manifest
     assert manifest["inputs"]["labels"] == "phantom"
     assert manifest["inputs"]["oai_root"] == str(cohort.oai_dir)
+    # knees read twice keep both reads: the kept one is the dataset's grade
+    pairs = pl.read_parquet(tmp_path / "ds" / "reader_pairs.parquet")
+    assert tuple(pairs.columns) == READER_PAIR_COLUMNS
+    assert 1 <= pairs["scan_id"].n_unique() == cohort.info["conflicting_reads"]
+    assert set(pairs["source_a"]) <= {"22", "30"} and set(pairs["source_b"]) <= {"63A", "65"}
+    kept = pairs.join(got, on=["patient_id", "side", "attribute"], how="inner")
+    assert kept.height == pairs.height and (kept["grade"] == kept["grade_a"]).all()
+    assert (pairs["grade_a"] != pairs["grade_b"]).sum() >= 1
 
 
 def test_scans_without_reading_are_said_and_left_out(cohort, tmp_path: Path) -> None:

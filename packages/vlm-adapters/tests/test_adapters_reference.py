@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vlm_adapters import AdapterError, fit_reference, load_split, read_records, run_baseline
 
 
@@ -140,3 +142,66 @@ def test_fitting_needs_a_train_split(tmp_path: Path) -> None:
         fit_reference("atlas", tmp_path)
     with pytest.raises(AdapterError, match="expected one of"):
         fit_reference("median", tmp_path)
+
+
+def test_atlas_box_of_a_left_knee_is_the_mirror_of_a_right_knee(dataset: Path) -> None:
+    from dataclasses import replace
+
+    fitted = fit_reference("atlas", dataset)
+    atlas = replace(fitted, sides={"9000001_00M_1": 1, "9000001_00M_2": 2})
+    shape = (48, 96, 96)
+    S = shape[0]
+    boxed = sorted(atlas.atlas)
+    assert len(boxed) > 20
+    for qid in boxed:
+        r = atlas.box(qid, "r", shape, scan_id="9000001_00M_1")
+        lft = atlas.box(qid, "l", shape, scan_id="9000001_00M_2")
+        assert r is not None and lft is not None
+        # slice range mirrored (rounding may move an edge by one voxel); rows and cols equal
+        assert abs(lft[0] - (S - 1 - r[1])) <= 1 and abs(lft[1] - (S - 1 - r[0])) <= 1
+        assert lft[2:] == r[2:]
+    with pytest.raises(AdapterError, match="side"):
+        atlas.box(boxed[0], "x", shape, scan_id="9999999_00M_1")
+
+
+@pytest.mark.slow
+def test_atlas_puts_a_medial_box_on_the_medial_side_of_each_knee(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # a side-blind atlas averages the medial boxes of right and left knees to the middle
+    # (Femur IoU ~0.24 on the demo); in the side-canonical frame the boxes of one region line up
+    from knee_phantom import write_phantom_dataset
+
+    root = write_phantom_dataset(
+        tmp_path_factory.mktemp("two-sided") / "ds",
+        n_patients=6,
+        sides=(1, 2),
+        question_ids=[4, 19, 25],
+    )
+    out = root.parent / "atlas.jsonl"
+    run_baseline(
+        dataset=root, split="test", model="atlas", setting="instruction", out=out, progress=False
+    )
+    scores = _score(root, out)
+    sides = {
+        r["scan_id"]: r["side"]
+        for r in pl.read_parquet(root / "scans.parquet").iter_rows(named=True)
+    }
+    boxed = scores.records.filter(pl.col("box_scored"))
+    for side in (1, 2):
+        ious = boxed.filter(pl.col("scan_id").replace_strict(sides) == side)["iou"]
+        assert ious.len() > 0 and ious.mean() > 0.5, (side, ious.to_list())
+
+
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=6, max_size=6).map(
+        lambda v: (*sorted(v[0:2]), *sorted(v[2:4]), *sorted(v[4:6]))
+    ),
+    st.sampled_from([1, 2]),
+)
+def test_side_canonical_frame_is_an_involution(norm: tuple[float, ...], side: int) -> None:
+    from vlm_adapters.reference import _side_canonical
+
+    once = _side_canonical(norm, side)
+    assert once[0] <= once[1] and once[2:] == norm[2:]
+    assert _side_canonical(once, side) == pytest.approx(norm)

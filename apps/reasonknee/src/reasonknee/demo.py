@@ -73,6 +73,19 @@ def _options(ctx: click.Context, param: click.Parameter, items: tuple[str, ...])
     show_default=True,
 )
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option(
+    "--specialist/--no-specialist",
+    default=True,
+    show_default=True,
+    help="Train and run the supervised specialist (the row that reads the voxels).",
+)
+@click.option(
+    "--second-reads",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Share of phantom knees a second MOAKS reader also grades (the second-reader row).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--device", default="auto", show_default=True, help="cpu, cuda, mps or auto (segmenter)."
@@ -89,6 +102,8 @@ def demo(
     options: dict,
     setting: str,
     n_boot: int,
+    specialist: bool,
+    second_reads: float,
     seed: int,
     device: str,
     quiet: bool,
@@ -125,6 +140,8 @@ def demo(
         train_segmenter=train_segmenter,
         segmenter_seconds=segmenter_seconds,
         n_boot=n_boot,
+        specialist=specialist,
+        second_reads=second_reads,
         device=device,
         progress=not quiet,
     )

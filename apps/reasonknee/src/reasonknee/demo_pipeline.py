@@ -6,6 +6,11 @@ nnU-Net training on the "manual" subset and pseudo-labels for every scan) ->
 dataset -> reference baselines (and an optional model) -> ReasonKnee-Bench
 scores -> one report folder.
 
+The references frame every model's row (docs/benchmark-protocol.md): the floor
+(`majority`), the prior (`atlas`), the pixels (a supervised `specialist`) and the
+ceiling (`second reader`: the cohort's second MOAKS reads scored against the
+kept ones); `random` is the chance line.
+
 Phantom numbers are not clinical numbers: the report says so on its first line.
 """
 
@@ -24,6 +29,10 @@ __all__ = ["REFERENCE_MODELS", "DemoConfig", "DemoResult", "run_demo"]
 
 #: The weight-free baselines every demo runs (the floor every model is shown against).
 REFERENCE_MODELS: tuple[str, ...] = ("majority", "atlas", "random")
+#: The supervised model that reads the voxels (docs/baselines.md), trained on the demo's train split.
+SPECIALIST = "specialist"
+#: The human-ceiling row's key in ``summary.json`` (``headline``) and its models/ folder.
+SECOND_READER = "second reader"
 
 _PHANTOM_NOTE = (
     "All numbers below are measured on a synthetic phantom cohort with known truth. "
@@ -46,6 +55,8 @@ class DemoConfig:
     train_segmenter: bool = False
     segmenter_seconds: float = 180.0
     n_boot: int = 1000
+    specialist: bool = True  # train and run the supervised specialist (the "pixels" row)
+    second_reads: float = 0.5  # share of knees read twice: the second-reader row's sample
     n_previews: int = 3
     device: str = "auto"
     progress: bool = True
@@ -141,6 +152,7 @@ def _build(config: DemoConfig, console: Console, report: Path) -> Path:
         seed=config.seed,
         shape=config.shape,
         dicom=True,
+        second_reads=config.second_reads,
         progress=config.progress,
         overwrite=True,
     )
@@ -175,6 +187,25 @@ def _build(config: DemoConfig, console: Console, report: Path) -> Path:
         failures = result.build.failures.head(5).to_dicts()
         raise RuntimeError(f"the build failed ({failures}); work folder {work}")
     return dataset
+
+
+def _train_specialist(config: DemoConfig, dataset: Path, console: Console) -> str:
+    """The specialist plugs in here: train it on the dataset's train split; its model spec."""
+    from vlm_adapters.specialist import train_specialist
+
+    result = train_specialist(
+        dataset,
+        config.out / "specialist",
+        seed=config.seed,
+        device=config.device,
+        overwrite=True,
+        progress=config.progress,
+    )
+    console.print(
+        f"{SPECIALIST}: trained in {result.seconds:.1f} s on {result.device} "
+        f"(val accuracy {result.val_accuracy:.3f}, val box IoU {result.val_iou:.3f})"
+    )
+    return f"specialist:{result.path}"
 
 
 def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Path]:
@@ -227,32 +258,17 @@ def _previews(dataset: Path, predictions: Path, report: Path, n: int) -> list[Pa
     return out
 
 
-def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
-    """Run every stage on a phantom cohort and write ``config.out/report``."""
-    import bench_metrics as bm
+def _run_baselines(
+    config: DemoConfig, dataset: Path, specs: dict[str, str], console: Console
+) -> dict[str, Path]:
+    """Run each model spec on the test split; row name -> its predictions JSONL."""
     from vlm_adapters import run_baseline
 
-    console = console or Console()
-    t_all = time.perf_counter()
-    config.out.mkdir(parents=True, exist_ok=True)
-    report = config.out / "report"
-    if report.exists():
-        shutil.rmtree(report)
-    report.mkdir(parents=True)
-    seconds: dict[str, float] = {}
-
-    t = time.perf_counter()
-    console.rule("[bold]1. phantom cohort → dataset")
-    dataset = _build(config, console, report)
-    seconds["build"] = time.perf_counter() - t
-
-    console.rule("[bold]2. baselines")
-    t = time.perf_counter()
     preds_dir = config.out / "predictions"
     preds_dir.mkdir(parents=True, exist_ok=True)
     predictions: dict[str, Path] = {}
-    for spec in (*REFERENCE_MODELS, *config.models):
-        name = spec.replace(":", "_").replace("/", "_").replace("@", "_")[:80]
+    for row, spec in specs.items():
+        name = row.replace(":", "_").replace("/", "_").replace("@", "_")[:80]
         out = preds_dir / f"{name}.{config.setting}.jsonl"
         if out.exists():
             out.unlink()  # a demo starts clean; `reasonknee baseline` is the resumable tool
@@ -263,35 +279,78 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             setting=config.setting,
             out=out,
             seed=config.seed,
-            options=None if spec in REFERENCE_MODELS else config.options,
+            options=config.options if row in config.models else None,
             progress=config.progress,
         )
         console.print(
-            f"{spec}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
+            f"{row}: {summary.written} records in {summary.wall_s:.1f} s ({summary.errors} errors)"
         )
-        predictions[spec] = out
-    seconds["baselines"] = time.perf_counter() - t
+        predictions[row] = out
+    return predictions
 
-    console.rule("[bold]3. ReasonKnee-Bench scores")
-    t = time.perf_counter()
+
+def _score_runs(
+    config: DemoConfig, dataset: Path, predictions: dict[str, Path]
+) -> tuple[dict[str, Any], Any]:
+    """Every run scored on the test split, and the second-reader row (None: no knee read twice)."""
+    import bench_metrics as bm
+
     truth = bm.load_truth(dataset, "test")
     reference = bm.load_truth(dataset, "train")
     runs = {
-        spec: bm.score_predictions(
+        row: bm.score_predictions(
             bm.read_predictions_file(path),
             truth,
             reference=reference,
             n_boot=config.n_boot,
             seed=config.seed,
-            label=spec,
+            label=row,
         )
-        for spec, path in predictions.items()
+        for row, path in predictions.items()
     }
-    seconds["scoring"] = time.perf_counter() - t
+    ceiling = bm.second_reader_scores(
+        dataset, "test", reference=reference, n_boot=config.n_boot, seed=config.seed
+    )
+    return runs, ceiling
 
-    console.rule("[bold]4. report")
+
+def _intro(config: DemoConfig, manifest: dict[str, Any]) -> str:
+    """What the report rests on, and how to read its rows."""
+    return (
+        f"Phantom cohort: {config.patients} patients × 2 knees, volumes {config.shape[0]}×"
+        f"{config.shape[1]}×{config.shape[2]}, seed {config.seed}; labels: "
+        f"{'nnU-Net pseudo-labels' if config.train_segmenter else 'phantom truth'}; setting "
+        f"`{config.setting}`; test split scored, majority reference from the train split. Dataset "
+        f"content hash `{manifest.get('content_hash', '?')}`.\n\n"
+        "`majority` is the floor, `atlas` the prior (majority grades, side-aware mean box), "
+        "`specialist` the pixels (a small supervised 3D model trained on the train split, "
+        "docs/baselines.md), `random` the chance line; `second reader` scores the phantom's "
+        "second MOAKS reads against the kept ones on the test knees read twice: the human ceiling "
+        "(its disagreement model is calibrated to published reader agreement, docs/phantom.md; "
+        "how to read the four references: docs/benchmark-protocol.md)."
+    )
+
+
+def _write_demo_report(
+    config: DemoConfig,
+    dataset: Path,
+    report: Path,
+    predictions: dict[str, Path],
+    scored: tuple[dict[str, Any], Any],
+    seconds: dict[str, float],
+    t_all: float,
+) -> None:
+    """Previews, statistics and the comparison report (README.md, tables, summary.json, models/).
+
+    ``seconds`` gains ``report`` (previews and statistics) and ``total`` (the run up to here).
+    """
+    import bench_metrics as bm
+
     t = time.perf_counter()
-    box_model = next((m for m in (*config.models, "atlas") if m in predictions), "atlas")
+    runs, ceiling = scored
+    box_model = next(
+        (m for m in (*config.models, SPECIALIST, "atlas") if m in predictions), "atlas"
+    )
     previews = _previews(dataset, predictions[box_model], report, config.n_previews)
     stats = dataset / "statistics"
     if stats.is_dir():
@@ -299,13 +358,6 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
     manifest = json.loads((dataset / "manifest.json").read_text())
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_all
-    intro = (
-        f"Phantom cohort: {config.patients} patients × 2 knees, volumes {config.shape[0]}×"
-        f"{config.shape[1]}×{config.shape[2]}, seed {config.seed}; labels: "
-        f"{'nnU-Net pseudo-labels' if config.train_segmenter else 'phantom truth'}; setting "
-        f"`{config.setting}`; test split scored, majority reference from the train split. Dataset "
-        f"content hash `{manifest.get('content_hash', '?')}`."
-    )
     files = [
         "## Files",
         "",
@@ -328,6 +380,7 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
             "setting": config.setting,
             "models": list(predictions),
             "train_segmenter": config.train_segmenter,
+            "second_reads": config.second_reads,
             "n_boot": config.n_boot,
         },
         "dataset": str(dataset),
@@ -335,17 +388,59 @@ def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResul
         "seconds": seconds,
         "previews": [str(p) for p in previews],
     }
+    extra = [] if ceiling is None else [bm.AgreementRow(SECOND_READER, ceiling)]
     bm.write_comparison_report(
         runs,
         report,
         title="ReasonKnee demo report",
         note=_PHANTOM_NOTE,
-        intro=intro,
+        intro=_intro(config, manifest),
+        extra_rows=extra,
         sections=files,
         summary=summary,
-        model_folders={spec: path.stem for spec, path in predictions.items()},
+        model_folders={row: path.stem for row, path in predictions.items()},
         n_boot=config.n_boot,
         seed=config.seed,
     )
-    headline = {spec: bm.headline(s) for spec, s in runs.items()}
+
+
+def run_demo(config: DemoConfig, *, console: Console | None = None) -> DemoResult:
+    """Run every stage on a phantom cohort and write ``config.out/report``."""
+    import bench_metrics as bm
+
+    console = console or Console()
+    t_all = time.perf_counter()
+    config.out.mkdir(parents=True, exist_ok=True)
+    report = config.out / "report"
+    if report.exists():
+        shutil.rmtree(report)
+    report.mkdir(parents=True)
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    console.rule("[bold]1. phantom cohort → dataset")
+    dataset = _build(config, console, report)
+    seconds["build"] = time.perf_counter() - t
+
+    console.rule("[bold]2. baselines")
+    t = time.perf_counter()
+    specs = {m: m for m in (*REFERENCE_MODELS, *config.models)}  # row name -> model spec
+    if config.specialist:
+        t_spec = time.perf_counter()
+        specs = {**specs, SPECIALIST: _train_specialist(config, dataset, console)}
+        seconds["specialist training"] = time.perf_counter() - t_spec
+    predictions = _run_baselines(config, dataset, specs, console)
+    seconds["baselines"] = time.perf_counter() - t
+
+    console.rule("[bold]3. ReasonKnee-Bench scores")
+    t = time.perf_counter()
+    runs, ceiling = _score_runs(config, dataset, predictions)
+    seconds["scoring"] = time.perf_counter() - t
+
+    console.rule("[bold]4. report")
+    _write_demo_report(config, dataset, report, predictions, (runs, ceiling), seconds, t_all)
+    headline = {row: bm.headline(s) for row, s in runs.items()}
+    if ceiling is not None:
+        row = bm.AgreementRow(SECOND_READER, ceiling)
+        headline[SECOND_READER] = {**bm.headline(ceiling), "n_knees": row.n_knees}
     return DemoResult(config.out, dataset, report, predictions, headline, seconds)

@@ -140,6 +140,13 @@ def _summary(scores: Any) -> str:
     is_flag=True,
     help="Also score true boxes flagged low quality (box_source '<source>:low_quality').",
 )
+@click.option(
+    "--second-reader/--no-second-reader",
+    default=True,
+    show_default=True,
+    help="Also score the dataset's second MOAKS reads against the kept ones (the human ceiling; "
+    "shown when the split has knees read twice, report in OUT/second_reader).",
+)
 def score(
     predictions: Path,
     dataset: Path,
@@ -153,6 +160,7 @@ def score(
     model: str | None,
     allow_partial: bool,
     include_low_quality_boxes: bool,
+    second_reader: bool,
 ) -> None:
     """Score PREDICTIONS (predictions JSONL, or a public results JSON) on a dataset split."""
     import bench_metrics as bm
@@ -197,6 +205,7 @@ def score(
                 min_coverage=0.0 if allow_partial else bm.MIN_COVERAGE,
                 include_low_quality_boxes=include_low_quality_boxes,
                 progress=tick,
+                second_reader=second_reader,
             )
     except bm.BenchMetricsError as exc:
         raise click.ClickException(str(exc)) from None
@@ -206,8 +215,14 @@ def score(
         console.print(
             f"[yellow]no {reference_split!r} split in {dataset}: majority reference from {split!r}[/]"
         )
-    for s in (run.scores, run.compared):
+    for s in (run.scores, run.compared, run.second_reader):
         if s is not None:
             _headline(s, console)
             console.print(_summary(s))
+    if run.second_reader is not None:
+        meta = run.second_reader.meta
+        console.print(
+            f"second reader: one MOAKS read scored against the other on {meta['n_knees']} "
+            f"knee(s) of {meta['n_patients']} patient(s) read twice in {split!r}"
+        )
     console.print(f"report: {run.report}")

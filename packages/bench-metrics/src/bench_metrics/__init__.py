@@ -42,6 +42,13 @@ from bench_metrics.inputs import (
 from bench_metrics.keys import normalise_key
 from bench_metrics.paper import PAPER_TABLE2, PAPER_TABLE3, paper_table2, paper_table3
 from bench_metrics.parsing import ParsedAnswer, parse_answer, parse_many
+from bench_metrics.reader_agreement import (
+    READER_PAIRS_FILE,
+    SECOND_READER,
+    load_reader_pairs,
+    score_reader_pairs,
+    second_reader_scores,
+)
 from bench_metrics.report import feature_families, write_report
 from bench_metrics.run import ScoredRun, score_run
 from bench_metrics.scores import OVERALL_MACRO, OVERALL_MICRO, Scores
@@ -68,6 +75,8 @@ __all__ = [
     "PAPER_TABLE2",
     "PAPER_TABLE3",
     "PREDICTION_SCHEMA",
+    "READER_PAIRS_FILE",
+    "SECOND_READER",
     "TRUTH_SCHEMA",
     "AgreementRow",
     "BenchMetricsError",
@@ -93,6 +102,7 @@ __all__ = [
     "interval",
     "load_predictions",
     "load_public_results",
+    "load_reader_pairs",
     "load_truth",
     "load_truth_scans",
     "macro_f1",
@@ -110,7 +120,9 @@ __all__ = [
     "read_predictions",
     "read_predictions_file",
     "score_predictions",
+    "score_reader_pairs",
     "score_run",
+    "second_reader_scores",
     "spearman",
     "table2",
     "table3",

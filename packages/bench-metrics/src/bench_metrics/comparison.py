@@ -84,6 +84,7 @@ def headline(scores: Scores) -> dict[str, Any]:
         "ci_high": finite_or_none(micro_high),
         "overall_macro": finite_or_none(scores.overall_macro),
         "majority_reference": finite_or_none(g["majority"]),
+        "kappa": finite_or_none(g["kappa"]),
         "mean_iou": finite_or_none(scores.mean_iou("All")),
         "failure_rate": finite_or_none(g["failure_rate"]),
         "items": int(g["n_items"]),
@@ -194,7 +195,7 @@ def write_comparison_report(
     with intervals, the paper's Table 2 for orientation, then ``sections`` (Markdown).
     ``out_dir/tables/``: both tables (Markdown, CSV, JSON). ``out_dir/summary.json``:
     ``summary`` plus ``title``, ``note`` and ``headline.<model>`` (:func:`headline`).
-    ``out_dir/models/<folder>/``: each model's full report (:func:`write_report`; the folder
+    ``out_dir/models/<folder>/``: each model's (and agreement row's) full report (:func:`write_report`; the folder
     is ``model_folders[model]`` or the model name made file-safe). Other files in ``out_dir``
     are left alone; each file is written atomically.
     """
@@ -204,6 +205,10 @@ def write_comparison_report(
         name: write_report(s, out / "models" / folders[name], n_boot=n_boot, seed=seed)
         for name, s in runs.items()
     }
+    for row in extra_rows:  # an agreement row's own report, like a model's
+        if row.scores is not None and row.n_knees:
+            folder = out / "models" / _folder_name(row.label)
+            models[row.label] = write_report(row.scores, folder, n_boot=n_boot, seed=seed)
     t2 = comparison_table2(runs, extra_rows=extra_rows)
     t3 = comparison_table3(runs)
     tables = write_table(t2, out / "tables" / "comparison_table2")
@@ -214,11 +219,13 @@ def write_comparison_report(
         **(summary or {}),
         "title": title,
         "note": note,
-        "headline": {name: headline(s) for name, s in runs.items()},
-        "agreement": {
-            r.label: {**headline(r.scores), "knees": r.n_knees}
-            for r in extra_rows
-            if r.scores is not None and r.n_knees
+        "headline": {
+            **{name: headline(s) for name, s in runs.items()},
+            **{
+                r.label: {**headline(r.scores), "n_knees": r.n_knees}
+                for r in extra_rows
+                if r.scores is not None and r.n_knees
+            },
         },
     }
     summary_path = out / "summary.json"

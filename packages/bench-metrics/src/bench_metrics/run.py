@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench_metrics.errors import BenchMetricsError
 from bench_metrics.inputs import read_predictions_file
+from bench_metrics.reader_agreement import second_reader_scores
 from bench_metrics.report import write_report
 from bench_metrics.scores import Scores
 from bench_metrics.scoring import MIN_COVERAGE, score_predictions
@@ -34,6 +35,8 @@ class ScoredRun:
     report: Path
     #: the split the majority reference came from
     reference_split: str
+    #: the dataset's second MOAKS reads scored against the kept ones (``None``: no knee read twice)
+    second_reader: Scores | None = None
 
 
 def score_run(
@@ -51,6 +54,7 @@ def score_run(
     min_coverage: float = MIN_COVERAGE,
     include_low_quality_boxes: bool = False,
     progress: RunProgress | None = None,
+    second_reader: bool = True,
 ) -> ScoredRun:
     """Score ``predictions`` (and ``compare``) on ``split`` of the dataset folder ``dataset``
     and write the report folder ``out`` (:func:`~bench_metrics.report.write_report`).
@@ -58,7 +62,10 @@ def score_run(
     The majority reference comes from ``reference_split``, or from ``split`` itself when the
     dataset has no such split (``ScoredRun.reference_split`` says which). Every doubtful input
     raises :class:`~bench_metrics.errors.BenchMetricsError` naming the file and what was
-    expected; nothing is written then.
+    expected; nothing is written then. With ``second_reader``, the split's knees read twice
+    (``reader_pairs.parquet``) are scored one read against the other with the same metrics
+    (:func:`~bench_metrics.reader_agreement.second_reader_scores`), reported in
+    ``OUT/second_reader``.
     """
     dataset = Path(dataset)
     scans = load_truth_scans(dataset) if (dataset / "scans.parquet").is_file() else None
@@ -89,4 +96,11 @@ def score_run(
     report = write_report(
         scores, out, compare=other, n_boot=n_boot, seed=seed, min_coverage=min_coverage
     )
-    return ScoredRun(scores, other, report, ref_split)
+    ceiling = None
+    if second_reader:
+        ceiling = second_reader_scores(
+            dataset, split, reference=reference, questions=qids, n_boot=n_boot, seed=seed
+        )
+        if ceiling is not None:
+            write_report(ceiling, Path(out) / "second_reader", n_boot=n_boot, seed=seed)
+    return ScoredRun(scores, other, report, ref_split, ceiling)

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import json
 from collections.abc import Sequence
@@ -31,28 +30,21 @@ import numpy as np
 from knee_volumes.atomic import atomic_folder
 from knee_volumes.manifest import CONTENTS_COLUMNS
 from knee_volumes.volume import scan_id_of
-from moaks_schema import ATTRIBUTES, visit
+from moaks_schema import visit
 
+from knee_phantom.cohort_plan import CohortPlan, ScanKey, check_arguments, plan_cohort
 from knee_phantom.errors import PhantomError
-from knee_phantom.lesions import stream
-from knee_phantom.moaks_table import (
-    PHANTOM_STEMS,
-    file_name,
-    phantom_variable_map,
-    stem_attributes,
-    table_lines,
-)
+from knee_phantom.moaks_table import PHANTOM_STEMS, file_name, phantom_variable_map, table_lines
 from knee_phantom.model import SMALL_SHAPE, make_phantom
-from knee_phantom.prior import GradePrior, complete_grades
+from knee_phantom.prior import GradePrior
 
 __all__ = ["COHORT_FORMAT", "CohortLayout", "write_cohort"]
 
 if TYPE_CHECKING:
+    import polars as pl
     from quintuple_builder.release import ReleaseInputs
 
 COHORT_FORMAT = 1
-TRUE_READPRJ = ("22", "30")
-CONFLICT_READPRJ = ("65", "63A")
 _NON_DESS = ("SAG_IW_TSE_RIGHT", "COR_MPR_LEFT", "AX_T1_THIGH", "SAG_T2_MAP_RIGHT")
 
 
@@ -161,20 +153,168 @@ def _progress(it, total: int, on: bool):
     return tqdm(it, total=total, desc="phantom cohort", unit="scan")
 
 
-def _progressed(g: dict[str, int], rng: np.random.Generator, visit_label: str) -> dict[str, int]:
-    """Follow-up grades: a few ordinal grades worsen by one."""
-    out = dict(g)
-    for a in ATTRIBUTES:
-        k = a.key
-        if not a.grades.ordinal or k.split(".")[-1] in ("number", "percent", "depth"):
-            continue
-        top = len(a.grades.values) - 1
-        if out[k] < top and rng.random() < (0.12 if out[k] else 0.03):
-            out[k] += 1
-    for a in ATTRIBUTES:
-        if a.key.startswith("morphology.") and out[a.key] == 6 and rng.random() < 0.3:
-            out[a.key] = 7
-    return complete_grades(out, visit=visit_label, strict=False)
+def _study(v: str) -> str:
+    return "OAI^MR^ENROLLMENT" if v == "00M" else f"OAI^MR^{visit(v).months} MONTH"
+
+
+def _write_scan(
+    layout: CohortLayout,
+    plan: CohortPlan,
+    scan: ScanKey,
+    *,
+    seed: int,
+    shape: tuple[int, int, int],
+    dicom: bool,
+) -> tuple[pl.DataFrame, list[str], str | None]:
+    """Render one scan and write its NIfTI, labels, lesion masks (and DICOM series).
+
+    Returns its true readings, its ``contents.csv`` row and its DICOM folder (or None).
+    """
+    from dataclasses import replace
+
+    from knee_volumes.dicom import write_dicom_series
+    from knee_volumes.nifti import write_nifti
+
+    i, p, v, s = scan
+    key = scan_id_of(p, v, s)
+    scan_seed = int(np.random.SeedSequence([seed, i, s, visit(v).months]).generate_state(1)[0])
+    anatomy = int(np.random.SeedSequence([seed, i, s, 99]).generate_state(1)[0])
+    ph = make_phantom(
+        scan_seed,
+        shape=shape,
+        side=s,
+        grades=plan.grades[key],
+        visit=v,
+        anatomy_seed=anatomy,
+        patient_id=p,
+    )
+    date, series = plan.dates[p][v], plan.series[key]
+    vol = replace(ph.volume, study_date=date, series_number=series, source=None)
+    write_nifti(vol, layout.nifti_path(key))
+    write_nifti(ph.labels, layout.label_path(key), affine=vol.affine)
+    if key in plan.manual:
+        write_nifti(ph.labels, layout.manual_path(key), affine=vol.affine)
+    _write_npz(layout.lesions_path(key), {k: ph.lesion_masks[k] for k in sorted(ph.lesion_masks)})
+    readings = ph.readings(p, v, s, plan.source_of[key], missing=plan.missing_of[key])
+    folder = f"{visit(v).releases[0]}/{p}/{date}/{series:08d}"
+    desc = "SAG_3D_DESS_RIGHT" if s == 1 else "SAG_3D_DESS_LEFT"
+    row = [folder, p, date, plan.barcodes[p], _study(v), desc]
+    if not dicom:
+        return readings, row, None
+    write_dicom_series(
+        vol,
+        layout.root / "oai" / folder,
+        series_description=desc,
+        patient_id=p,
+        study_date=date,
+        series_number=series,
+    )
+    return readings, row, folder
+
+
+def _write_scans(
+    layout: CohortLayout,
+    plan: CohortPlan,
+    *,
+    seed: int,
+    shape: tuple[int, int, int],
+    dicom: bool,
+    progress: bool,
+) -> tuple[list[pl.DataFrame], dict[str, list[list[str]]], dict[str, str]]:
+    """Every scan written; returns the true readings, ``contents.csv`` rows per release
+    (with the non-DESS index rows) and the DICOM folder of each scan."""
+    readings = []
+    contents: dict[str, list[list[str]]] = {}
+    dicom_folders: dict[str, str] = {}
+    for scan, key in _progress(plan.keyed_scans(), len(plan.scans), progress):
+        table, row, folder = _write_scan(layout, plan, scan, seed=seed, shape=shape, dicom=dicom)
+        readings.append(table)
+        contents.setdefault(visit(scan[2]).releases[0], []).append(row)
+        if folder is not None:
+            dicom_folders[key] = folder
+    for release, row in _non_dess_rows(plan):
+        contents[release].append(row)
+    return readings, contents, dicom_folders
+
+
+def _non_dess_rows(plan: CohortPlan) -> list[tuple[str, list[str]]]:
+    """A non-DESS series per patient and visit (index rows only, never downloaded)."""
+    extra = iter(plan.extra_series)
+    rows = []
+    for p in plan.pids:
+        for v in plan.visit_labels:
+            release = visit(v).releases[0]
+            desc = _NON_DESS[int(p) % len(_NON_DESS)]
+            date = plan.dates[p][v]
+            folder = f"{release}/{p}/{date}/{next(extra):08d}"
+            rows.append((release, [folder, p, date, plan.barcodes[p], _study(v), desc]))
+    return rows
+
+
+def _write_contents(layout: CohortLayout, contents: dict[str, list[list[str]]]) -> None:
+    """One OAI ``contents.csv`` index per release, rows sorted."""
+    for release, rows in contents.items():
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(CONTENTS_COLUMNS)
+        w.writerows(sorted(rows))
+        path = layout.contents_path(release)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _write_moaks(layout: CohortLayout, plan: CohortPlan) -> None:
+    """The MOAKS table of each visit (CRLF, as OAI ships it) and the phantom codebook."""
+    layout.moaks_dir.mkdir(parents=True, exist_ok=True)
+    for v in plan.visit_labels:
+        lines = table_lines(v, plan.moaks_rows[v])
+        layout.moaks_path(v).write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    cb = io.StringIO()
+    w = csv.writer(cb, lineterminator="\n")
+    w.writerow(["variable", "attribute", "decoder"])
+    for e in phantom_variable_map().entries:
+        if e.stem in PHANTOM_STEMS.values():
+            w.writerow([e.stem, e.attribute, e.decoder.value])
+    layout.codebook_path.write_text(cb.getvalue(), encoding="utf-8")
+
+
+def _cohort_info(
+    plan: CohortPlan,
+    *,
+    seed: int,
+    shape: tuple[int, int, int],
+    prior: GradePrior,
+    sides: Sequence[int],
+    dicom: bool,
+    dicom_folders: dict[str, str],
+    second_reads: float,
+) -> dict[str, Any]:
+    """What ``cohort.json`` says about the cohort."""
+    from knee_phantom.grid import FOV_MM
+
+    return {
+        "format": COHORT_FORMAT,
+        "generator": "knee_phantom",
+        "note": "phantom data: numbers measured on it are phantom numbers, not clinical results",
+        "seed": int(seed),
+        "shape": list(shape),
+        "spacing": [f / n for f, n in zip(FOV_MM, shape, strict=True)],
+        "prior": prior.name,
+        "patients": plan.pids,
+        "visits": plan.visit_labels,
+        "sides": list(sides),
+        "scan_ids": plan.scan_ids,
+        "manual": plan.manual,
+        "study_dates": plan.dates,
+        "series_numbers": plan.series,
+        "barcodes": plan.barcodes,
+        "dicom": bool(dicom),
+        "dicom_folders": dicom_folders,
+        "moaks_files": {v: f"moaks/{file_name(v)}" for v in plan.visit_labels},
+        "true_readprj": plan.source_of,
+        "conflicting_reads": sum(len(r) for r in plan.moaks_rows.values()) - len(plan.scans),
+        "second_reads": second_reads,
+    }
 
 
 def write_cohort(
@@ -188,226 +328,53 @@ def write_cohort(
     n_manual: int = 4,
     dicom: bool = False,
     prior: GradePrior | str = "realistic",
+    second_reads: float = 0.15,
     progress: bool = True,
     overwrite: bool = False,
 ) -> CohortLayout:
     """Write ``n_patients`` × ``visits`` × ``sides`` phantom scans and their truth (atomically).
 
     Deterministic: the same arguments give the same files. ``n_manual`` scans
-    (chosen by the seed) also get a "manual" label map.
+    (chosen by the seed) also get a "manual" label map. ``second_reads``: the
+    share of knee-visits that a second reading project also grades (its grades
+    drawn from the calibrated disagreement model of docs/phantom.md).
     """
     import polars as pl
-    from knee_volumes.dicom import write_dicom_series
-    from knee_volumes.nifti import write_nifti
 
-    if n_patients < 1:
-        raise PhantomError(f"write_cohort: n_patients must be >= 1, got {n_patients}")
-    visit_labels = [visit(v).label for v in visits]
-    if sorted(set(visit_labels), key=visit_labels.index) != visit_labels:
-        raise PhantomError(f"write_cohort: visits repeat: {list(visits)}")
-    if not sides or any(s not in (1, 2) for s in sides):
-        raise PhantomError(f"write_cohort: sides must be 1 and/or 2, got {list(sides)}")
+    visit_labels = check_arguments(n_patients, visits, sides, second_reads)
     pr = GradePrior.named(prior) if isinstance(prior, str) else prior
-    rng = stream(seed, "cohort")
-    pids = [
-        str(9_000_000 + int(x))
-        for x in np.sort(rng.choice(999_999, size=n_patients, replace=False))
-    ]
-    scans: list[tuple[int, str, str, int]] = [
-        (i, p, v, s) for i, p in enumerate(pids) for v in visit_labels for s in sides
-    ]
-    scan_ids = [scan_id_of(p, v, s) for _, p, v, s in scans]
-    series_pool = (
-        rng.choice(90_000_000, size=len(scans) + 4 * n_patients * len(visit_labels), replace=False)
-        + 10_000_000
+    plan = plan_cohort(
+        n_patients=n_patients,
+        visit_labels=visit_labels,
+        sides=sides,
+        seed=seed,
+        n_manual=n_manual,
+        prior=pr,
+        second_reads=second_reads,
     )
-    series = {sid: int(series_pool[k]) for k, sid in enumerate(scan_ids)}
-    extra_series = iter(int(x) for x in series_pool[len(scans) :])
-    dates: dict[str, dict[str, str]] = {}
-    barcodes: dict[str, str] = {}
-    for p in pids:
-        base = _dt.date(2004, 2, 1) + _dt.timedelta(days=int(rng.integers(0, 700)))
-        dates[p] = {}
-        for v in visit_labels:
-            d = base + _dt.timedelta(
-                days=int(np.rint(visit(v).months * 30.44))
-                + (int(rng.integers(-20, 21)) if v != "00M" else 0)
-            )
-            dates[p][v] = d.strftime("%Y%m%d")
-        barcodes[p] = f"0166{int(rng.integers(0, 10**8)):08d}"
-    n_manual = max(0, min(int(n_manual), len(scans)))
-    manual = sorted(scan_ids[k] for k in rng.permutation(len(scans))[:n_manual])
-    # grades: a baseline draw per knee, follow-ups progress from it
-    grades: dict[str, dict[str, int]] = {}
-    for (_, p, v, s), key in zip(scans, scan_ids, strict=True):
-        vi = visit_labels.index(v)
-        if vi == 0:
-            grades[key] = pr.sample(stream(seed, f"grades/{p}/{s}"), visit=v)
-        else:
-            grades[key] = _progressed(
-                grades[scan_id_of(p, visit_labels[vi - 1], s)], stream(seed, f"progress/{key}"), v
-            )
-    # reading rows: the true row (READPRJ 22 or 30, a few missing cells) and some conflicting reads
-    stems = stem_attributes()
-    stem_names = list(stems)
-    moaks_rows: dict[str, list[dict]] = {v: [] for v in visit_labels}
-    missing_of: dict[str, set[str]] = {}
-    source_of: dict[str, str] = {}
-    for (_, p, v, s), key in zip(scans, scan_ids, strict=True):
-        r = stream(seed, f"reads/{key}")
-        true_prj = TRUE_READPRJ[int(r.random() < 0.3)]
-        missing = (
-            set(r.choice(stem_names, size=int(r.integers(1, 3)), replace=False))
-            if r.random() < 0.08
-            else set()
-        )
-        missing_of[key] = {a for st in missing for a in stems[st]}
-        source_of[key] = true_prj
-        true_row = {
-            "id": p,
-            "side": s,
-            "readprj": true_prj,
-            "grades": grades[key],
-            "missing": missing,
-        }
-        rows = [true_row]
-        if r.random() < 0.15:
-            other = dict(grades[key])
-            for st in r.choice([n for n in stem_names if n not in missing], size=2, replace=False):
-                for a in stems[st]:
-                    vals = [
-                        g
-                        for g in next(x for x in ATTRIBUTES if x.key == a).grades.values
-                        if g != other[a]
-                    ]
-                    other[a] = int(r.choice(vals))
-            other = complete_grades(other, visit=v, strict=False)
-            conflict = {
-                "id": p,
-                "side": s,
-                "readprj": CONFLICT_READPRJ[int(r.random() < 0.5)],
-                "grades": other,
-                "missing": missing,
-            }
-            rows = [conflict, true_row] if r.random() < 0.5 else [true_row, conflict]
-        moaks_rows[v].extend(rows)
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise PhantomError("cohort folder exists (pass overwrite=True to replace it)", path=out_dir)
     with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         layout = CohortLayout(tmp, {})
-        readings = []
-        contents: dict[str, list[list[str]]] = {}
-        dicom_folders: dict[str, str] = {}
-        for (i, p, v, s), key in _progress(
-            list(zip(scans, scan_ids, strict=True)), len(scans), progress
-        ):
-            scan_seed = int(
-                np.random.SeedSequence([seed, i, s, visit(v).months]).generate_state(1)[0]
-            )
-            anatomy = int(np.random.SeedSequence([seed, i, s, 99]).generate_state(1)[0])
-            ph = make_phantom(
-                scan_seed,
-                shape=shape,
-                side=s,
-                grades=grades[key],
-                visit=v,
-                anatomy_seed=anatomy,
-                patient_id=p,
-            )
-            vol = ph.volume
-            from dataclasses import replace
-
-            vol = replace(vol, study_date=dates[p][v], series_number=series[key], source=None)
-            write_nifti(vol, layout.nifti_path(key))
-            write_nifti(ph.labels, layout.label_path(key), affine=vol.affine)
-            if key in manual:
-                write_nifti(ph.labels, layout.manual_path(key), affine=vol.affine)
-            _write_npz(
-                layout.lesions_path(key), {k: ph.lesion_masks[k] for k in sorted(ph.lesion_masks)}
-            )
-            readings.append(ph.readings(p, v, s, source_of[key], missing=missing_of[key]))
-            release = visit(v).releases[0]
-            folder = f"{release}/{p}/{dates[p][v]}/{series[key]:08d}"
-            desc = "SAG_3D_DESS_RIGHT" if s == 1 else "SAG_3D_DESS_LEFT"
-            study = "OAI^MR^ENROLLMENT" if v == "00M" else f"OAI^MR^{visit(v).months} MONTH"
-            contents.setdefault(release, []).append(
-                [folder, p, dates[p][v], barcodes[p], study, desc]
-            )
-            if dicom:
-                write_dicom_series(
-                    vol,
-                    tmp / "oai" / folder,
-                    series_description=desc,
-                    patient_id=p,
-                    study_date=dates[p][v],
-                    series_number=series[key],
-                )
-                dicom_folders[key] = folder
-        # a few non-DESS series in each index (not downloaded: index rows only)
-        for p in pids:
-            for v in visit_labels:
-                release = visit(v).releases[0]
-                desc = _NON_DESS[int(p) % len(_NON_DESS)]
-                num = next(extra_series)
-                study = "OAI^MR^ENROLLMENT" if v == "00M" else f"OAI^MR^{visit(v).months} MONTH"
-                contents[release].append(
-                    [
-                        f"{release}/{p}/{dates[p][v]}/{num:08d}",
-                        p,
-                        dates[p][v],
-                        barcodes[p],
-                        study,
-                        desc,
-                    ]
-                )
+        readings, contents, dicom_folders = _write_scans(
+            layout, plan, seed=seed, shape=shape, dicom=dicom, progress=progress
+        )
         if dicom:
-            for release, rows in contents.items():
-                buf = io.StringIO()
-                w = csv.writer(buf, lineterminator="\n")
-                w.writerow(CONTENTS_COLUMNS)
-                w.writerows(sorted(rows))
-                path = layout.contents_path(release)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(buf.getvalue(), encoding="utf-8")
-        layout.moaks_dir.mkdir(parents=True, exist_ok=True)
-        for v in visit_labels:
-            lines = table_lines(v, moaks_rows[v])
-            layout.moaks_path(v).write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
-        cb = io.StringIO()
-        w = csv.writer(cb, lineterminator="\n")
-        w.writerow(["variable", "attribute", "decoder"])
-        for e in phantom_variable_map().entries:
-            if e.stem in PHANTOM_STEMS.values():
-                w.writerow([e.stem, e.attribute, e.decoder.value])
-        layout.codebook_path.write_text(cb.getvalue(), encoding="utf-8")
-        table = pl.concat(readings)
+            _write_contents(layout, contents)
+        _write_moaks(layout, plan)
         layout.readings_path.parent.mkdir(parents=True, exist_ok=True)
-        table.write_parquet(layout.readings_path)
-        from knee_phantom.grid import FOV_MM
-
-        info = {
-            "format": COHORT_FORMAT,
-            "generator": "knee_phantom",
-            "note": "phantom data: numbers measured on it are phantom numbers, not clinical results",
-            "seed": int(seed),
-            "shape": list(shape),
-            "spacing": [f / n for f, n in zip(FOV_MM, shape, strict=True)],
-            "prior": pr.name,
-            "patients": pids,
-            "visits": visit_labels,
-            "sides": list(sides),
-            "scan_ids": scan_ids,
-            "manual": manual,
-            "study_dates": dates,
-            "series_numbers": series,
-            "barcodes": barcodes,
-            "dicom": bool(dicom),
-            "dicom_folders": dicom_folders,
-            "moaks_files": {v: f"moaks/{file_name(v)}" for v in visit_labels},
-            "true_readprj": source_of,
-            "conflicting_reads": sum(len(r) for r in moaks_rows.values()) - len(scans),
-        }
+        pl.concat(readings).write_parquet(layout.readings_path)
+        info = _cohort_info(
+            plan,
+            seed=seed,
+            shape=shape,
+            prior=pr,
+            sides=sides,
+            dicom=dicom,
+            dicom_folders=dicom_folders,
+            second_reads=second_reads,
+        )
         (tmp / "cohort.json").write_text(
             json.dumps(info, indent=1, sort_keys=True), encoding="utf-8"
         )

@@ -19,13 +19,14 @@ def write_phantom_dataset(
     n_patients: int = 8,
     shape: tuple[int, int, int] = (24, 48, 48),
     seed: int = 0,
+    sides: tuple[int, ...] = (1,),
     question_ids: list[int] | None = None,
     prior: str = "realistic",
 ) -> Path:
     """Write a small dataset folder (docs/formats.md) from a phantom cohort; returns ``out_dir``.
 
     ``n_patients`` small phantom knees (:func:`knee_phantom.write_cohort`,
-    visit 00M, right side) with their true label maps and MOAKS grades, put
+    visit 00M, ``sides``: right knees by default) with their true label maps and MOAKS grades, put
     through the real builder (:func:`quintuple_builder.build.build_dataset`,
     boxes from the phantom's label maps). Patients are spread over
     train/val/test by the builder's own split rule (every split non-empty from
@@ -43,7 +44,7 @@ def write_phantom_dataset(
         layout = write_cohort(
             src / "cohort",
             n_patients=n_patients,
-            sides=(1,),
+            sides=sides,
             shape=shape,
             seed=seed,
             n_manual=0,

@@ -27,6 +27,7 @@ from quintuple_builder.moaks_readings import (
 from quintuple_builder.moaks_tables import MALFORMED_COLUMNS, MoaksTable, read_moaks_file
 from quintuple_builder.prompts import SETTINGS, answer_shape, json_template, prompt, prompt_table
 from quintuple_builder.ray_session import ray_session
+from quintuple_builder.reader_pairs import READER_PAIR_COLUMNS, reader_pairs
 from quintuple_builder.reasoning import grades_from_chain, reasoning_chain
 from quintuple_builder.region_boxes import boxes_for_scan, question_boxes, region_boxes
 from quintuple_builder.release import (
@@ -55,6 +56,7 @@ __all__ = [
     "LABEL_SOURCES",
     "MALFORMED_COLUMNS",
     "QUINTUPLE_COLUMNS",
+    "READER_PAIR_COLUMNS",
     "SCAN_COLUMNS",
     "SETTINGS",
     "SPLITS",
@@ -97,6 +99,7 @@ __all__ = [
     "ray_session",
     "read_moaks_file",
     "read_moaks_table",
+    "reader_pairs",
     "reasoning_chain",
     "region_boxes",
     "run_scans",

@@ -24,6 +24,7 @@ from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import run_scans
 from quintuple_builder.exports import SCAN_COLUMNS, write_core, write_hf, write_public, write_sft
 from quintuple_builder.manifest import write_manifest
+from quintuple_builder.reader_pairs import dataset_reader_pairs
 from quintuple_builder.scan_work import ScanResult, ScanTask
 from quintuple_builder.splits import FRACTIONS, assign_splits, check_leakage
 from quintuple_builder.statistics import counts_per_split, write_statistics
@@ -246,6 +247,7 @@ def build_dataset(
     reports: dict[str, pl.DataFrame] | None = None,
     extra_manifest: dict[str, Any] | None = None,
     public_root: str | Path | None = None,
+    reader_pairs: pl.DataFrame | None = None,
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -257,7 +259,9 @@ def build_dataset(
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
     ``public_root``: the absolute folder the ``public/`` files' paths start with (default:
     ``out_dir``'s absolute path; give where the dataset will be mounted if it moves). It is
-    recorded in the manifest and left out of the content hash.
+    recorded in the manifest and left out of the content hash. ``reader_pairs``: knee-visits
+    graded by two readers (:func:`quintuple_builder.reader_pairs.reader_pairs`), written as
+    ``reader_pairs.parquet`` for the built scans (not written when ``None``).
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
@@ -311,6 +315,10 @@ def build_dataset(
             )
             per_split = check_leakage(scan_table, where="scans")
             check_leakage(quintuples, where="quintuples")
+            if reader_pairs is not None:
+                dataset_reader_pairs(reader_pairs, scan_table).write_parquet(
+                    tmp / "reader_pairs.parquet", statistics=False
+                )
             write_public(tmp, scan_table, quintuples, public_root=public)
             for write in (write_core, write_sft, write_hf, write_statistics):
                 write(tmp, scan_table, quintuples)

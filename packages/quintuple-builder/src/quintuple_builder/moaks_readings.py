@@ -98,6 +98,10 @@ class MoaksReadings:
       cells and their ``values``.
     - ``malformed``: rows left out with ``keep_going=True`` (:data:`MALFORMED_COLUMNS`:
       ``file, line, reason``); empty otherwise, since a malformed row then raises.
+    - ``reads``: every read of every knee, kept or not: ``patient_id, visit,
+      side, rank, source, attribute, grade`` (``rank`` 0 is the read the
+      priority rule keeps; the others are the second readers of
+      :func:`quintuple_builder.reader_pairs.reader_pairs`).
     """
 
     readings: pl.DataFrame
@@ -105,6 +109,7 @@ class MoaksReadings:
     missing: pl.DataFrame
     malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_COLUMNS))
     unknown_codes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_CODES_SCHEMA))
+    reads: pl.DataFrame | None = None
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter((self.readings, self.conflicts, self.missing))
@@ -558,6 +563,16 @@ def load_moaks_readings(
         missing=missing,
         malformed=pl.concat(malformed),
         unknown_codes=_unknown_codes(decoded),
+        reads=_every_read(decoded, ranked),
+    )
+
+
+def _every_read(decoded: pl.DataFrame, ranked: pl.DataFrame) -> pl.DataFrame:
+    """Every read of every knee, kept or not, with its priority ``rank`` (0: the kept one)."""
+    key = ["patient_id", "visit", "side"]
+    rowkey = [*key, "file_index", "row"]
+    return decoded.join(ranked.select(*rowkey, "rank"), on=rowkey, how="inner").select(
+        *key, pl.col("rank").cast(pl.Int64), "source", "attribute", pl.col("grade").cast(pl.Int64)
     )
 
 

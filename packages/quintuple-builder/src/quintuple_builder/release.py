@@ -1,7 +1,8 @@
 """From an OAI-style release to a dataset folder: the one Python route that ``reasonknee build`` wraps.
 
 Steps: scans of the release (:func:`knee_volumes.scan_oai_release`) -> MOAKS
-readings (:func:`load_moaks_readings`) -> the scans that have a reading ->
+readings (:func:`load_moaks_readings`) (and the reader pairs of
+knees read twice) -> the scans that have a reading ->
 label maps (a :data:`LabelProvider`: a folder of maps, or pseudo-labels from a
 segmenter) -> :func:`build_dataset`. Nothing is printed: progress goes through
 ``notify`` (one line of text per event) and the progress bars of the steps.
@@ -23,6 +24,7 @@ import polars as pl
 from quintuple_builder.build import LABEL_SOURCES, BuildResult, build_dataset
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.moaks_readings import MoaksReadings, load_moaks_readings
+from quintuple_builder.reader_pairs import reader_pairs
 
 __all__ = [
     "LabelProvider",
@@ -191,6 +193,7 @@ def build_from_release(
         },
         extra_manifest={"inputs": manifest_inputs, **(extra_manifest or {})},
         public_root=public_root,
+        reader_pairs=None if readings.reads is None else reader_pairs(readings.reads),
     )
     return ReleaseBuild(
         build=result,
