@@ -110,6 +110,19 @@ def _question_ids(value: str | None) -> list[int] | None:
     show_default=True,
     help="nnU-Net test-time mirroring (several times slower, slightly better).",
 )
+@click.option(
+    "--manual-maps",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Manual label maps (<scan_id>.nii.gz) to measure nnU-Net labels on, where the model was not "
+    "trained on them (default with --phantom: the cohort's manual maps).",
+)
+@click.option(
+    "--accept-low-quality",
+    is_flag=True,
+    help="Build even when pseudo-labels of some regions score below Dice 0.5 on held-out manual "
+    "maps; their boxes are marked nnunet:low_quality (docs/segmentation.md).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -129,6 +142,8 @@ def build(
     questions: str | None,
     device: str,
     mirroring: bool,
+    manual_maps: Path | None,
+    accept_low_quality: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -164,6 +179,8 @@ def build(
         question_ids=_question_ids(questions),
         device=device,
         mirroring=mirroring,
+        manual_maps=manual_maps,
+        accept_low_quality=accept_low_quality,
         overwrite=overwrite,
         progress=not quiet,
     )
@@ -215,9 +232,10 @@ def _release(console, *, phantom, oai_root, moaks, codebook, where, work, seed, 
 
 
 def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work, executor, workers,
-         keep_going, seed, shape, visits, question_ids, device, mirroring, overwrite,
-         progress) -> bool:  # fmt: skip
+         keep_going, seed, shape, visits, question_ids, device, mirroring, manual_maps,
+         accept_low_quality, overwrite, progress) -> bool:  # fmt: skip
     """One library call (after the phantom cohort, when asked); False when the build failed."""
+    from knee_segmenter import SegmenterError
     from knee_volumes import VolumeError
     from moaks_schema import MoaksSchemaError
     from quintuple_builder import QuintupleBuilderError, build_from_release, labels_from_folder
@@ -228,19 +246,24 @@ def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work,
         release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
                                       codebook=codebook, where=where, work=work, seed=seed,
                                       shape=shape, visits=visits, progress=progress)  # fmt: skip
+        quality = None
         if kind == "nnunet":
-            from knee_segmenter import pseudo_label_provider
+            from knee_segmenter import pseudo_label_provider, pseudo_label_quality
 
             provider = pseudo_label_provider(work=work, model_dir=where, device=device,
                                              mirroring=mirroring, progress=progress)  # fmt: skip
+            if manual_maps is None and phantom is not None:
+                manual_maps = work / "phantom" / "manual"
+            quality = pseudo_label_quality(manual_maps, model_dir=where)
         else:
             provider = labels_from_folder(label_dir)
         result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
                                     executor=executor, workers=workers, question_ids=question_ids,
                                     keep_going=keep_going, overwrite=overwrite, progress=progress,
-                                    notify=console.print,
+                                    notify=console.print, quality=quality,
+                                    accept_low_quality=accept_low_quality,
                                     extra_manifest={"phantom_patients": phantom})  # fmt: skip
-    except (QuintupleBuilderError, VolumeError, MoaksSchemaError) as exc:
+    except (QuintupleBuilderError, VolumeError, MoaksSchemaError, SegmenterError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         return False
     print_build(console, result)

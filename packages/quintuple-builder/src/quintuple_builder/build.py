@@ -25,6 +25,7 @@ from quintuple_builder.assemble import assemble_quintuples
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import run_scans
 from quintuple_builder.exports import SCAN_COLUMNS, write_core, write_hf, write_public, write_sft
+from quintuple_builder.label_quality import flag_boxes
 from quintuple_builder.manifest import write_manifest
 from quintuple_builder.scan_work import ScanResult, ScanTask
 from quintuple_builder.splits import FRACTIONS, assign_splits, check_leakage
@@ -173,6 +174,7 @@ def build_dataset(
     progress: bool = True,
     reports: dict[str, pl.DataFrame] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    low_quality_regions: Sequence[str] = (),
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -182,6 +184,9 @@ def build_dataset(
     table (``moaks_schema.READING_COLUMNS``). ``label_source``: ``manual``,
     ``nnunet`` or ``phantom`` (provenance of the boxes). ``reports``: extra
     tables written to ``reports/<name>.parquet`` (e.g. the MOAKS conflicts).
+    ``low_quality_regions``: region codes whose label maps failed the quality
+    gate (:mod:`quintuple_builder.label_quality`); the boxes of their questions
+    are kept with ``box_source = "<label_source>:low_quality"``.
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
@@ -220,6 +225,7 @@ def build_dataset(
         ]
         results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
         failures, geometry, boxes, absent = _results_frames(results, label_source)
+        boxes = flag_boxes(boxes, low_quality_regions)
         failures = pl.concat(
             [
                 manifest_failed.select(

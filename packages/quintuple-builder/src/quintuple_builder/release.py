@@ -3,8 +3,10 @@
 Steps: scans of the release (:func:`knee_volumes.scan_oai_release`) -> MOAKS
 readings (:func:`load_moaks_readings`) -> the scans that have a reading ->
 label maps (a :data:`LabelProvider`: a folder of maps, or pseudo-labels from a
-segmenter) -> :func:`build_dataset`. Nothing is printed: progress goes through
-``notify`` (one line of text per event) and the progress bars of the steps.
+segmenter) -> the quality gate of pseudo-labels
+(:mod:`quintuple_builder.label_quality`) -> :func:`build_dataset`. Nothing is
+printed: progress goes through ``notify`` (one line of text per event) and the
+progress bars of the steps.
 
 >>> from quintuple_builder.release import ReleaseInputs
 >>> ReleaseInputs(oai_root="oai", moaks=["moaks"]).moaks
@@ -22,6 +24,13 @@ import polars as pl
 
 from quintuple_builder.build import LABEL_SOURCES, BuildResult, build_dataset
 from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.label_quality import (
+    DEFAULT_MIN_DICE,
+    LabelQuality,
+    QualityGate,
+    QualityMeasure,
+    gate_labels,
+)
 from quintuple_builder.moaks_readings import MoaksReadings, load_moaks_readings
 
 __all__ = [
@@ -58,17 +67,19 @@ class ReleaseInputs:
 
 @dataclass(frozen=True)
 class ReleaseBuild:
-    """What :func:`build_from_release` did: the build's result, the readings and the scan counts."""
+    """What :func:`build_from_release` did: the build's result, the readings, the scan counts and
+    the verdict of the label-quality gate (``quality.refused``: nothing was written)."""
 
     build: BuildResult
     readings: MoaksReadings
     scans_found: int
     scans_without_reading: int
+    quality: QualityGate
 
     @property
     def ok(self) -> bool:
         """True when the dataset was written and no scan failed."""
-        return self.build.ok
+        return self.build.ok and not self.quality.refused
 
 
 def labels_from_folder(folder: str | Path) -> LabelProvider:
@@ -117,6 +128,44 @@ def _scans_with_reading(
     return scans, found
 
 
+def _announce(gate: QualityGate, say: Callable[[str], None]) -> None:
+    """One line on the label-quality verdict (the app prints the region table)."""
+    if gate.status == "unmeasured":
+        say(f"pseudo-label quality unmeasured: {gate.note}")
+    elif gate.status == "passed":
+        say(
+            f"pseudo-label quality: every region's mean Dice >= {gate.min_dice:g} on "
+            f"{len(gate.held_out_ids)} held-out scan(s)"
+        )
+    elif gate.status == "low_quality":
+        what = "accepted, their boxes marked low_quality" if gate.accepted else "build refused"
+        low = gate.low_quality_regions
+        names = ", ".join(low[:8]) + (", ..." if len(low) > 8 else "")
+        say(
+            f"pseudo-label quality: {len(low)} region(s) below Dice {gate.min_dice:g} on "
+            f"{len(gate.held_out_ids)} held-out scan(s) ({names}): {what}"
+        )
+
+
+def _not_written(out: Path) -> BuildResult:
+    """The result of a build refused before it started (nothing written)."""
+    empty = pl.DataFrame(schema={"scan_id": pl.String, "stage": pl.String, "error": pl.String})
+    skipped = pl.DataFrame(schema={"scan_id": pl.String, "reason": pl.String})
+    return BuildResult(
+        out_dir=out, written=False, failures=empty, skipped=skipped, counts=pl.DataFrame()
+    )
+
+
+def _quality_reports(gate: QualityGate, measured: LabelQuality | None) -> dict[str, pl.DataFrame]:
+    """``pseudo_label_quality`` (per region) and ``pseudo_label_dice_per_scan``, when measured."""
+    if measured is None or gate.regions.height == 0:
+        return {}
+    return {
+        "pseudo_label_quality": gate.regions.with_columns(pl.lit(gate.min_dice).alias("min_dice")),
+        "pseudo_label_dice_per_scan": measured.per_scan,
+    }
+
+
 def build_from_release(
     release: ReleaseInputs,
     out_dir: str | Path,
@@ -132,6 +181,9 @@ def build_from_release(
     progress: bool = True,
     notify: Callable[[str], None] | None = None,
     extra_manifest: dict[str, Any] | None = None,
+    quality: QualityMeasure | None = None,
+    min_dice: float = DEFAULT_MIN_DICE,
+    accept_low_quality: bool = False,
 ) -> ReleaseBuild:
     """Build the dataset folder ``out_dir`` from ``release``; label maps come from ``labels``.
 
@@ -139,6 +191,14 @@ def build_from_release(
     boxes' provenance. Raises :class:`QuintupleBuilderError` when ``out_dir``
     exists without ``overwrite`` or when an input cannot be read; failed scans
     are reported in the result (and written with ``keep_going``).
+
+    ``quality`` measures the labelled scans against held-out manual maps (e.g.
+    ``knee_segmenter.pseudo_label_quality``); regions with mean Dice below
+    ``min_dice`` make their questions' boxes ``<source>:low_quality``, and the
+    build is refused (``result.quality.refused``, nothing written) unless
+    ``accept_low_quality``. The verdict goes into the manifest
+    (``label_quality``) and ``reports/pseudo_label_quality.parquet``; an
+    ``nnunet`` build without a measurement is recorded as ``unmeasured``.
     """
     out = Path(out_dir)
     say = notify or (lambda _line: None)
@@ -153,6 +213,22 @@ def build_from_release(
     if scans.height < found:
         say(f"{found - scans.height} of {found} scan(s) have no MOAKS reading: left out")
     scans = labels(scans)
+    measured = None if quality is None else quality(scans)
+    gate = gate_labels(
+        measured,
+        label_source=label_source,
+        min_dice=min_dice,
+        accept_low_quality=accept_low_quality,
+    )
+    _announce(gate, say)
+    if gate.refused:
+        return ReleaseBuild(
+            build=_not_written(out),
+            readings=readings,
+            scans_found=found,
+            scans_without_reading=found - scans.height,
+            quality=gate,
+        )
     manifest_inputs = {
         "oai_root": str(release.oai_root),
         "moaks": [str(m) for m in release.moaks],
@@ -174,12 +250,19 @@ def build_from_release(
         reports={
             "moaks_conflicts": readings.conflicts,
             "moaks_missing_summary": readings.missing_summary(),
+            **_quality_reports(gate, measured),
         },
-        extra_manifest={"inputs": manifest_inputs, **(extra_manifest or {})},
+        extra_manifest={
+            "inputs": manifest_inputs,
+            "label_quality": gate.manifest_entry(),
+            **(extra_manifest or {}),
+        },
+        low_quality_regions=gate.low_quality_regions,
     )
     return ReleaseBuild(
         build=result,
         readings=readings,
         scans_found=found,
         scans_without_reading=found - scans.height,
+        quality=gate,
     )
