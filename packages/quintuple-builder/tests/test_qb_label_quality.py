@@ -95,19 +95,24 @@ def _provider(folder: Path):
     return labels_from_folder(folder)
 
 
-@pytest.mark.slow
-def test_low_quality_build_is_refused_and_writes_nothing(cohort, damaged_labels, tmp_path):
-    said: list[str] = []
+def _build_damaged(cohort, damaged_labels: Path, out: Path, **options):
+    """A build from the damaged maps, measured against the cohort's manual maps."""
     manual = {s: cohort.manual_path(s) for s in cohort.manual_ids}
-    result = build_from_release(
+    return build_from_release(
         cohort.release(),
-        tmp_path / "ds",
+        out,
         labels=_provider(damaged_labels),
         label_source="nnunet",
         quality=_dice_measure(manual),
         progress=False,
-        notify=said.append,
+        **options,
     )
+
+
+@pytest.mark.slow
+def test_low_quality_build_is_refused_and_writes_nothing(cohort, damaged_labels, tmp_path):
+    said: list[str] = []
+    result = _build_damaged(cohort, damaged_labels, tmp_path / "ds", notify=said.append)
     assert result.quality.refused and not result.ok
     assert result.quality.low_quality_regions == ERASED
     assert not result.build.written and not (tmp_path / "ds").exists()
@@ -118,16 +123,7 @@ def test_low_quality_build_is_refused_and_writes_nothing(cohort, damaged_labels,
 def test_accepted_low_quality_flags_boxes_and_records_the_dice_table(
     cohort, damaged_labels, tmp_path
 ):
-    manual = {s: cohort.manual_path(s) for s in cohort.manual_ids}
-    result = build_from_release(
-        cohort.release(),
-        tmp_path / "ds",
-        labels=_provider(damaged_labels),
-        label_source="nnunet",
-        quality=_dice_measure(manual),
-        accept_low_quality=True,
-        progress=False,
-    )
+    result = _build_damaged(cohort, damaged_labels, tmp_path / "ds", accept_low_quality=True)
     assert result.ok and result.quality.status == "low_quality"
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     lq = manifest["label_quality"]
