@@ -159,6 +159,10 @@ def build(
 
     console = Console(stderr=True, quiet=False)
     kind, where = _check_sources(phantom, oai_root, moaks, labels)
+    if manual_maps is not None and kind != "nnunet":
+        raise click.UsageError(
+            "--manual-maps measures nnU-Net labels: it needs --labels nnunet:MODEL"
+        )
     work = work or out.with_name(out.name + ".work")
     result = _run(
         console,
