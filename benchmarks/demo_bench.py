@@ -57,9 +57,12 @@ def main() -> None:
         if seg.is_file():
             d = json.loads(seg.read_text())
             dice.append(d)
+            meets = d["median_dice"] >= 0.7 and d["lowest_region_mean_dice"] >= 0.3
             line += (
                 f"; Dice median {d['median_dice']:.3f}, mean {d['mean_dice']:.3f}, lowest region "
-                f"{d['lowest_region']} {d['lowest_region_mean_dice']:.3f} ({d['held_out_scans']} held-out scans)"
+                f"{d['lowest_region']} {d['lowest_region_mean_dice']:.3f} ({d['held_out_scans']} "
+                f"held-out scans): {'meets' if meets else 'misses'} the target (median >= 0.7, "
+                "every region >= 0.3)"
             )
         shutil.rmtree(out, ignore_errors=True)
         print(line, flush=True)
