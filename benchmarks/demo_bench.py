@@ -9,8 +9,8 @@ segmenter's Dice on the held-out scans (``report/segmentation/summary.json``).
 The first run also pays Python's import and bytecode-compilation cost, as on a
 fresh clone.
 
-    uv run python benchmarks/demo_bench.py [--runs 3] [--extra-args "--train-segmenter"]
-    uv run python benchmarks/demo_bench.py --runs 3 --seeds 0,1,2 --extra-args "--train-segmenter"
+    uv run python benchmarks/demo_bench.py [--runs 3] [--extra-args=--train-segmenter]
+    uv run python benchmarks/demo_bench.py --runs 3 --seeds 0,1,2 --extra-args=--train-segmenter
 """
 
 from __future__ import annotations
