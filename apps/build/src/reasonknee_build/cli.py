@@ -161,6 +161,19 @@ def _question_ids(value: str | None) -> list[int] | None:
     default=None,
     help="Absolute folder the public/ CSV and JSON paths start with (default: OUT's absolute path).",
 )
+@click.option(
+    "--manual-maps",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Manual label maps (<scan_id>.nii.gz) to measure nnU-Net labels on, where the model was not "
+    "trained on them (default with --phantom: the cohort's manual maps).",
+)
+@click.option(
+    "--accept-low-quality",
+    is_flag=True,
+    help="Build even when pseudo-labels of some regions score below Dice 0.5 on held-out manual "
+    "maps; their boxes are marked nnunet:low_quality (docs/segmentation.md).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
@@ -182,6 +195,8 @@ def build(
     mirroring: bool,
     check_moaks: bool,
     public_root: Path | None,
+    manual_maps: Path | None,
+    accept_low_quality: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -203,6 +218,10 @@ def build(
     if out is None:
         raise click.UsageError("Missing option '--out'.")
     kind, where = _check_sources(phantom, oai_root, moaks, labels)
+    if manual_maps is not None and kind != "nnunet":
+        raise click.UsageError(
+            "--manual-maps measures nnU-Net labels: it needs --labels nnunet:MODEL"
+        )
     shape_, visits_ = _shape(shape), _visits(visits)  # usage errors before any work
     work = work or out.with_name(out.name + ".work")
     result = _run(
@@ -225,6 +244,8 @@ def build(
         device=device,
         mirroring=mirroring,
         public_root=public_root,
+        manual_maps=manual_maps,
+        accept_low_quality=accept_low_quality,
         overwrite=overwrite,
         progress=not quiet,
     )
@@ -276,8 +297,8 @@ def _release(console, *, phantom, oai_root, moaks, codebook, where, work, seed, 
 
 
 def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work, executor, workers,
-         keep_going, seed, shape, visits, question_ids, device, mirroring, public_root, overwrite,
-         progress) -> bool:  # fmt: skip
+         keep_going, seed, shape, visits, question_ids, device, mirroring, public_root,
+         manual_maps, accept_low_quality, overwrite, progress) -> bool:  # fmt: skip
     """One library call (after the phantom cohort, when asked); False when the build failed."""
     from quintuple_builder import build_from_release, labels_from_folder
 
@@ -286,17 +307,22 @@ def _run(console, *, phantom, oai_root, moaks, codebook, kind, where, out, work,
     release, label_dir = _release(console, phantom=phantom, oai_root=oai_root, moaks=moaks,
                                   codebook=codebook, where=where, work=work, seed=seed,
                                   shape=shape, visits=visits, progress=progress)  # fmt: skip
+    quality = None
     if kind == "nnunet":
-        from knee_segmenter import pseudo_label_provider
+        from knee_segmenter import pseudo_label_provider, pseudo_label_quality
 
         provider = pseudo_label_provider(work=work, model_dir=where, device=device,
                                          mirroring=mirroring, progress=progress)  # fmt: skip
+        if manual_maps is None and phantom is not None:
+            manual_maps = work / "phantom" / "manual"
+        quality = pseudo_label_quality(manual_maps, model_dir=where)
     else:
         provider = labels_from_folder(label_dir)
     result = build_from_release(release, out, labels=provider, label_source=kind, seed=seed,
                                 executor=executor, workers=workers, question_ids=question_ids,
                                 keep_going=keep_going, overwrite=overwrite, progress=progress,
-                                notify=console.print, public_root=public_root,
+                                notify=console.print, public_root=public_root, quality=quality,
+                                accept_low_quality=accept_low_quality,
                                 extra_manifest={"phantom_patients": phantom})  # fmt: skip
     print_build(console, result)
     return result.ok

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from moaks_schema import PROMPT_SETTINGS
 
+from reasonknee.demo_pipeline import DemoConfig
+
 __all__ = ["demo"]
 
 
@@ -45,11 +47,26 @@ def _options(ctx: click.Context, param: click.Parameter, items: tuple[str, ...])
     help="Train nnU-Net briefly on the manual subset and label every scan with it (adds minutes).",
 )
 @click.option(
-    "--segmenter-seconds",
-    type=float,
-    default=180.0,
+    "--segmenter-epochs",
+    type=click.IntRange(min=1),
+    default=DemoConfig.segmenter_epochs,
     show_default=True,
-    help="Training budget for --train-segmenter.",
+    help="Epochs of --train-segmenter's seeded schedule (epochs x iterations; docs/segmentation.md).",
+)
+@click.option(
+    "--segmenter-iterations",
+    type=click.IntRange(min=1),
+    default=DemoConfig.segmenter_iterations,
+    show_default=True,
+    help="Iterations per epoch of --train-segmenter.",
+)
+@click.option(
+    "--max-seconds",
+    "segmenter_max_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Also stop --train-segmenter after this many seconds of training (the model then depends "
+    "on the machine's speed).",
 )
 @click.option(
     "--model",
@@ -97,7 +114,9 @@ def demo(
     patients: int,
     shape: str,
     train_segmenter: bool,
-    segmenter_seconds: float,
+    segmenter_epochs: int,
+    segmenter_iterations: int,
+    segmenter_max_seconds: float | None,
     models: tuple[str, ...],
     options: dict,
     setting: str,
@@ -113,7 +132,7 @@ def demo(
     from rich.console import Console
     from rich.table import Table
 
-    from reasonknee.demo_pipeline import DemoConfig, run_demo
+    from reasonknee.demo_pipeline import run_demo
 
     try:
         dims = parse_size(shape, n=3, minimum=16)
@@ -138,7 +157,9 @@ def demo(
         models=models,  # type: ignore[arg-type]
         options=options,
         train_segmenter=train_segmenter,
-        segmenter_seconds=segmenter_seconds,
+        segmenter_epochs=segmenter_epochs,
+        segmenter_iterations=segmenter_iterations,
+        segmenter_max_seconds=segmenter_max_seconds,
         n_boot=n_boot,
         specialist=specialist,
         second_reads=second_reads,

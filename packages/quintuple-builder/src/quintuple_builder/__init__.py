@@ -15,6 +15,16 @@ from quintuple_builder.dataset import Dataset
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import EXECUTORS, run_scans
 from quintuple_builder.exports import SCAN_COLUMNS
+from quintuple_builder.label_quality import (
+    DEFAULT_MIN_DICE,
+    LOW_QUALITY,
+    LabelQuality,
+    QualityGate,
+    QualityMeasure,
+    flag_boxes,
+    gate_labels,
+    low_quality_questions,
+)
 from quintuple_builder.manifest import FORMAT_VERSION, content_hash
 from quintuple_builder.moaks_check import MoaksCheck, check_moaks
 from quintuple_builder.moaks_readings import (
@@ -49,11 +59,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BOX_COLUMNS",
+    "DEFAULT_MIN_DICE",
     "EXECUTORS",
     "EXTRA_READING_COLUMNS",
     "FAILURE_COLUMNS",
     "FORMAT_VERSION",
     "LABEL_SOURCES",
+    "LOW_QUALITY",
     "MALFORMED_COLUMNS",
     "QUINTUPLE_COLUMNS",
     "READER_PAIR_COLUMNS",
@@ -63,9 +75,12 @@ __all__ = [
     "BuildResult",
     "Dataset",
     "LabelProvider",
+    "LabelQuality",
     "MoaksCheck",
     "MoaksReadings",
     "MoaksTable",
+    "QualityGate",
+    "QualityMeasure",
     "QuintupleBuilderError",
     "ReleaseBuild",
     "ReleaseInputs",
@@ -84,12 +99,15 @@ __all__ = [
     "content_hash",
     "counts_per_split",
     "find_moaks_files",
+    "flag_boxes",
     "format_answer",
+    "gate_labels",
     "grade_distribution",
     "grades_from_chain",
     "json_template",
     "labels_from_folder",
     "load_moaks_readings",
+    "low_quality_questions",
     "moaks_json",
     "plot_grade_distribution",
     "process_scan",

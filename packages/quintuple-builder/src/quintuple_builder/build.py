@@ -23,6 +23,7 @@ from quintuple_builder.assemble import assemble_quintuples
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.executors import run_scans
 from quintuple_builder.exports import SCAN_COLUMNS, write_core, write_hf, write_public, write_sft
+from quintuple_builder.label_quality import flag_boxes
 from quintuple_builder.manifest import write_manifest
 from quintuple_builder.reader_pairs import dataset_reader_pairs
 from quintuple_builder.scan_work import ScanResult, ScanTask
@@ -248,6 +249,7 @@ def build_dataset(
     extra_manifest: dict[str, Any] | None = None,
     public_root: str | Path | None = None,
     reader_pairs: pl.DataFrame | None = None,
+    low_quality_regions: Sequence[str] = (),
 ) -> BuildResult:
     """Build the dataset folder ``out_dir``.
 
@@ -262,6 +264,9 @@ def build_dataset(
     recorded in the manifest and left out of the content hash. ``reader_pairs``: knee-visits
     graded by two readers (:func:`quintuple_builder.reader_pairs.reader_pairs`), written as
     ``reader_pairs.parquet`` for the built scans (not written when ``None``).
+    ``low_quality_regions``: region codes whose label maps failed the quality
+    gate (:mod:`quintuple_builder.label_quality`); the boxes of their questions
+    are kept with ``box_source = "<label_source>:low_quality"``.
     """
     if label_source not in LABEL_SOURCES:
         raise QuintupleBuilderError(
@@ -283,6 +288,7 @@ def build_dataset(
             tasks = _scan_tasks(with_reading, tmp, qids)
             results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
             failures, geometry, boxes, absent = _results_frames(results, label_source)
+            boxes = flag_boxes(boxes, low_quality_regions)
             failures = pl.concat(
                 [
                     manifest_failed.select(

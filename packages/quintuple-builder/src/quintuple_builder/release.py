@@ -4,8 +4,10 @@ Steps: scans of the release (:func:`knee_volumes.scan_oai_release`) -> MOAKS
 readings (:func:`load_moaks_readings`) (and the reader pairs of
 knees read twice) -> the scans that have a reading ->
 label maps (a :data:`LabelProvider`: a folder of maps, or pseudo-labels from a
-segmenter) -> :func:`build_dataset`. Nothing is printed: progress goes through
-``notify`` (one line of text per event) and the progress bars of the steps.
+segmenter) -> the quality gate of pseudo-labels
+(:mod:`quintuple_builder.label_quality`) -> :func:`build_dataset`. Nothing is
+printed: progress goes through ``notify`` (one line of text per event) and the
+progress bars of the steps.
 
 >>> from quintuple_builder.release import ReleaseInputs
 >>> ReleaseInputs(oai_root="oai", moaks=["moaks"]).moaks
@@ -23,6 +25,13 @@ import polars as pl
 
 from quintuple_builder.build import LABEL_SOURCES, BuildResult, build_dataset
 from quintuple_builder.errors import QuintupleBuilderError
+from quintuple_builder.label_quality import (
+    DEFAULT_MIN_DICE,
+    LabelQuality,
+    QualityGate,
+    QualityMeasure,
+    gate_labels,
+)
 from quintuple_builder.moaks_readings import MoaksReadings, load_moaks_readings
 from quintuple_builder.reader_pairs import reader_pairs
 
@@ -60,17 +69,19 @@ class ReleaseInputs:
 
 @dataclass(frozen=True)
 class ReleaseBuild:
-    """What :func:`build_from_release` did: the build's result, the readings and the scan counts."""
+    """What :func:`build_from_release` did: the build's result, the readings, the scan counts and
+    the verdict of the label-quality gate (``quality.refused``: nothing was written)."""
 
     build: BuildResult
     readings: MoaksReadings
     scans_found: int
     scans_without_reading: int
+    quality: QualityGate
 
     @property
     def ok(self) -> bool:
         """True when the dataset was written and no scan failed."""
-        return self.build.ok
+        return self.build.ok and not self.quality.refused
 
 
 def labels_from_folder(folder: str | Path) -> LabelProvider:
@@ -122,6 +133,44 @@ def _release_scans(
     return scans.join(knees, on=key, how="semi"), scans.join(knees, on=key, how="anti")
 
 
+def _announce(gate: QualityGate, say: Callable[[str], None]) -> None:
+    """One line on the label-quality verdict (the app prints the region table)."""
+    if gate.status == "unmeasured":
+        say(f"pseudo-label quality unmeasured: {gate.note}")
+    elif gate.status == "passed":
+        say(
+            f"pseudo-label quality: every region's mean Dice >= {gate.min_dice:g} on "
+            f"{len(gate.held_out_ids)} held-out scan(s)"
+        )
+    elif gate.status == "low_quality":
+        what = "accepted, their boxes marked low_quality" if gate.accepted else "build refused"
+        low = gate.low_quality_regions
+        names = ", ".join(low[:8]) + (", ..." if len(low) > 8 else "")
+        say(
+            f"pseudo-label quality: {len(low)} region(s) below Dice {gate.min_dice:g} on "
+            f"{len(gate.held_out_ids)} held-out scan(s) ({names}): {what}"
+        )
+
+
+def _not_written(out: Path) -> BuildResult:
+    """The result of a build refused before it started (nothing written)."""
+    empty = pl.DataFrame(schema={"scan_id": pl.String, "stage": pl.String, "error": pl.String})
+    skipped = pl.DataFrame(schema={"scan_id": pl.String, "reason": pl.String})
+    return BuildResult(
+        out_dir=out, written=False, failures=empty, skipped=skipped, counts=pl.DataFrame()
+    )
+
+
+def _quality_reports(gate: QualityGate, measured: LabelQuality | None) -> dict[str, pl.DataFrame]:
+    """``pseudo_label_quality`` (per region) and ``pseudo_label_dice_per_scan``, when measured."""
+    if measured is None or gate.regions.height == 0:
+        return {}
+    return {
+        "pseudo_label_quality": gate.regions.with_columns(pl.lit(gate.min_dice).alias("min_dice")),
+        "pseudo_label_dice_per_scan": measured.per_scan,
+    }
+
+
 def build_from_release(
     release: ReleaseInputs,
     out_dir: str | Path,
@@ -138,6 +187,9 @@ def build_from_release(
     notify: Callable[[str], None] | None = None,
     extra_manifest: dict[str, Any] | None = None,
     public_root: str | Path | None = None,
+    quality: QualityMeasure | None = None,
+    min_dice: float = DEFAULT_MIN_DICE,
+    accept_low_quality: bool = False,
 ) -> ReleaseBuild:
     """Build the dataset folder ``out_dir`` from ``release``; label maps come from ``labels``.
 
@@ -148,6 +200,14 @@ def build_from_release(
     ``keep_going`` malformed MOAKS rows are left out and listed in
     ``reports/moaks_malformed``; scans without a reading are not labelled and are
     listed in ``reports/skipped.csv``. ``public_root``: see :func:`build_dataset`.
+
+    ``quality`` measures the labelled scans against held-out manual maps (e.g.
+    ``knee_segmenter.pseudo_label_quality``); regions with mean Dice below
+    ``min_dice`` make their questions' boxes ``<source>:low_quality``, and the
+    build is refused (``result.quality.refused``, nothing written) unless
+    ``accept_low_quality``. The verdict goes into the manifest
+    (``label_quality``) and ``reports/pseudo_label_quality.parquet``; an
+    ``nnunet`` build without a measurement is recorded as ``unmeasured``.
     """
     out = Path(out_dir)
     say = notify or (lambda _line: None)
@@ -166,8 +226,25 @@ def build_from_release(
     found = read.height + unread.height
     if unread.height:
         say(f"{unread.height} of {found} scan(s) have no MOAKS reading: left out")
+    labelled = labels(read)
+    measured = None if quality is None else quality(labelled)
+    gate = gate_labels(
+        measured,
+        label_source=label_source,
+        min_dice=min_dice,
+        accept_low_quality=accept_low_quality,
+    )
+    _announce(gate, say)
+    if gate.refused:
+        return ReleaseBuild(
+            build=_not_written(out),
+            readings=readings,
+            scans_found=found,
+            scans_without_reading=unread.height,
+            quality=gate,
+        )
     unlabelled = unread.with_columns(pl.lit(None, pl.String).alias("label_path"))
-    scans = pl.concat([labels(read), unlabelled], how="diagonal_relaxed")
+    scans = pl.concat([labelled, unlabelled], how="diagonal_relaxed")
     manifest_inputs = {
         "oai_root": str(release.oai_root),
         "moaks": [str(m) for m in release.moaks],
@@ -190,14 +267,21 @@ def build_from_release(
             "moaks_conflicts": readings.conflicts,
             "moaks_missing_summary": readings.missing_summary(),
             "moaks_malformed": readings.malformed,
+            **_quality_reports(gate, measured),
         },
-        extra_manifest={"inputs": manifest_inputs, **(extra_manifest or {})},
+        extra_manifest={
+            "inputs": manifest_inputs,
+            "label_quality": gate.manifest_entry(),
+            **(extra_manifest or {}),
+        },
         public_root=public_root,
         reader_pairs=None if readings.reads is None else reader_pairs(readings.reads),
+        low_quality_regions=gate.low_quality_regions,
     )
     return ReleaseBuild(
         build=result,
         readings=readings,
         scans_found=found,
         scans_without_reading=unread.height,
+        quality=gate,
     )

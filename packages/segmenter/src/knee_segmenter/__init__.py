@@ -45,8 +45,11 @@ from knee_segmenter.prediction import (
     segmentation_cases,
 )
 from knee_segmenter.pseudo_labels import pseudo_label_provider, pseudo_label_scans
+from knee_segmenter.quality import PseudoLabelQuality, measure_pseudo_labels, pseudo_label_quality
+from knee_segmenter.reproducibility import seeded, weights_digest
 from knee_segmenter.training import (
     DEFAULT_DATASET_ID,
+    TRAINING_RECORD,
     ModelDir,
     copy_model,
     latest_checkpoint,
@@ -63,9 +66,11 @@ __all__: list[str] = [
     "OPTIMIZERS",
     "PLANS_IDENTIFIER",
     "TRAINER_NAME",
+    "TRAINING_RECORD",
     "CasePair",
     "ModelDir",
     "NnunetFolders",
+    "PseudoLabelQuality",
     "SegmentationCase",
     "SegmenterError",
     "__version__",
@@ -84,6 +89,7 @@ __all__: list[str] = [
     "label_names",
     "latest_checkpoint",
     "left_right_axis",
+    "measure_pseudo_labels",
     "mirror_axes_for",
     "nnunet_folders",
     "pairs_from_folder",
@@ -91,13 +97,16 @@ __all__: list[str] = [
     "plan_and_preprocess",
     "predict",
     "pseudo_label_provider",
+    "pseudo_label_quality",
     "pseudo_label_scans",
     "resolve_device",
+    "seeded",
     "segmentation_cases",
     "train",
     "train_segmenter",
     "trainer_search_path",
     "use_folders",
+    "weights_digest",
 ]
 
 #: Name of the package's nnU-Net trainer class (``knee_segmenter.trainer.KneeSegmenterTrainer``).

@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import random
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, check_c
 
 __all__ = [
     "DEFAULT_DATASET_ID",
+    "TRAINING_RECORD",
     "Fold",
     "ModelDir",
     "copy_model",
@@ -33,6 +33,8 @@ __all__ = [
 #: Dataset id used by :func:`train_segmenter` unless told otherwise.
 DEFAULT_DATASET_ID = 501
 Fold = int | str  # an integer fold or "all"
+#: What :func:`train_segmenter` writes beside ``plans.json``: the cases trained on, seed and schedule.
+TRAINING_RECORD = "knee_segmenter_training.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,23 @@ class ModelDir:
         """The nnU-Net configuration, from the folder name (``…__3d_fullres``)."""
         parts = self.path.name.split("__")
         return parts[-1] if len(parts) == 3 else "3d_fullres"
+
+    @property
+    def training_record(self) -> dict | None:
+        """:data:`TRAINING_RECORD` (cases trained on, seed, schedule), or None for other models."""
+        path = self.path / TRAINING_RECORD
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise SegmenterError(f"{path}: not valid JSON ({e})") from None
+
+    @property
+    def training_cases(self) -> tuple[str, ...] | None:
+        """The case ids the model was trained on (from :data:`TRAINING_RECORD`), or None when unknown."""
+        record = self.training_record
+        return None if record is None else tuple(record["training_cases"])
 
     def checkpoint(self, fold: Fold) -> Path:
         """``fold_<fold>/checkpoint_final.pth``."""
@@ -170,8 +189,11 @@ def train(
     schedules); ``learning_rate`` defaults to 1e-2 and 1e-3 respectively.
     ``num_workers``: data-augmentation processes (default 0 = in-process on a
     CPU, nnU-Net's choice otherwise). ``threads``: torch CPU threads during
-    training (default: torch's). ``seed`` seeds torch, numpy and random
-    (nnU-Net's augmentation workers stay unseeded).
+    training (default: torch's). ``seed`` seeds torch, numpy and random and asks
+    torch for deterministic kernels (:func:`knee_segmenter.reproducibility.seeded`):
+    with ``num_workers=0`` the same seed, schedule and thread count give the
+    same weights; augmentation worker processes (``num_workers > 0``) are
+    nnU-Net's and unseeded.
     """
     fold = _check_fold(fold)
     try:
@@ -181,27 +203,21 @@ def train(
         raise SegmenterError(str(e)) from None
     prep_dir = _preprocessed_dir(dataset_id, root=root, fold=fold)
 
-    import numpy as np
-
     with needs_nnunet():
-        import torch
         from nnunetv2.run.run_training import maybe_load_checkpoint
     from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads
+    from knee_segmenter.reproducibility import seeded
     from knee_segmenter.trainer import KneeSegmenterTrainer
 
     dev = resolve_device(device)
     if num_workers is None and dev.type == "cpu":
         num_workers = 0
-    if seed is not None:
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
 
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     n_da = str(int(num_workers)) if num_workers is not None else None
-    with _env(nnUNet_n_proc_DA=n_da), quiet, torch_threads(threads):
+    with _env(nnUNet_n_proc_DA=n_da), quiet, torch_threads(threads), seeded(seed):
         # the class directly: nnU-Net's lookup by name imports every trainer module it ships first
         plans = json.loads((prep_dir / f"{PLANS_IDENTIFIER}.json").read_text())
         plans["continue_training"] = continue_training
@@ -222,6 +238,9 @@ def train(
             mirroring=mirroring,
             optimizer=optimizer,
             learning_rate=learning_rate,
+        )
+        trainer.print_to_log_file(
+            f"seed: {seed} ({'augmentation in this process' if num_workers == 0 else 'augmentation workers unseeded'})"
         )
         try:
             maybe_load_checkpoint(trainer, continue_training, False)
@@ -382,4 +401,25 @@ def train_segmenter(
         continue_training=resume,
         verbose=verbose,
     )
-    return copy_model(model, out_model_dir)
+    copied = copy_model(model, out_model_dir)
+    raw = find_dataset_dir(dataset_id, root=folders.root)
+    record = {
+        "training_cases": sorted(
+            p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz")
+        ),
+        "fold": fold,
+        "seed": seed,
+        "epochs": epochs,
+        "iterations_per_epoch": iterations,
+        "max_seconds": max_seconds,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "spacing_factor": spacing_factor,
+        "base_features": base_features,
+        "max_features": max_features,
+    }
+    from knee_volumes.atomic import atomic_file
+
+    with atomic_file(copied.path / TRAINING_RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return copied
