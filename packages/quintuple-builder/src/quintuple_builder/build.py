@@ -220,6 +220,20 @@ def _with_and_without_reading(
     return with_reading, skipped
 
 
+def _with_manifest_failures(manifest_failed: pl.DataFrame, failures: pl.DataFrame) -> pl.DataFrame:
+    """The failures table: scans the manifest marked failed, then the build's own failures."""
+    return pl.concat(
+        [
+            manifest_failed.select(
+                "scan_id",
+                pl.lit("manifest").alias("stage"),
+                pl.col("error").fill_null("failed in the scan manifest"),
+            ),
+            failures,
+        ]
+    ).sort("scan_id")
+
+
 def _split_fields(per_split: dict[str, Any], counts: pl.DataFrame) -> dict[str, Any]:
     """The manifest's split rule, patients per split and counts per split."""
     return {
@@ -289,16 +303,7 @@ def build_dataset(
             results = run_scans(tasks, executor=executor, workers=workers, progress=progress)
             failures, geometry, boxes, absent = _results_frames(results, label_source)
             boxes = flag_boxes(boxes, low_quality_regions)
-            failures = pl.concat(
-                [
-                    manifest_failed.select(
-                        "scan_id",
-                        pl.lit("manifest").alias("stage"),
-                        pl.col("error").fill_null("failed in the scan manifest"),
-                    ),
-                    failures,
-                ]
-            ).sort("scan_id")
+            failures = _with_manifest_failures(manifest_failed, failures)
             built = with_reading.drop(
                 "study_folder", "series_folder", "image_path", "label_path"
             ).join(geometry, on="scan_id", how="inner")
