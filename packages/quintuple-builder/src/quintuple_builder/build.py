@@ -59,7 +59,17 @@ class BuildResult:
     skipped: pl.DataFrame
     counts: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
-    failures_csv: Path | None = None
+
+    @property
+    def failures_csv(self) -> Path | None:
+        """Where the failures table was written; None when no scan failed."""
+        if self.failures.height == 0:
+            return None
+        return (
+            self.out_dir / "reports" / "failures.csv"
+            if self.written
+            else failures_beside(self.out_dir)
+        )
 
     @property
     def ok(self) -> bool:
@@ -165,7 +175,6 @@ def _not_written(out_dir: Path, failures: pl.DataFrame, skipped: pl.DataFrame) -
         failures=failures,
         skipped=skipped,
         counts=pl.DataFrame(),
-        failures_csv=path,
     )
 
 
@@ -358,5 +367,4 @@ def build_dataset(
         skipped=skipped,
         counts=counts,
         manifest=manifest,
-        failures_csv=out_dir / "reports" / "failures.csv" if failures.height else None,
     )

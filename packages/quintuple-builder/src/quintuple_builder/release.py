@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from quintuple_builder.build import LABEL_SOURCES, BuildResult, build_dataset
+from quintuple_builder.build import _FAILURE_SCHEMA, LABEL_SOURCES, BuildResult, build_dataset
 from quintuple_builder.errors import QuintupleBuilderError
 from quintuple_builder.label_quality import (
     DEFAULT_MIN_DICE,
@@ -154,7 +154,7 @@ def _announce(gate: QualityGate, say: Callable[[str], None]) -> None:
 
 def _not_written(out: Path) -> BuildResult:
     """The result of a build refused before it started (nothing written)."""
-    empty = pl.DataFrame(schema={"scan_id": pl.String, "stage": pl.String, "error": pl.String})
+    empty = pl.DataFrame(schema=_FAILURE_SCHEMA)
     skipped = pl.DataFrame(schema={"scan_id": pl.String, "reason": pl.String})
     return BuildResult(
         out_dir=out, written=False, failures=empty, skipped=skipped, counts=pl.DataFrame()
