@@ -203,6 +203,10 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
         "2",
         "--device",
         "cpu",
+        "--augmentation",
+        "none",
+        "--precision",
+        "bf16",
     ]
     res = CliRunner().invoke(train, args)
     assert res.exit_code == 0, res.output
@@ -210,6 +214,10 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
     assert (model / "fold_all" / "checkpoint_final.pth").is_file() and (
         model / "plans.json"
     ).is_file()
+    record = json.loads((model / "knee_segmenter_training.json").read_text())
+    assert (record["augmentation"], record["precision"]) == ("none", "bf16")
+    log = next((model / "fold_all").glob("training_log_*.txt")).read_text()
+    assert "augmentation: none" in log and "precision: bf16" in log
     again = CliRunner().invoke(train, args)
     assert again.exit_code == 0, again.output
     assert "resuming" in again.output

@@ -191,7 +191,7 @@ def test_conflicts_and_missing_cells_appear_in_a_bigger_cohort(tmp_path):
 def test_same_arguments_same_bytes(tmp_path):
     kw = dict(n_patients=2, seed=9, shape=(16, 32, 32), n_manual=1, dicom=True, progress=False)
     a = write_cohort(tmp_path / "a", **kw)
-    b = write_cohort(tmp_path / "b", **kw)
+    b = write_cohort(tmp_path / "b", **kw, workers=2)  # processes in parallel: the same files
     files_a = sorted(p.relative_to(a.root) for p in a.root.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) > 20

@@ -247,6 +247,97 @@ def test_adam_optimizer_from_environment_and_resume_check(run, monkeypatch):
         ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="adam", continue_training=True)
 
 
+def test_augmentation_none_keeps_only_the_asked_mirroring(run, monkeypatch):
+    """``augmentation="none"``: nnU-Net's validation transforms, behind a left-right mirror, no crop margin."""
+    import torch
+    from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+    from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    ks.use_folders(run.root)
+    monkeypatch.setenv("KNEE_SEGMENTER_AUGMENTATION", "none")
+    trainer = get_trainer_from_args(
+        str(DATASET_ID), "3d_fullres", "all", "KneeSegmenterTrainer", device=torch.device("cpu")
+    )
+    assert trainer.augmentation == "none"
+    trainer.initialize()
+    rotation, dummy_2d, initial, axes = (
+        trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+    )
+    assert tuple(initial) == tuple(
+        trainer.configuration_manager.patch_size
+    )  # no margin to crop from
+    assert axes == (0,) == trainer.inference_allowed_mirroring_axes
+    scales = trainer._get_deep_supervision_scales()
+    args = (initial, rotation, scales, axes, dummy_2d)
+    names = [type(t).__name__ for t in trainer.get_training_transforms(*args).transforms]
+    assert names[0] == MirrorTransform.__name__ and SpatialTransform.__name__ not in names
+    assert len(names) == 1 + len(trainer.get_validation_transforms(scales).transforms)
+    unmirrored = trainer.get_training_transforms(initial, rotation, scales, None, dummy_2d)
+    assert MirrorTransform.__name__ not in [type(t).__name__ for t in unmirrored.transforms]
+    trainer.set_schedule(augmentation="nnunet")  # nnU-Net's own pipeline again
+    full = [type(t).__name__ for t in trainer.get_training_transforms(*args).transforms]
+    assert SpatialTransform.__name__ in full and MirrorTransform.__name__ in full
+    with pytest.raises(ValueError, match="augmentation: expected one of nnunet, none"):
+        trainer.set_schedule(augmentation="heavy")
+
+
+def test_loss_and_deep_supervision_choices(run, monkeypatch):
+    """``loss="dice"`` is nnU-Net's nnUNetTrainerDiceLoss; ``deep_supervision=False`` drops the wrapper."""
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+    from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+    from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+    from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+
+    ks.use_folders(run.root)
+
+    def trainer_with(**env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(f"KNEE_SEGMENTER_{key}", value)
+        t = get_trainer_from_args(
+            str(DATASET_ID), "3d_fullres", "all", "KneeSegmenterTrainer", device=torch.device("cpu")
+        )
+        return t
+
+    default = trainer_with()
+    default.initialize()
+    assert isinstance(default.loss, DeepSupervisionWrapper)
+    assert isinstance(default.loss.loss, DC_and_CE_loss)
+    dice = trainer_with(LOSS="dice", DEEP_SUPERVISION="0")
+    assert dice.loss_name == "dice" and not dice.enable_deep_supervision
+    dice.initialize()
+    assert isinstance(dice.loss, MemoryEfficientSoftDiceLoss)  # no cross-entropy, no wrapper
+    monkeypatch.delenv("KNEE_SEGMENTER_DEEP_SUPERVISION")
+    wrapped = trainer_with()
+    wrapped.set_schedule(deep_supervision=True, loss="dice")
+    wrapped.initialize()
+    assert isinstance(wrapped.loss.loss, MemoryEfficientSoftDiceLoss)
+    with pytest.raises(ValueError, match="loss: expected one of dice\\+ce, dice"):
+        wrapped.set_schedule(loss="focal")
+    with pytest.raises(SegmenterError, match="loss: expected one of"):
+        ks.train(DATASET_ID, root=run.root, device="cpu", loss="focal")
+
+
+def test_prediction_does_not_import_every_trainer_nnunet_ships(run, tmp_path):
+    """The model's trainer is this package's: nnU-Net's import-all lookup is skipped, same labels."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, knee_segmenter as ks\n"
+        f"ks.predict([{str(run.images[0])!r}], {str(tmp_path)!r}, model_dir={str(run.model.path)!r},"
+        " device='cpu', mirroring=False, progress=False)\n"
+        "print(sorted(m for m in sys.modules if 'primus' in m or 'nnUNetTrainerNoDA' in m))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    np.testing.assert_array_equal(
+        np.asanyarray(nib.load(tmp_path / run.preds[0].name).dataobj),
+        np.asanyarray(nib.load(run.preds[0]).dataobj),
+    )
+
+
 def test_prediction_input_errors(run, tmp_path):
     with pytest.raises(SegmenterError, match=r"does not exist"):
         ks.predict([tmp_path / "nope.nii.gz"], tmp_path, model_dir=run.model, device="cpu")
@@ -264,6 +355,10 @@ def test_prediction_input_errors(run, tmp_path):
         ks.train(DATASET_ID, root=run.root, device="cpu", mirroring="xy")
     with pytest.raises(SegmenterError, match=r"optimizer: expected one of sgd, adam, got 'lion'"):
         ks.train(DATASET_ID, root=run.root, device="cpu", optimizer="lion")
+    with pytest.raises(
+        SegmenterError, match=r"augmentation: expected one of nnunet, none, got 'x'"
+    ):
+        ks.train(DATASET_ID, root=run.root, device="cpu", augmentation="x")
 
 
 def test_device_names():
@@ -294,6 +389,7 @@ def test_time_budget_stops_training_with_a_custom_split(run):
             val_iterations=1,
             max_seconds=0.1,
             threads=1,
+            precision="bf16",
         )
     finally:
         splits.unlink()
@@ -302,6 +398,34 @@ def test_time_budget_stops_training_with_a_custom_split(run):
     assert ckpt["current_epoch"] == 1  # stopped after one epoch, not 50
     log = next((model.path / "fold_0").glob("training_log*.txt")).read_text()
     assert "Stopped after 1 epochs" in log
+    # bfloat16 autocast of the forward pass only: the checkpoint's weights are float32, keys as ever
+    assert "precision: bf16" in log
+    weights = ckpt["network_weights"]
+    assert weights.keys() == run_weights(run).keys()
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float32}
+
+
+def test_progress_plot_every_n_epochs_and_after_the_last(run, monkeypatch):
+    from nnunetv2.training.logging.nnunet_logger import MetaLogger
+
+    drawn: list[int] = []
+    monkeypatch.setattr(MetaLogger, "plot_progress_png", lambda self, folder: drawn.append(1))
+    prep = run.root / "nnUNet_preprocessed" / f"Dataset{DATASET_ID}_KneeRegions"
+    splits = prep / "splits_final.json"
+    splits.write_text(json.dumps([{"train": ["case0", "case1"], "val": ["case2"]}]))
+    try:
+        ks.train(DATASET_ID, root=run.root, fold=0, device="cpu", epochs=3,
+                 iterations_per_epoch=1, val_iterations=1, threads=1, plot_every=2)  # fmt: skip
+    finally:
+        splits.unlink()
+    assert len(drawn) == 2  # after epoch 2 of 3 and after the last, not after each
+
+
+def run_weights(run: Run) -> dict:
+    import torch
+
+    ckpt = torch.load(run.model.checkpoint("all"), map_location="cpu", weights_only=False)
+    return ckpt["network_weights"]
 
 
 def test_training_record_lists_the_cases_trained_on(run):

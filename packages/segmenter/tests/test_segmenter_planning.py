@@ -29,5 +29,36 @@ def test_spacing_factor_coarsens_the_planned_grid(tmp_path, make_pair):
         atol=1,
     )
     assert cfg["architecture"]["arch_kwargs"]["features_per_stage"][0] == 8
+    assert cfg["resampling_fn_probabilities"] == "resample_data_or_seg_to_shape"
     with pytest.raises(SegmenterError, match="spacing_factor: expected a positive number, got 0"):
         ks.plan_and_preprocess(11, root=root, spacing_factor=0)
+    with pytest.raises(SegmenterError, match="export_resampling: expected one of nnunet, torch"):
+        ks.plan_and_preprocess(11, root=root, export_resampling="cubic")
+
+
+@pytest.mark.slow
+def test_torch_export_resampling_changes_only_the_export(tmp_path, make_pair):
+    """``export_resampling="torch"``: nnU-Net's torch resampling for the probabilities, as its
+    ``_torchres`` planners write it; images and labels are still resampled by its default."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    pairs = [make_pair(f"k{i}", seed=i, shape=(16, 32, 32)) for i in range(2)]
+    root = tmp_path / "nn"
+    ks.export_dataset(pairs, dataset_id=12, name="TorchExport", root=root)
+    plans = ks.plan_and_preprocess(
+        12,
+        root=root,
+        base_features=8,
+        max_features=32,
+        spacing_factor=2.0,
+        export_resampling="torch",
+    )
+    cfg = json.loads(plans.read_text())["configurations"]["3d_fullres"]
+    assert cfg["resampling_fn_probabilities"] == "resample_torch_fornnunet"
+    assert cfg["resampling_fn_probabilities_kwargs"]["is_seg"] is False
+    assert cfg["resampling_fn_data"] == cfg["resampling_fn_seg"] == "resample_data_or_seg_to_shape"
+    # nnU-Net resolves the name to its own function, and it returns the scan's grid
+    manager = PlansManager(str(plans)).get_configuration("3d_fullres")
+    probabilities = np.random.default_rng(0).random((26, 8, 16, 16)).astype(np.float32)
+    back = manager.resampling_fn_probabilities(probabilities, (16, 32, 32), [2.0] * 3, [1.0] * 3)
+    assert tuple(np.asarray(back).shape) == (26, 16, 32, 32)

@@ -68,3 +68,40 @@ def test_docstring_examples_hold():
 
     for module in (training_options, export):
         assert doctest.testmod(module).failed == 0
+
+
+def test_bfloat16_forward_runs_the_convolutions_in_bf16_and_returns_float32():
+    """The ``precision="bf16"`` hooks: convolutions see bfloat16, the caller gets float32."""
+    import torch
+    from knee_segmenter.trainer import _bfloat16_forward
+
+    net = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.Conv3d(4, 2, 1))
+    seen: list[torch.dtype] = []
+    net[0].register_forward_hook(lambda m, a, out: seen.append(out.dtype))
+    x = torch.randn(1, 1, 6, 8, 8)
+    reference = net(x)
+    handles = _bfloat16_forward(net)
+    out = net(x)
+    assert seen == [torch.float32, torch.bfloat16]
+    assert out.dtype == torch.float32 and out.shape == reference.shape
+    torch.testing.assert_close(out, reference, atol=0.05, rtol=0.05)  # bfloat16: 8 bits of mantissa
+    out.sum().backward()  # gradients reach the float32 weights
+    assert net[0].weight.grad is not None and net[0].weight.grad.dtype == torch.float32
+    assert net.state_dict().keys() == {"0.weight", "0.bias", "1.weight", "1.bias"}
+    for h in handles:
+        h.remove()
+    assert net(x).dtype == torch.float32 and seen[-1] == torch.float32
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    import doctest
+
+    from knee_segmenter import devices
+
+    assert doctest.testmod(devices).failed == 0
+    amd = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    assert devices.cpu_has_native_bf16(amd)
+    assert devices.cpu_has_native_bf16("flags : sse amx_bf16 amx_tile")
+    assert not devices.cpu_has_native_bf16("flags : sse avx2 avx512f")
+    assert not devices.cpu_has_native_bf16("model name : avx512_bf16 in a name, not a flag")
+    assert isinstance(devices.cpu_has_native_bf16(), bool)  # this machine, whatever it is

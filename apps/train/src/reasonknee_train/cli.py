@@ -116,6 +116,21 @@ def _dataset_pairs(folder: Path) -> list:
     show_default=True,
     help="Augmentation mirror axes; all = nnU-Net's default (flips knees upside down).",
 )
+@click.option(
+    "--augmentation",
+    type=click.Choice(["nnunet", "none"]),
+    default="nnunet",
+    show_default=True,
+    help="nnunet: nnU-Net's training augmentation; none: only the --mirroring flips (for scans "
+    "of one protocol and grid, such as phantoms; docs/segmentation.md).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="bf16: the forward pass under CPU bfloat16 autocast (faster on CPUs with AVX-512 BF16).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def segmenter(
     manual: Path | None,
@@ -129,6 +144,8 @@ def segmenter(
     work_dir: Path | None,
     optimizer: str,
     mirroring: str,
+    augmentation: str,
+    precision: str,
     seed: int,
 ) -> None:
     """Train the 25-region nnU-Net on manually labelled scans (resumes from nnU-Net's checkpoints)."""
@@ -149,7 +166,8 @@ def segmenter(
     else:
         console.print(
             f"training nnU-Net on {len(pairs)} labelled scans, {epochs} x {iterations} iterations, "
-            f"optimizer {optimizer}, mirroring {mirroring}"
+            f"optimizer {optimizer}, mirroring {mirroring}, augmentation {augmentation}, "
+            f"precision {precision}"
         )
     model = ks.train_segmenter(
         pairs,
@@ -163,6 +181,8 @@ def segmenter(
         seed=seed,
         optimizer=optimizer,
         mirroring=mirroring,
+        augmentation=augmentation,
+        precision=precision,
         continue_training=True,
     )
     console.print(f"[green]model[/] {model.path}")

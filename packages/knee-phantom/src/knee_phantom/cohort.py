@@ -20,8 +20,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,21 +224,39 @@ def _write_scans(
     shape: tuple[int, int, int],
     dicom: bool,
     progress: bool,
+    workers: int = 1,
 ) -> tuple[list[pl.DataFrame], dict[str, list[list[str]]], dict[str, str]]:
-    """Every scan written; returns the true readings, ``contents.csv`` rows per release
-    (with the non-DESS index rows) and the DICOM folder of each scan."""
+    """Every scan written (by ``workers`` processes); returns the true readings, ``contents.csv``
+    rows per release (with the non-DESS index rows) and the DICOM folder of each scan."""
     readings = []
     contents: dict[str, list[list[str]]] = {}
     dicom_folders: dict[str, str] = {}
-    for scan, key in _progress(plan.keyed_scans(), len(plan.scans), progress):
-        table, row, folder = _write_scan(layout, plan, scan, seed=seed, shape=shape, dicom=dicom)
-        readings.append(table)
-        contents.setdefault(visit(scan[2]).releases[0], []).append(row)
-        if folder is not None:
-            dicom_folders[key] = folder
+    keyed = plan.keyed_scans()
+    scans = [scan for scan, _ in keyed]
+    write = partial(_write_scan, layout, plan, seed=seed, shape=shape, dicom=dicom)
+    with _scan_pool(workers) as pool:
+        done = pool.map(write, scans) if pool is not None else map(write, scans)
+        written = zip(keyed, _progress(done, len(scans), progress), strict=True)
+        for (scan, key), (table, row, folder) in written:
+            readings.append(table)
+            contents.setdefault(visit(scan[2]).releases[0], []).append(row)
+            if folder is not None:
+                dicom_folders[key] = folder
     for release, row in _non_dess_rows(plan):
         contents[release].append(row)
     return readings, contents, dicom_folders
+
+
+@contextmanager
+def _scan_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes (forked where the platform can: nothing to import again), or None for one."""
+    if workers <= 1:
+        yield None
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
 
 
 def _non_dess_rows(plan: CohortPlan) -> list[tuple[str, list[str]]]:
@@ -331,10 +353,12 @@ def write_cohort(
     second_reads: float = 0.15,
     progress: bool = True,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> CohortLayout:
     """Write ``n_patients`` × ``visits`` × ``sides`` phantom scans and their truth (atomically).
 
-    Deterministic: the same arguments give the same files. ``n_manual`` scans
+    Deterministic: the same arguments give the same files, with any number of
+    ``workers`` (processes rendering and writing scans in parallel). ``n_manual`` scans
     (chosen by the seed) also get a "manual" label map. ``second_reads``: the
     share of knee-visits that a second reading project also grades (its grades
     drawn from the calibrated disagreement model of docs/phantom.md).
@@ -358,7 +382,7 @@ def write_cohort(
     with atomic_folder(out_dir, overwrite=overwrite) as tmp:
         layout = CohortLayout(tmp, {})
         readings, contents, dicom_folders = _write_scans(
-            layout, plan, seed=seed, shape=shape, dicom=dicom, progress=progress
+            layout, plan, seed=seed, shape=shape, dicom=dicom, progress=progress, workers=workers
         )
         if dicom:
             _write_contents(layout, contents)

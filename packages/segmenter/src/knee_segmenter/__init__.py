@@ -9,7 +9,7 @@ functions that need them.
 25
 """
 
-from knee_segmenter.devices import resolve_device
+from knee_segmenter.devices import cpu_has_native_bf16, resolve_device
 from knee_segmenter.dice import (
     DICE_COLUMNS,
     dice_barplot,
@@ -36,7 +36,7 @@ from knee_segmenter.folders import (
     trainer_search_path,
     use_folders,
 )
-from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
+from knee_segmenter.planning import EXPORT_RESAMPLINGS, PLANS_IDENTIFIER, plan_and_preprocess
 from knee_segmenter.prediction import (
     SegmentationCase,
     check_aligned,
@@ -56,15 +56,26 @@ from knee_segmenter.training import (
     train,
     train_segmenter,
 )
-from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
+from knee_segmenter.training_options import (
+    AUGMENTATIONS,
+    LOSSES,
+    MIRRORING_MODES,
+    OPTIMIZERS,
+    PRECISIONS,
+    mirror_axes_for,
+)
 
 __version__ = "0.1.0"
 __all__: list[str] = [
+    "AUGMENTATIONS",
     "DEFAULT_DATASET_ID",
     "DICE_COLUMNS",
+    "EXPORT_RESAMPLINGS",
+    "LOSSES",
     "MIRRORING_MODES",
     "OPTIMIZERS",
     "PLANS_IDENTIFIER",
+    "PRECISIONS",
     "TRAINER_NAME",
     "TRAINING_RECORD",
     "CasePair",
@@ -78,6 +89,7 @@ __all__: list[str] = [
     "check_aligned",
     "configure_nnunet",
     "copy_model",
+    "cpu_has_native_bf16",
     "dataset_json",
     "dice_barplot",
     "dice_per_region",

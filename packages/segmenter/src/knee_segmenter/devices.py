@@ -11,7 +11,10 @@ from knee_segmenter.errors import SegmenterError, needs_nnunet
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["resolve_device", "torch_threads"]
+__all__ = ["cpu_has_native_bf16", "resolve_device", "torch_threads"]
+
+#: /proc/cpuinfo flags of x86 CPUs that compute in bfloat16 natively (AVX-512 BF16, AMX)
+_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -65,3 +68,27 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (x86 ``avx512_bf16`` / ``amx_bf16`` flags).
+
+    Reads ``/proc/cpuinfo`` (or the text given); False where it cannot tell
+    (other systems), so callers fall back to float32.
+
+    >>> cpu_has_native_bf16("flags\t: fpu sse avx2 avx512f avx512_bf16")
+    True
+    >>> cpu_has_native_bf16("flags\t: fpu sse avx2")
+    False
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and _BF16_FLAGS & set(value.split()):
+            return True
+    return False

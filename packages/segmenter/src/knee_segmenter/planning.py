@@ -13,10 +13,12 @@ from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import find_dataset_dir
 from knee_segmenter.folders import configure_nnunet, use_folders
 
-__all__ = ["PLANS_IDENTIFIER", "plan_and_preprocess"]
+__all__ = ["EXPORT_RESAMPLINGS", "PLANS_IDENTIFIER", "plan_and_preprocess"]
 
 #: The plans nnU-Net's default planner writes (``nnUNetPlans.json``).
 PLANS_IDENTIFIER = "nnUNetPlans"
+#: how predictions are resampled to the scan's grid (:func:`plan_and_preprocess`)
+EXPORT_RESAMPLINGS = ("nnunet", "torch")
 
 
 def plan_and_preprocess(
@@ -30,6 +32,7 @@ def plan_and_preprocess(
     base_features: int | None = None,
     max_features: int | None = None,
     spacing_factor: float = 1.0,
+    export_resampling: str = "nnunet",
     verbose: bool = False,
 ) -> Path:
     """Fingerprint, plan and preprocess an exported dataset; return the plans file.
@@ -43,8 +46,17 @@ def plan_and_preprocess(
     demos. ``spacing_factor``: train and predict on a grid this many times
     coarser than nnU-Net's target spacing (2 = 1/8 of the voxels); nnU-Net
     resamples each scan to it and the predictions back to the scan's grid.
+    ``export_resampling``: how predicted probabilities go back to the scan's
+    grid, ``"nnunet"`` (its default scipy resampling) or ``"torch"`` (nnU-Net's
+    own ``resample_torch_fornnunet``, as its ``_torchres`` planners use, about
+    8x faster on a CPU for 26 classes; training data and labels are resampled
+    as by default either way).
     Rerunning redoes all three steps (the raw dataset may have changed).
     """
+    if export_resampling not in EXPORT_RESAMPLINGS:
+        raise SegmenterError(
+            f"export_resampling: expected one of {', '.join(EXPORT_RESAMPLINGS)}, got {export_resampling!r}"
+        )
     if not float(spacing_factor) > 0:
         raise SegmenterError(f"spacing_factor: expected a positive number, got {spacing_factor!r}")
     folders = use_folders(root)
@@ -84,7 +96,13 @@ def plan_and_preprocess(
         )
         _, plans_identifier = plan_experiment_dataset(
             int(dataset_id),
-            _planner_class(ExperimentPlanner, base_features, max_features, float(spacing_factor)),
+            _planner_class(
+                ExperimentPlanner,
+                base_features,
+                max_features,
+                float(spacing_factor),
+                torch_export=export_resampling == "torch",
+            ),
             gpu_memory_target_in_gb=gpu_memory_target_gb,  # type: ignore[arg-type]  (None = nnU-Net's default)
         )
         preprocess_dataset(
@@ -101,10 +119,20 @@ def plan_and_preprocess(
 
 
 def _planner_class(
-    base: type, base_features: int | None, max_features: int | None, spacing_factor: float = 1.0
+    base: type,
+    base_features: int | None,
+    max_features: int | None,
+    spacing_factor: float = 1.0,
+    *,
+    torch_export: bool = False,
 ) -> type:
-    """``base`` (nnU-Net's ExperimentPlanner) with the U-Net width and target spacing overridden, if asked."""
-    if base_features is None and max_features is None and spacing_factor == 1.0:
+    """``base`` (nnU-Net's ExperimentPlanner) with the U-Net width, target spacing and export overridden."""
+    if (
+        base_features is None
+        and max_features is None
+        and spacing_factor == 1.0
+        and not torch_export
+    ):
         return base
     for name, value in (("base_features", base_features), ("max_features", max_features)):
         if value is not None and int(value) < 1:
@@ -121,12 +149,25 @@ def _planner_class(
     def determine_fullres_target_spacing(self):  # type: ignore[no-untyped-def]
         return base.determine_fullres_target_spacing(self) * spacing_factor
 
+    def determine_segmentation_softmax_export_fn(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not torch_export:
+            return base.determine_segmentation_softmax_export_fn(self, *args, **kwargs)
+        from nnunetv2.preprocessing.resampling.resample_torch import resample_torch_fornnunet
+
+        # the kwargs of nnU-Net's own torch-resampling planners
+        return resample_torch_fornnunet, {
+            "is_seg": False,
+            "force_separate_z": False,
+            "memefficient_seg_resampling": False,
+        }
+
     return type(
         f"Knee{base.__name__}",
         (base,),
         {
             "__init__": __init__,
             "determine_fullres_target_spacing": determine_fullres_target_spacing,
+            "determine_segmentation_softmax_export_fn": determine_segmentation_softmax_export_fn,
         },
     )
 

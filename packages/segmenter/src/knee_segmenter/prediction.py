@@ -13,7 +13,7 @@ import contextlib
 import io
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +155,9 @@ def predict(
     output paths relative to ``out_dir``, one per scan (default
     ``<scan_id>.nii.gz``), e.g. the dataset layout's
     ``<patient>/<visit>/<date>_<series>_<side>.nii.gz``. Existing
-    valid outputs are kept unless ``overwrite``. ``threads``: torch CPU threads
-    (nnU-Net caps them at its worker count, see :func:`knee_segmenter.configure_nnunet`).
+    valid outputs are kept unless ``overwrite``. ``threads``: torch CPU threads of the
+    network (default: torch's, capped by nnU-Net at its worker count, see
+    :func:`knee_segmenter.configure_nnunet`; a number given here is not capped).
     """
     model = model_dir if isinstance(model_dir, ModelDir) else ModelDir.open(model_dir)
     scans = segmentation_cases(images, base_dir=base_dir)
@@ -176,8 +177,9 @@ def predict(
         net = _Network.load(model, device=device, mirroring=mirroring, folds=folds,
                             tile_step_size=tile_step_size)  # fmt: skip
         export_threads = max(1, int(threads)) if threads is not None else n_proc
-        _run_pipelined(todo, net, batch=max(1, int(batch)), threads=threads,
-                       export_threads=export_threads, progress=progress)  # fmt: skip
+        with _network_threads(threads):
+            _run_pipelined(todo, net, batch=max(1, int(batch)), threads=threads,
+                           export_threads=export_threads, progress=progress)  # fmt: skip
     return targets
 
 
@@ -227,7 +229,8 @@ class _Network:
             raise SegmenterError(
                 f"model folder {model.path}: no checkpoint_final.pth for folds {missing}"
             )
-        with contextlib.redirect_stdout(io.StringIO()):  # nnU-Net narrates its trainer lookup
+        # nnU-Net narrates its trainer lookup
+        with contextlib.redirect_stdout(io.StringIO()), _direct_trainer_lookup():
             predictor = nnUNetPredictor(
                 tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
                 perform_everything_on_device=dev.type == "cuda", device=dev, verbose=False,
@@ -278,6 +281,45 @@ class _Network:
             self.plans.image_reader_writer_class().write_seg(seg, str(tmp), props)
             check_aligned(tmp, scan.image)
         return target
+
+
+@contextlib.contextmanager
+def _network_threads(threads: int | None) -> Iterator[None]:
+    """Let nnU-Net's sliding window use ``threads`` torch threads (it caps them at its worker count)."""
+    import nnunetv2.inference.predict_from_raw_data as module
+
+    saved = module.default_num_processes
+    if threads is not None:
+        module.default_num_processes = max(1, int(threads))
+    try:
+        yield
+    finally:
+        module.default_num_processes = saved
+
+
+@contextlib.contextmanager
+def _direct_trainer_lookup() -> Iterator[None]:
+    """Let nnU-Net's predictor find ``KneeSegmenterTrainer`` without importing every trainer it ships.
+
+    nnU-Net finds a checkpoint's trainer class by importing each module under
+    ``nnunetv2.training.nnUNetTrainer`` (10-20 s on a CPU, timm included) until
+    one defines the name. For this package's trainer the class is known; other
+    trainers' checkpoints are looked up as nnU-Net does.
+    """
+    import nnunetv2.inference.predict_from_raw_data as module
+
+    from knee_segmenter.trainer import TRAINER_NAME, KneeSegmenterTrainer
+
+    real = module.recursive_find_trainer_class_by_name
+
+    def find(name: str, *args: Any, **kwargs: Any) -> Any:
+        return KneeSegmenterTrainer if name == TRAINER_NAME else real(name, *args, **kwargs)
+
+    module.recursive_find_trainer_class_by_name = find
+    try:
+        yield
+    finally:
+        module.recursive_find_trainer_class_by_name = real
 
 
 def _run_pipelined(todo: list[tuple[SegmentationCase, Path]], net: _Network, *, batch: int,

@@ -54,6 +54,7 @@ def pseudo_label_scans(
     model_dir: str | Path,
     device: str = "auto",
     mirroring: bool = True,
+    threads: int | None = None,
     progress: bool = True,
 ) -> pl.DataFrame:
     """Segment every ``ok`` scan of ``scans`` with the model in ``model_dir``; adds ``label_path``.
@@ -62,7 +63,7 @@ def pseudo_label_scans(
     manifest shape). Canonical NIfTI copies go to ``WORK/nifti`` and
     predictions to ``WORK/predictions``; predictions already there are kept
     (prediction is resumable). Scans that cannot be converted get
-    ``status="failed"`` and no label map.
+    ``status="failed"`` and no label map. ``threads``: see :func:`knee_segmenter.predict`.
     """
     from knee_segmenter.prediction import predict
 
@@ -79,6 +80,7 @@ def pseudo_label_scans(
         model_dir=model_dir,
         device=device,
         mirroring=mirroring,
+        threads=threads,
         progress=progress,
     )
     # the path is given even where prediction wrote nothing: the scan's failure names it
@@ -92,6 +94,7 @@ def pseudo_label_provider(
     model_dir: str | Path,
     device: str = "auto",
     mirroring: bool = True,
+    threads: int | None = None,
     progress: bool = True,
 ) -> Callable[[pl.DataFrame], pl.DataFrame]:
     """:func:`pseudo_label_scans` with its folders and options bound: scans -> scans with labels."""
@@ -103,6 +106,7 @@ def pseudo_label_provider(
             model_dir=model_dir,
             device=device,
             mirroring=mirroring,
+            threads=threads,
             progress=progress,
         )
 

@@ -10,7 +10,9 @@ KneeSegmenterTrainer``, from environment variables:
 ``KNEE_SEGMENTER_VAL_ITERATIONS``, ``KNEE_SEGMENTER_MAX_SECONDS``,
 ``KNEE_SEGMENTER_SKIP_VALIDATION`` (1/0), ``KNEE_SEGMENTER_SAVE_BEST`` (1/0),
 ``KNEE_SEGMENTER_MIRRORING`` (left-right/none/all), ``KNEE_SEGMENTER_OPTIMIZER``
-(sgd/adam), ``KNEE_SEGMENTER_LR``.
+(sgd/adam), ``KNEE_SEGMENTER_LR``, ``KNEE_SEGMENTER_AUGMENTATION`` (nnunet/none),
+``KNEE_SEGMENTER_PRECISION`` (fp32/bf16), ``KNEE_SEGMENTER_PLOT_EVERY`` (epochs),
+``KNEE_SEGMENTER_DEEP_SUPERVISION`` (1/0), ``KNEE_SEGMENTER_LOSS`` (dice+ce/dice).
 
 Mirroring: nnU-Net mirrors training patches along every axis; this trainer
 mirrors only along the patient's left-right axis by default, and offers AdamW
@@ -37,8 +39,11 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from knee_segmenter.export import DATASET_JSON_KEY
 from knee_segmenter.training_options import (
+    AUGMENTATIONS,
+    LOSSES,
     MIRRORING_MODES,
     OPTIMIZERS,
+    PRECISIONS,
     check_choice,
     mirror_axes_for,
 )
@@ -54,6 +59,27 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
+def _bfloat16_forward(network: torch.nn.Module) -> tuple[Any, Any]:
+    """Run ``network``'s forward pass under CPU bfloat16 autocast, its outputs back in float32.
+
+    Hooks, not a wrapper: the state dict (the checkpoint) keeps its keys. Returns the hook handles.
+    """
+    active: list[Any] = []
+
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16)
+        ctx.__enter__()
+        active.append(ctx)
+
+    def leave(module: torch.nn.Module, args: Any, output: Any) -> Any:
+        active.pop().__exit__(None, None, None)
+        if isinstance(output, (list, tuple)):
+            return type(output)(o.float() for o in output)
+        return output.float()
+
+    return network.register_forward_pre_hook(enter), network.register_forward_hook(leave)
+
+
 class _TimeBudgetReached(Exception):
     """Raised at the end of an epoch when the wall-clock budget is spent."""
 
@@ -61,7 +87,7 @@ class _TimeBudgetReached(Exception):
 class KneeSegmenterTrainer(nnUNetTrainer):
     """nnUNetTrainer with settable ``num_epochs``, ``num_iterations_per_epoch``,
     ``num_val_iterations_per_epoch``, ``max_seconds``, ``skip_final_validation``, ``save_best``,
-    ``mirroring`` and optimizer (``optimizer_name``, ``initial_lr``)."""
+    ``mirroring``, ``augmentation``, ``precision`` and optimizer (``optimizer_name``, ``initial_lr``)."""
 
     def __init__(
         self,
@@ -88,6 +114,18 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         #: write ``checkpoint_best.pth`` (by EMA pseudo Dice) as nnU-Net does; prediction uses the final one
         self.save_best: bool = _env("KNEE_SEGMENTER_SAVE_BEST") not in ("0", "false", "False")
         self.mirroring: str = _env("KNEE_SEGMENTER_MIRRORING") or "left-right"
+        self.augmentation: str = check_choice(
+            "augmentation", _env("KNEE_SEGMENTER_AUGMENTATION") or "nnunet", AUGMENTATIONS
+        )
+        self.precision: str = check_choice(
+            "precision", _env("KNEE_SEGMENTER_PRECISION") or "fp32", PRECISIONS
+        )
+        self._autocast_hooks: tuple[Any, ...] = ()
+        if _env("KNEE_SEGMENTER_DEEP_SUPERVISION") in ("0", "false", "False"):
+            self.enable_deep_supervision = False
+        self.loss_name: str = check_choice("loss", _env("KNEE_SEGMENTER_LOSS") or "dice+ce", LOSSES)
+        #: draw nnU-Net's progress.png every this many epochs (and after the last)
+        self.plot_every: int = max(1, int(_env("KNEE_SEGMENTER_PLOT_EVERY") or 1))
         self.optimizer_name: str = "sgd"
         self._set_optimizer(_env("KNEE_SEGMENTER_OPTIMIZER") or "sgd", _env("KNEE_SEGMENTER_LR"))
         self._started_at: float | None = None
@@ -108,6 +146,11 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         mirroring: str | None = None,
         optimizer: str | None = None,
         learning_rate: float | None = None,
+        augmentation: str | None = None,
+        precision: str | None = None,
+        plot_every: int | None = None,
+        deep_supervision: bool | None = None,
+        loss: str | None = None,
     ) -> None:
         """Set the schedule; call before training starts (the LR schedule is built from ``epochs``)."""
         if epochs is not None:
@@ -127,6 +170,16 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             self.mirroring = check_choice("mirroring", mirroring, MIRRORING_MODES)
         if optimizer is not None or learning_rate is not None:
             self._set_optimizer(optimizer or self.optimizer_name, learning_rate)
+        if augmentation is not None:
+            self.augmentation = check_choice("augmentation", augmentation, AUGMENTATIONS)
+        if precision is not None:
+            self.precision = check_choice("precision", precision, PRECISIONS)
+        if plot_every is not None:
+            self.plot_every = max(1, int(plot_every))
+        if deep_supervision is not None:  # read when the loss is built, at initialisation
+            self.enable_deep_supervision = bool(deep_supervision)
+        if loss is not None:
+            self.loss_name = check_choice("loss", loss, LOSSES)
 
     def _set_optimizer(self, name: str, learning_rate: float | str | None) -> None:
         self.optimizer_name = check_choice("optimizer", name, OPTIMIZERS)
@@ -176,7 +229,53 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             f"mirroring: {self.mirroring} -> mirror axes {axes} (left-right voxel axis {lr_axis})"
         )
         self.inference_allowed_mirroring_axes = axes
+        if self.augmentation == "none":  # as nnU-Net's nnUNetTrainerNoDA: patches as validated
+            self.print_to_log_file("augmentation: none (mirroring only, as asked)")
+            initial_patch_size = tuple(self.configuration_manager.patch_size)
         return rotation, dummy_2d, initial_patch_size, axes
+
+    def _build_loss(self) -> Any:
+        """nnU-Net's Dice + cross-entropy, or with ``loss="dice"`` its ``nnUNetTrainerDiceLoss``'s."""
+        self.print_to_log_file(f"loss: {self.loss_name}")
+        if self.loss_name == "dice":
+            from nnunetv2.training.nnUNetTrainer.variants.loss.nnUNetTrainerDiceLoss import (
+                nnUNetTrainerDiceLoss,
+            )
+
+            return nnUNetTrainerDiceLoss._build_loss(self)
+        return super()._build_loss()
+
+    def get_training_transforms(  # type: ignore[override]  (nnU-Net's is a staticmethod)
+        self,
+        patch_size: Any,
+        rotation_for_DA: Any,
+        deep_supervision_scales: Any,
+        mirror_axes: Any,
+        do_dummy_2d_data_aug: bool,
+        use_mask_for_norm: Any = None,
+        is_cascaded: bool = False,
+        foreground_labels: Any = None,
+        regions: Any = None,
+        ignore_label: int | None = None,
+    ) -> Any:
+        """nnU-Net's training transforms; with ``augmentation="none"`` its validation transforms,
+        after the mirroring ``mirroring`` asks for (nnU-Net's ``MirrorTransform``)."""
+        if self.augmentation == "none":
+            validation = nnUNetTrainer.get_validation_transforms(
+                deep_supervision_scales, is_cascaded, foreground_labels, regions, ignore_label
+            )
+            if not mirror_axes:
+                return validation
+            from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+            from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+
+            mirror = MirrorTransform(allowed_axes=mirror_axes)
+            return ComposeTransforms([mirror, *validation.transforms])
+        return nnUNetTrainer.get_training_transforms(
+            patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes,
+            do_dummy_2d_data_aug, use_mask_for_norm=use_mask_for_norm, is_cascaded=is_cascaded,
+            foreground_labels=foreground_labels, regions=regions, ignore_label=ignore_label,
+        )  # fmt: skip
 
     def save_checkpoint(self, filename: str) -> None:
         if not self.save_best and os.path.basename(filename) == "checkpoint_best.pth":
@@ -194,13 +293,24 @@ class KneeSegmenterTrainer(nnUNetTrainer):
 
     def on_train_start(self) -> None:
         super().on_train_start()
+        if self.precision == "bf16" and self.device.type == "cpu" and not self._autocast_hooks:
+            self._autocast_hooks = _bfloat16_forward(self.network)
+            self.print_to_log_file("precision: bf16 (forward pass under CPU bfloat16 autocast)")
         # the budget counts training epochs, not the set-up before them
         self._started_at = time.monotonic()
         self._first_epoch = self.current_epoch
         self._requested_epochs = self.num_epochs
 
     def on_epoch_end(self) -> None:
-        super().on_epoch_end()  # increments current_epoch
+        epoch = self.current_epoch
+        plot = (epoch + 1) % self.plot_every == 0 or epoch + 1 >= self.num_epochs
+        draw = self.logger.plot_progress_png
+        if not plot:  # nnU-Net draws the figure after every epoch: about 0.8 s on a CPU
+            self.logger.plot_progress_png = lambda *args, **kwargs: None
+        try:
+            super().on_epoch_end()  # increments current_epoch
+        finally:
+            self.logger.plot_progress_png = draw
         if self.progress is not None:
             self.progress.update(1)
         if self.max_seconds is None or self._started_at is None:

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from knee_volumes.atomic import atomic_folder
 
@@ -17,7 +18,14 @@ from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import PairLike, export_dataset, find_dataset_dir
 from knee_segmenter.folders import nnunet_folders, use_folders
 from knee_segmenter.planning import PLANS_IDENTIFIER, plan_and_preprocess
-from knee_segmenter.training_options import MIRRORING_MODES, OPTIMIZERS, check_choice
+from knee_segmenter.training_options import (
+    AUGMENTATIONS,
+    LOSSES,
+    MIRRORING_MODES,
+    OPTIMIZERS,
+    PRECISIONS,
+    check_choice,
+)
 
 __all__ = [
     "DEFAULT_DATASET_ID",
@@ -168,6 +176,11 @@ def train(
     mirroring: str = "left-right",
     optimizer: str = "sgd",
     learning_rate: float | None = None,
+    augmentation: str = "nnunet",
+    precision: str = "fp32",
+    plot_every: int = 1,
+    deep_supervision: bool = True,
+    loss: str = "dice+ce",
     num_workers: int | None = None,
     continue_training: bool = False,
     seed: int | None = 0,
@@ -187,6 +200,14 @@ def train(
     :mod:`knee_segmenter.trainer`), ``"none"`` or ``"all"`` (nnU-Net's default).
     ``optimizer``: ``"sgd"`` (nnU-Net's) or ``"adam"`` (AdamW, for short
     schedules); ``learning_rate`` defaults to 1e-2 and 1e-3 respectively.
+    ``augmentation``: ``"nnunet"`` (nnU-Net's) or ``"none"`` (nnU-Net's
+    ``nnUNetTrainerNoDA``; see :mod:`knee_segmenter.training_options`).
+    ``precision``: ``"fp32"`` or ``"bf16"`` (CPU bfloat16 autocast of the forward pass).
+    ``plot_every``: draw nnU-Net's ``progress.png`` every this many epochs (and after the last).
+    ``deep_supervision``: nnU-Net's loss on the decoder's lower resolutions too (default, as
+    nnU-Net); ``False`` is its ``nnUNetTrainerNoDeepSupervision``. ``loss``: ``"dice+ce"``
+    (nnU-Net's) or ``"dice"`` (its ``nnUNetTrainerDiceLoss``; see
+    :mod:`knee_segmenter.training_options`).
     ``num_workers``: data-augmentation processes (default 0 = in-process on a
     CPU, nnU-Net's choice otherwise). ``threads``: torch CPU threads during
     training (default: torch's). ``seed`` seeds torch, numpy and random and asks
@@ -199,13 +220,12 @@ def train(
     try:
         check_choice("mirroring", mirroring, MIRRORING_MODES)
         check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("augmentation", augmentation, AUGMENTATIONS)
+        check_choice("precision", precision, PRECISIONS)
+        check_choice("loss", loss, LOSSES)
     except ValueError as e:
         raise SegmenterError(str(e)) from None
     prep_dir = _preprocessed_dir(dataset_id, root=root, fold=fold)
-
-    with needs_nnunet():
-        from nnunetv2.run.run_training import maybe_load_checkpoint
-    from tqdm.auto import tqdm
 
     from knee_segmenter.devices import resolve_device, torch_threads
     from knee_segmenter.reproducibility import seeded
@@ -238,30 +258,40 @@ def train(
             mirroring=mirroring,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            augmentation=augmentation,
+            precision=precision,
+            plot_every=plot_every,
+            deep_supervision=deep_supervision,
+            loss=loss,
         )
         trainer.print_to_log_file(
             f"seed: {seed} ({'augmentation in this process' if num_workers == 0 else 'augmentation workers unseeded'})"
         )
-        try:
-            maybe_load_checkpoint(trainer, continue_training, False)
-        except ValueError as e:
-            raise SegmenterError(str(e)) from e
-        with tqdm(
-            total=trainer.num_epochs,
-            initial=trainer.current_epoch,
-            desc="nnU-Net training",
-            unit="epoch",
-            disable=None,
-        ) as bar:
-            trainer.progress = bar
-            if trainer.current_epoch < trainer.num_epochs:
-                trainer.run_training()
-            trainer.progress = None
-        if final_validation:
-            trainer.perform_actual_validation(False)
+        _run(trainer, continue_training=continue_training, final_validation=final_validation)
     if trainer.output_folder_base is None:
         raise SegmenterError("nnU-Net's results folder is not set (nnUNet_results)")
     return ModelDir.open(trainer.output_folder_base)
+
+
+def _run(trainer: Any, *, continue_training: bool, final_validation: bool) -> None:
+    """Load the checkpoint to continue from (if asked), train with a progress bar, validate."""
+    with needs_nnunet():
+        from nnunetv2.run.run_training import maybe_load_checkpoint
+    from tqdm.auto import tqdm
+
+    try:
+        maybe_load_checkpoint(trainer, continue_training, False)
+    except ValueError as e:
+        raise SegmenterError(str(e)) from e
+    bar = tqdm(total=trainer.num_epochs, initial=trainer.current_epoch, desc="nnU-Net training",
+               unit="epoch", disable=None)  # fmt: skip
+    with bar:
+        trainer.progress = bar
+        if trainer.current_epoch < trainer.num_epochs:
+            trainer.run_training()
+        trainer.progress = None
+    if final_validation:
+        trainer.perform_actual_validation(False)
 
 
 def latest_checkpoint(
@@ -350,6 +380,12 @@ def train_segmenter(
     mirroring: str = "left-right",
     optimizer: str = "sgd",
     learning_rate: float | None = None,
+    augmentation: str = "nnunet",
+    precision: str = "fp32",
+    plot_every: int = 1,
+    deep_supervision: bool = True,
+    loss: str = "dice+ce",
+    export_resampling: str = "nnunet",
     continue_training: bool = False,
     verbose: bool = False,
 ) -> ModelDir:
@@ -362,9 +398,10 @@ def train_segmenter(
     without one, training starts from scratch. ``iterations`` is per epoch;
     ``val_iterations`` defaults to a fifth of it. Returns the model folder inside
     ``out_model_dir`` (``KneeSegmenterTrainer__nnUNetPlans__<configuration>``),
-    ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features`` / ``spacing_factor``:
-    see :func:`knee_segmenter.plan_and_preprocess`; ``threads``, ``mirroring``, ``optimizer``,
-    ``learning_rate``: see :func:`train`.
+    ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features`` /
+    ``spacing_factor`` / ``export_resampling``: see :func:`knee_segmenter.plan_and_preprocess`;
+    ``threads``, ``mirroring``, ``optimizer``, ``learning_rate``, ``augmentation``, ``precision``,
+    ``plot_every``, ``deep_supervision``, ``loss``: see :func:`train`.
     """
     folders = use_folders(root)
     resume = (
@@ -381,6 +418,7 @@ def train_segmenter(
             base_features=base_features,
             max_features=max_features,
             spacing_factor=spacing_factor,
+            export_resampling=export_resampling,
             verbose=verbose,
         )
     model = train(
@@ -398,6 +436,11 @@ def train_segmenter(
         mirroring=mirroring,
         optimizer=optimizer,
         learning_rate=learning_rate,
+        augmentation=augmentation,
+        precision=precision,
+        plot_every=plot_every,
+        deep_supervision=deep_supervision,
+        loss=loss,
         continue_training=resume,
         verbose=verbose,
     )
@@ -414,7 +457,13 @@ def train_segmenter(
         "max_seconds": max_seconds,
         "optimizer": optimizer,
         "learning_rate": learning_rate,
+        "augmentation": augmentation,
+        "precision": precision,
+        "deep_supervision": deep_supervision,
+        "loss": loss,
+        "threads": threads,
         "spacing_factor": spacing_factor,
+        "export_resampling": export_resampling,
         "base_features": base_features,
         "max_features": max_features,
     }

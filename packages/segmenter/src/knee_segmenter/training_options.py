@@ -1,4 +1,4 @@
-"""The choices ``KneeSegmenterTrainer`` offers beyond nnU-Net's: mirror axes and optimizer.
+"""The choices ``KneeSegmenterTrainer`` offers beyond nnU-Net's: mirror axes, optimizer, augmentation.
 
 Mirroring: the 25 regions are defined by position (anterior/central/posterior,
 medial/lateral, femur above tibia). A knee flipped superior-inferior or
@@ -13,18 +13,58 @@ polynomially. On the phantoms, SGD stays for thousands of iterations at
 labelling all foreground as one region, while AdamW learns the regions within
 a few hundred (docs/segmentation.md): short schedules should use ``adam``.
 
+Augmentation: ``nnunet`` is nnU-Net's (rotation, scaling, noise, blur,
+brightness, contrast, low resolution, gamma, mirroring, and a random crop that
+shifts a whole-scan patch); ``none`` is nnU-Net's own ``nnUNetTrainerNoDA``
+(training patches as the validation sees them) but for the mirroring that the
+mirroring option asks for (left-right by default). On scans that all come from one scanner protocol and one grid, as
+the phantoms do, ``none`` learns the small regions (menisci, ligaments) in about
+half the iterations (docs/segmentation.md); on real cohorts keep ``nnunet``.
+
+Precision: nnU-Net trains in float32 on a CPU (it calls float16 autocast
+there slow). ``bf16`` runs the U-Net's forward pass under bfloat16 autocast,
+which CPUs with AVX-512 BF16 or AMX run about 1.6x faster per training step
+(docs/segmentation.md); the loss is computed in float32.
+
+Loss: ``dice+ce`` is nnU-Net's soft Dice plus cross-entropy; ``dice`` is its
+``nnUNetTrainerDiceLoss`` (soft Dice of the foreground classes alone). Early in
+training the cross-entropy drives the logits of the rarest classes (here the
+meniscal segments, a few dozen voxels each) down everywhere, and a short
+schedule may end before some of them come back; with Dice alone every class
+weighs the same from the first step (docs/segmentation.md).
+
 Standard library only, so callers can check options without importing torch.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIRRORING_MODES", "OPTIMIZERS", "check_choice", "mirror_axes_for"]
+__all__ = [
+    "AUGMENTATIONS",
+    "LOSSES",
+    "MIRRORING_MODES",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "check_choice",
+    "mirror_axes_for",
+]
 
 #: optimizer name -> default initial learning rate
 OPTIMIZERS: dict[str, float] = {"sgd": 1e-2, "adam": 1e-3}
 
 #: ``left-right``: along the patient's left-right axis only (default); ``none``; ``all``: nnU-Net's default.
 MIRRORING_MODES = ("left-right", "none", "all")
+
+#: ``nnunet``: nnU-Net's training augmentation (default); ``none``: nnU-Net's ``nnUNetTrainerNoDA``
+#: but for the mirroring option's axes.
+
+#: ``fp32``: nnU-Net's CPU training (default); ``bf16``: on a CPU, the network's forward pass under
+#: bfloat16 autocast (weights, loss and optimizer stay float32). On a GPU nnU-Net's own float16
+#: autocast applies either way.
+PRECISIONS = ("fp32", "bf16")
+
+#: ``dice+ce``: nnU-Net's Dice + cross-entropy (default); ``dice``: its ``nnUNetTrainerDiceLoss``.
+LOSSES = ("dice+ce", "dice")
+AUGMENTATIONS = ("nnunet", "none")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...] | dict[str, float]) -> str:
