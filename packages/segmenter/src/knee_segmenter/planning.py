@@ -12,6 +12,7 @@ from typing import Any
 from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import find_dataset_dir
 from knee_segmenter.folders import configure_nnunet, use_folders
+from knee_segmenter.patching import replaced
 
 __all__ = ["EXPORT_RESAMPLINGS", "PLANS_IDENTIFIER", "plan_and_preprocess"]
 
@@ -199,11 +200,7 @@ def _threads_for_spawn_pools(*modules: Any) -> Iterator[None]:
     CPU) before handling a tiny dataset in a second. With one worker, a thread does
     the same work without that start-up.
     """
-    saved = [(m, m.multiprocessing) for m in modules]
-    try:
-        for m, real in saved:
-            m.multiprocessing = _ThreadContext(real)
+    with contextlib.ExitStack() as stack:
+        for m in modules:
+            stack.enter_context(replaced(m, "multiprocessing", _ThreadContext(m.multiprocessing)))
         yield
-    finally:
-        for m, real in saved:
-            m.multiprocessing = real

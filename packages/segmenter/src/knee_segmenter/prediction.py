@@ -25,6 +25,7 @@ from knee_volumes.atomic import atomic_file
 from knee_segmenter.errors import SegmenterError, needs_nnunet
 from knee_segmenter.export import case_id_from_path
 from knee_segmenter.folders import configure_nnunet
+from knee_segmenter.patching import replaced
 from knee_segmenter.training import Fold, ModelDir
 
 if TYPE_CHECKING:
@@ -288,13 +289,9 @@ def _network_threads(threads: int | None) -> Iterator[None]:
     """Let nnU-Net's sliding window use ``threads`` torch threads (it caps them at its worker count)."""
     import nnunetv2.inference.predict_from_raw_data as module
 
-    saved = module.default_num_processes
-    if threads is not None:
-        module.default_num_processes = max(1, int(threads))
-    try:
+    n = module.default_num_processes if threads is None else max(1, int(threads))
+    with replaced(module, "default_num_processes", n):
         yield
-    finally:
-        module.default_num_processes = saved
 
 
 @contextlib.contextmanager
@@ -315,11 +312,8 @@ def _direct_trainer_lookup() -> Iterator[None]:
     def find(name: str, *args: Any, **kwargs: Any) -> Any:
         return KneeSegmenterTrainer if name == TRAINER_NAME else real(name, *args, **kwargs)
 
-    module.recursive_find_trainer_class_by_name = find
-    try:
+    with replaced(module, "recursive_find_trainer_class_by_name", find):
         yield
-    finally:
-        module.recursive_find_trainer_class_by_name = real
 
 
 def _run_pipelined(todo: list[tuple[SegmentationCase, Path]], net: _Network, *, batch: int,

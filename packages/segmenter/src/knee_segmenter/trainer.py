@@ -29,6 +29,7 @@ prediction. Importing this module imports nnunetv2 and torch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -38,6 +39,7 @@ from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from knee_segmenter.export import DATASET_JSON_KEY
+from knee_segmenter.patching import replaced
 from knee_segmenter.training_options import (
     AUGMENTATIONS,
     LOSSES,
@@ -304,13 +306,10 @@ class KneeSegmenterTrainer(nnUNetTrainer):
     def on_epoch_end(self) -> None:
         epoch = self.current_epoch
         plot = (epoch + 1) % self.plot_every == 0 or epoch + 1 >= self.num_epochs
-        draw = self.logger.plot_progress_png
-        if not plot:  # nnU-Net draws the figure after every epoch: about 0.8 s on a CPU
-            self.logger.plot_progress_png = lambda *args, **kwargs: None
-        try:
+        # nnU-Net draws the figure after every epoch: about 0.8 s on a CPU
+        skip = replaced(self.logger, "plot_progress_png", lambda *args, **kwargs: None)
+        with contextlib.nullcontext() if plot else skip:
             super().on_epoch_end()  # increments current_epoch
-        finally:
-            self.logger.plot_progress_png = draw
         if self.progress is not None:
             self.progress.update(1)
         if self.max_seconds is None or self._started_at is None:
