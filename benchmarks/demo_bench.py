@@ -44,6 +44,8 @@ def main() -> None:
     if len(seeds) != args.runs:
         ap.error(f"--seeds has {len(seeds)} values for --runs {args.runs}")
     exe = Path(sys.executable).parent / "reasonknee"
+    # a seeded segmenter repeats itself bitwise on one kind of CPU, not across kinds
+    print(f"CPU: {_cpu()}", flush=True)
     times: list[float] = []
     dice: list[dict] = []
     for i, seed in enumerate(seeds):
@@ -84,6 +86,23 @@ def main() -> None:
                 f"{key}: median {statistics.median(vals):.3f} over {len(vals)} runs "
                 f"(range {min(vals):.3f}-{max(vals):.3f})"
             )
+
+
+def _cpu() -> str:
+    """The CPU's model name and whether it has bfloat16 instructions (the demo's segmenter uses them)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    name = next(
+        (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
+        "?",
+    )
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
+    )
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name}; {', '.join(bf16) or 'no bfloat16 instructions'}"
 
 
 def _load() -> str:

@@ -207,6 +207,8 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
         "none",
         "--precision",
         "bf16",
+        "--loss",
+        "dice+balanced-ce",
     ]
     res = CliRunner().invoke(train, args)
     assert res.exit_code == 0, res.output
@@ -215,9 +217,14 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
         model / "plans.json"
     ).is_file()
     record = json.loads((model / "knee_segmenter_training.json").read_text())
-    assert (record["augmentation"], record["precision"]) == ("none", "bf16")
+    assert (record["augmentation"], record["precision"], record["loss"]) == (
+        "none",
+        "bf16",
+        "dice+balanced-ce",
+    )
     log = next((model / "fold_all").glob("training_log_*.txt")).read_text()
     assert "augmentation: none" in log and "precision: bf16" in log
+    assert "loss: dice+balanced-ce" in log and "cross-entropy class weights" in log
     again = CliRunner().invoke(train, args)
     assert again.exit_code == 0, again.output
     assert "resuming" in again.output

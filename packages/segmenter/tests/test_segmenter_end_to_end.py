@@ -313,6 +313,14 @@ def test_loss_and_deep_supervision_choices(run, monkeypatch):
     wrapped.set_schedule(deep_supervision=True, loss="dice")
     wrapped.initialize()
     assert isinstance(wrapped.loss.loss, MemoryEfficientSoftDiceLoss)
+    balanced = trainer_with(LOSS="dice+balanced-ce")
+    balanced.initialize()
+    counts = balanced._class_voxel_counts()
+    assert len(counts) == 26 and counts[0] > max(counts[1:]) and sum(counts[1:]) > 0
+    weight = balanced.loss.loss.ce.weight  # deep supervision kept, nnU-Net's Dice + weighted CE
+    assert isinstance(balanced.loss.loss, DC_and_CE_loss)
+    assert weight.tolist() == pytest.approx(ks.balanced_class_weights(counts))
+    assert weight[0] == 1 and weight.max() > 1  # the rarer regions weigh more
     with pytest.raises(ValueError, match="loss: expected one of dice\\+ce, dice"):
         wrapped.set_schedule(loss="focal")
     with pytest.raises(SegmenterError, match="loss: expected one of"):

@@ -62,3 +62,19 @@ def test_torch_export_resampling_changes_only_the_export(tmp_path, make_pair):
     probabilities = np.random.default_rng(0).random((26, 8, 16, 16)).astype(np.float32)
     back = manager.resampling_fn_probabilities(probabilities, (16, 32, 32), [2.0] * 3, [1.0] * 3)
     assert tuple(np.asarray(back).shape) == (26, 16, 32, 32)
+
+
+@pytest.mark.slow
+def test_nnunet_progress_bars_only_when_asked(tmp_path, make_pair, capfd):
+    """nnU-Net's fingerprinting and preprocessing bars follow ``progress`` (default: a terminal)."""
+    pairs = [make_pair(f"k{i}", seed=i, shape=(16, 32, 32)) for i in range(2)]
+    root = tmp_path / "nn"
+    ks.export_dataset(pairs, dataset_id=13, name="Bars", root=root)
+    capfd.readouterr()
+    ks.plan_and_preprocess(13, root=root, base_features=8, max_features=32, progress=True)
+    shown = capfd.readouterr().err
+    assert "Extracting dataset fingerprint" in shown and "Preprocessing cases" in shown
+    ks.plan_and_preprocess(13, root=root, base_features=8, max_features=32)  # not a terminal
+    ks.plan_and_preprocess(13, root=root, base_features=8, max_features=32, progress=False)
+    quiet = capfd.readouterr().err
+    assert "Extracting" not in quiet and "Preprocessing cases" not in quiet

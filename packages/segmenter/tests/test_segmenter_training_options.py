@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import statistics
 
 import numpy as np
 import pytest
-from knee_segmenter import MIRRORING_MODES, OPTIMIZERS, mirror_axes_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from knee_segmenter import MIRRORING_MODES, OPTIMIZERS, balanced_class_weights, mirror_axes_for
 
 
 def _nnunet_array(nifti: np.ndarray, transpose_forward: tuple[int, ...]) -> np.ndarray:
@@ -105,3 +108,19 @@ def test_native_bf16_is_read_from_the_cpu_flags():
     assert not devices.cpu_has_native_bf16("flags : sse avx2 avx512f")
     assert not devices.cpu_has_native_bf16("model name : avx512_bf16 in a name, not a flag")
     assert isinstance(devices.cpu_has_native_bf16(), bool)  # this machine, whatever it is
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=40))
+def test_balanced_class_weights_lift_only_the_rare_labels(counts):
+    """Weight 1 for background, empty labels and labels at or above the foreground median;
+    rarer labels weigh more the rarer they are, never over the cap."""
+    weights = balanced_class_weights(counts, cap=10.0)
+    assert len(weights) == len(counts) and weights[0] == 1.0
+    present = sorted(c for c in counts[1:] if c > 0)
+    for c, w in zip(counts[1:], weights[1:], strict=True):
+        assert 1.0 <= w <= 10.0
+        if c == 0 or c >= statistics.median(present):
+            assert w == 1.0
+    ranked = sorted((c, w) for c, w in zip(counts[1:], weights[1:], strict=True) if c > 0)
+    assert all(w1 >= w2 for (_, w1), (_, w2) in itertools.pairwise(ranked))

@@ -25,7 +25,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["REFERENCE_MODELS", "DemoConfig", "DemoResult", "run_demo"]
+__all__ = ["REFERENCE_MODELS", "DemoConfig", "DemoResult", "run_demo", "segmenter_options"]
 
 #: The weight-free baselines every demo runs (the floor every model is shown against).
 REFERENCE_MODELS: tuple[str, ...] = ("majority", "atlas", "random")
@@ -81,17 +81,37 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-#: the demo segmenter's AdamW learning rate, grid, U-Net width, augmentation and torch threads
-#: (docs/segmentation.md, "The demo's schedule"): a grid 1.8x coarser than the phantoms' (2x leaves
-#: the meniscal bodies too thin to come back) and no augmentation but left-right mirroring (the
-#: phantoms share one protocol and grid) learn the 25 regions in 600 iterations
-_SEGMENTER_LR = 6e-3
-_SEGMENTER_SPACING_FACTOR = 1.8
-_SEGMENTER_FEATURES = (16, 128)
-_SEGMENTER_AUGMENTATION = "none"
+#: torch threads of the demo segmenter's training and prediction: fixed, so a seed gives one model
 _SEGMENTER_THREADS = 2
 #: processes writing the phantom cohort (its files do not depend on the number)
 _COHORT_WORKERS = 2
+
+
+def segmenter_options() -> dict[str, Any]:
+    """The demo segmenter's settings beside its schedule: ``train_segmenter`` keyword arguments.
+
+    docs/segmentation.md ("The demo's schedule") says why each: AdamW, where nnU-Net's SGD
+    needs thousands of iterations to tell the regions apart; a grid 1.8x coarser than the
+    phantoms' (2x leaves the meniscal bodies too thin to come back) and a narrow U-Net, for cheap
+    iterations on a CPU; no augmentation but left-right mirroring (the phantoms share one
+    protocol and grid); a cross-entropy weighted up for the small regions (the meniscal segments
+    are learnt hundreds of iterations sooner); bfloat16 forward passes where the CPU has them
+    natively, else float32; nnU-Net's torch resampling of the predictions.
+    """
+    import knee_segmenter as ks
+
+    return {
+        "optimizer": "adam",
+        "learning_rate": 6e-3,
+        "spacing_factor": 1.8,
+        "base_features": 16,
+        "max_features": 128,
+        "augmentation": "none",
+        "loss": "dice+balanced-ce",
+        "precision": "bf16" if ks.cpu_has_native_bf16() else "fp32",
+        "export_resampling": "torch",
+        "threads": _SEGMENTER_THREADS,
+    }
 
 
 def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
@@ -108,15 +128,13 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
         if config.segmenter_max_seconds is None
         else f", stopped after {config.segmenter_max_seconds:.0f} s"
     )
-    precision = "bf16" if ks.cpu_has_native_bf16() else "fp32"
+    options = segmenter_options()
     console.print(
         f"[bold]segmenter[/]: nnU-Net v2 on {len(pairs)} manual label maps "
         f"({len(manual) - len(pairs)} held out), {config.segmenter_epochs} x "
-        f"{config.segmenter_iterations} iterations, seed {config.seed}, {precision}{budget}"
+        f"{config.segmenter_iterations} iterations, seed {config.seed}, {options['precision']}, "
+        f"loss {options['loss']}{budget}"
     )
-    # AdamW: nnU-Net's SGD needs thousands of iterations before it tells the regions apart; a coarser grid
-    # (nnU-Net resamples the predictions back, with its torch resampling) and a narrow U-Net make
-    # iterations cheap on a CPU; a fixed thread count, so the same seed gives the same model anywhere
     model = ks.train_segmenter(
         pairs,
         work / "segmenter-model",
@@ -126,18 +144,10 @@ def _train_segmenter(config: DemoConfig, work: Path, console: Console) -> Path:
         max_seconds=config.segmenter_max_seconds,
         seed=config.seed,
         device=config.device,
-        optimizer="adam",
-        learning_rate=_SEGMENTER_LR,
-        spacing_factor=_SEGMENTER_SPACING_FACTOR,
         root=work / "nnunet",
-        base_features=_SEGMENTER_FEATURES[0],
-        max_features=_SEGMENTER_FEATURES[1],
-        augmentation=_SEGMENTER_AUGMENTATION,
-        # bfloat16 forward passes where the CPU has them natively (1.6x faster steps), else float32
-        precision=precision,
         plot_every=config.segmenter_epochs,  # progress.png once, at the end
-        export_resampling="torch",
-        threads=_SEGMENTER_THREADS,
+        progress=config.progress,
+        **options,
     )
     return model.path
 

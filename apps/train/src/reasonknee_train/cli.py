@@ -131,6 +131,14 @@ def _dataset_pairs(folder: Path) -> list:
     show_default=True,
     help="bf16: the forward pass under CPU bfloat16 autocast (faster on CPUs with AVX-512 BF16).",
 )
+@click.option(
+    "--loss",
+    type=click.Choice(["dice+ce", "dice", "dice+balanced-ce"]),
+    default="dice+ce",
+    show_default=True,
+    help="dice+ce: nnU-Net's; dice+balanced-ce: its cross-entropy weighted up for regions smaller "
+    "than the median region (they are learnt sooner in short schedules; docs/segmentation.md).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def segmenter(
     manual: Path | None,
@@ -146,6 +154,7 @@ def segmenter(
     mirroring: str,
     augmentation: str,
     precision: str,
+    loss: str,
     seed: int,
 ) -> None:
     """Train the 25-region nnU-Net on manually labelled scans (resumes from nnU-Net's checkpoints)."""
@@ -167,7 +176,7 @@ def segmenter(
         console.print(
             f"training nnU-Net on {len(pairs)} labelled scans, {epochs} x {iterations} iterations, "
             f"optimizer {optimizer}, mirroring {mirroring}, augmentation {augmentation}, "
-            f"precision {precision}"
+            f"precision {precision}, loss {loss}"
         )
     model = ks.train_segmenter(
         pairs,
@@ -183,6 +192,7 @@ def segmenter(
         mirroring=mirroring,
         augmentation=augmentation,
         precision=precision,
+        loss=loss,
         continue_training=True,
     )
     console.print(f"[green]model[/] {model.path}")

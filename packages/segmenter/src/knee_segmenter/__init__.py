@@ -62,6 +62,7 @@ from knee_segmenter.training_options import (
     MIRRORING_MODES,
     OPTIMIZERS,
     PRECISIONS,
+    balanced_class_weights,
     mirror_axes_for,
 )
 
@@ -85,6 +86,7 @@ __all__: list[str] = [
     "SegmentationCase",
     "SegmenterError",
     "__version__",
+    "balanced_class_weights",
     "case_id_from_path",
     "check_aligned",
     "configure_nnunet",

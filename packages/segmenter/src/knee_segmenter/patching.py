@@ -8,13 +8,23 @@ from typing import Any
 
 __all__ = ["replaced"]
 
+_ABSENT = object()
+
 
 @contextlib.contextmanager
 def replaced(owner: Any, name: str, value: Any) -> Iterator[Any]:
-    """``owner.name`` is ``value`` inside the block, its old value again after; yields the old value."""
-    saved = getattr(owner, name)
+    """``owner.name`` is ``value`` inside the block; yields what ``owner.name`` was (None: nothing).
+
+    Afterwards ``owner`` holds its own old value again, or, where the name was not its own (an
+    attribute it inherited, a method of an instance's class, nothing at all), no value of its own.
+    """
+    own = vars(owner).get(name, _ABSENT)
+    before = getattr(owner, name, None)
     setattr(owner, name, value)
     try:
-        yield saved
+        yield before
     finally:
-        setattr(owner, name, saved)
+        if own is _ABSENT:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, own)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def plan_and_preprocess(
     spacing_factor: float = 1.0,
     export_resampling: str = "nnunet",
     verbose: bool = False,
+    progress: bool | None = None,
 ) -> Path:
     """Fingerprint, plan and preprocess an exported dataset; return the plans file.
 
@@ -52,6 +54,8 @@ def plan_and_preprocess(
     own ``resample_torch_fornnunet``, as its ``_torchres`` planners use, about
     8x faster on a CPU for 26 classes; training data and labels are resampled
     as by default either way).
+    ``progress``: nnU-Net's fingerprinting and preprocessing bars (default: when
+    standard error is a terminal, as the training bar).
     Rerunning redoes all three steps (the raw dataset may have changed).
     """
     if export_resampling not in EXPORT_RESAMPLINGS:
@@ -86,6 +90,7 @@ def plan_and_preprocess(
         if n == 1
         else contextlib.nullcontext()
     )
+    show = sys.stderr.isatty() if progress is None else bool(progress)
     with quiet, in_process:
         extract_fingerprint_dataset(
             int(dataset_id),
@@ -94,6 +99,7 @@ def plan_and_preprocess(
             check_dataset_integrity=False,
             clean=True,
             verbose=verbose,
+            show_progress_bar=show,
         )
         _, plans_identifier = plan_experiment_dataset(
             int(dataset_id),
@@ -112,6 +118,7 @@ def plan_and_preprocess(
             configurations=list(configurations),
             num_processes=[n] * len(configurations),
             verbose=verbose,
+            show_progress_bar=show,
         )
     plans = folders.preprocessed / raw_dir.name / f"{plans_identifier}.json"
     if not plans.is_file():

@@ -12,7 +12,8 @@ KneeSegmenterTrainer``, from environment variables:
 ``KNEE_SEGMENTER_MIRRORING`` (left-right/none/all), ``KNEE_SEGMENTER_OPTIMIZER``
 (sgd/adam), ``KNEE_SEGMENTER_LR``, ``KNEE_SEGMENTER_AUGMENTATION`` (nnunet/none),
 ``KNEE_SEGMENTER_PRECISION`` (fp32/bf16), ``KNEE_SEGMENTER_PLOT_EVERY`` (epochs),
-``KNEE_SEGMENTER_DEEP_SUPERVISION`` (1/0), ``KNEE_SEGMENTER_LOSS`` (dice+ce/dice).
+``KNEE_SEGMENTER_DEEP_SUPERVISION`` (1/0), ``KNEE_SEGMENTER_LOSS``
+(dice+ce/dice/dice+balanced-ce).
 
 Mirroring: nnU-Net mirrors training patches along every axis; this trainer
 mirrors only along the patient's left-right axis by default, and offers AdamW
@@ -34,8 +35,10 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from knee_segmenter.export import DATASET_JSON_KEY
@@ -46,6 +49,7 @@ from knee_segmenter.training_options import (
     MIRRORING_MODES,
     OPTIMIZERS,
     PRECISIONS,
+    balanced_class_weights,
     check_choice,
     mirror_axes_for,
 )
@@ -80,6 +84,16 @@ def _bfloat16_forward(network: torch.nn.Module) -> tuple[Any, Any]:
         return output.float()
 
     return network.register_forward_pre_hook(enter), network.register_forward_hook(leave)
+
+
+def _with_ce_weight(weight: torch.Tensor) -> Any:
+    """nnU-Net's ``DC_and_CE_loss``, its cross-entropy weighted per class by ``weight``."""
+    build = nnunet_trainer_module.DC_and_CE_loss
+
+    def make(soft_dice_kwargs: dict, ce_kwargs: dict, *args: Any, **kwargs: Any) -> Any:
+        return build(soft_dice_kwargs, {**ce_kwargs, "weight": weight}, *args, **kwargs)
+
+    return make
 
 
 class _TimeBudgetReached(Exception):
@@ -237,7 +251,8 @@ class KneeSegmenterTrainer(nnUNetTrainer):
         return rotation, dummy_2d, initial_patch_size, axes
 
     def _build_loss(self) -> Any:
-        """nnU-Net's Dice + cross-entropy, or with ``loss="dice"`` its ``nnUNetTrainerDiceLoss``'s."""
+        """nnU-Net's Dice + cross-entropy, with ``loss="dice"`` its ``nnUNetTrainerDiceLoss``'s, or
+        with ``loss="dice+balanced-ce"`` Dice + cross-entropy weighted by :func:`balanced_class_weights`."""
         self.print_to_log_file(f"loss: {self.loss_name}")
         if self.loss_name == "dice":
             from nnunetv2.training.nnUNetTrainer.variants.loss.nnUNetTrainerDiceLoss import (
@@ -245,7 +260,26 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             )
 
             return nnUNetTrainerDiceLoss._build_loss(self)
+        if self.loss_name == "dice+balanced-ce":
+            weights = balanced_class_weights(self._class_voxel_counts())
+            self.print_to_log_file(f"cross-entropy class weights: {[round(w, 2) for w in weights]}")
+            weight = torch.tensor(weights, dtype=torch.float32, device=self.device)
+            with replaced(nnunet_trainer_module, "DC_and_CE_loss", _with_ce_weight(weight)):
+                return super()._build_loss()
         return super()._build_loss()
+
+    def _class_voxel_counts(self) -> list[int]:
+        """Voxels of each label in the preprocessed training cases (negative values: outside the crop)."""
+        from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+        folder = self.preprocessed_dataset_folder
+        dataset = infer_dataset_class(folder)(folder)
+        n = len(self.label_manager.all_labels)
+        counts = np.zeros(n, dtype=np.int64)
+        for identifier in dataset.identifiers:
+            seg = np.asarray(dataset.load_case(identifier)[1])
+            counts += np.bincount(seg[seg >= 0].astype(np.int64).ravel(), minlength=n)[:n]
+        return [int(c) for c in counts]
 
     def get_training_transforms(  # type: ignore[override]  (nnU-Net's is a staticmethod)
         self,

@@ -186,6 +186,7 @@ def train(
     seed: int | None = 0,
     threads: int | None = None,
     verbose: bool = False,
+    progress: bool | None = None,
 ) -> ModelDir:
     """Train ``KneeSegmenterTrainer`` on a preprocessed dataset; return the model folder.
 
@@ -206,15 +207,16 @@ def train(
     ``plot_every``: draw nnU-Net's ``progress.png`` every this many epochs (and after the last).
     ``deep_supervision``: nnU-Net's loss on the decoder's lower resolutions too (default, as
     nnU-Net); ``False`` is its ``nnUNetTrainerNoDeepSupervision``. ``loss``: ``"dice+ce"``
-    (nnU-Net's) or ``"dice"`` (its ``nnUNetTrainerDiceLoss``; see
-    :mod:`knee_segmenter.training_options`).
+    (nnU-Net's), ``"dice"`` (its ``nnUNetTrainerDiceLoss``) or ``"dice+balanced-ce"``
+    (its cross-entropy weighted up for small regions; see :mod:`knee_segmenter.training_options`).
     ``num_workers``: data-augmentation processes (default 0 = in-process on a
     CPU, nnU-Net's choice otherwise). ``threads``: torch CPU threads during
     training (default: torch's). ``seed`` seeds torch, numpy and random and asks
     torch for deterministic kernels (:func:`knee_segmenter.reproducibility.seeded`):
     with ``num_workers=0`` the same seed, schedule and thread count give the
     same weights; augmentation worker processes (``num_workers > 0``) are
-    nnU-Net's and unseeded.
+    nnU-Net's and unseeded. ``progress``: the epochs' progress bar (default: when standard
+    error is a terminal).
     """
     fold = _check_fold(fold)
     try:
@@ -267,13 +269,20 @@ def train(
         trainer.print_to_log_file(
             f"seed: {seed} ({'augmentation in this process' if num_workers == 0 else 'augmentation workers unseeded'})"
         )
-        _run(trainer, continue_training=continue_training, final_validation=final_validation)
+        _run(
+            trainer,
+            continue_training=continue_training,
+            final_validation=final_validation,
+            progress=progress,
+        )
     if trainer.output_folder_base is None:
         raise SegmenterError("nnU-Net's results folder is not set (nnUNet_results)")
     return ModelDir.open(trainer.output_folder_base)
 
 
-def _run(trainer: Any, *, continue_training: bool, final_validation: bool) -> None:
+def _run(
+    trainer: Any, *, continue_training: bool, final_validation: bool, progress: bool | None
+) -> None:
     """Load the checkpoint to continue from (if asked), train with a progress bar, validate."""
     with needs_nnunet():
         from nnunetv2.run.run_training import maybe_load_checkpoint
@@ -284,7 +293,7 @@ def _run(trainer: Any, *, continue_training: bool, final_validation: bool) -> No
     except ValueError as e:
         raise SegmenterError(str(e)) from e
     bar = tqdm(total=trainer.num_epochs, initial=trainer.current_epoch, desc="nnU-Net training",
-               unit="epoch", disable=None)  # fmt: skip
+               unit="epoch", disable=None if progress is None else not progress)  # fmt: skip
     with bar:
         trainer.progress = bar
         if trainer.current_epoch < trainer.num_epochs:
@@ -388,6 +397,7 @@ def train_segmenter(
     export_resampling: str = "nnunet",
     continue_training: bool = False,
     verbose: bool = False,
+    progress: bool | None = None,
 ) -> ModelDir:
     """Export ``manual_pairs``, plan, preprocess and train; copy the model to ``out_model_dir``.
 
@@ -401,7 +411,8 @@ def train_segmenter(
     ready for :func:`knee_segmenter.predict`. ``base_features`` / ``max_features`` /
     ``spacing_factor`` / ``export_resampling``: see :func:`knee_segmenter.plan_and_preprocess`;
     ``threads``, ``mirroring``, ``optimizer``, ``learning_rate``, ``augmentation``, ``precision``,
-    ``plot_every``, ``deep_supervision``, ``loss``: see :func:`train`.
+    ``plot_every``, ``deep_supervision``, ``loss``: see :func:`train`. ``progress``: nnU-Net's
+    planning bars and the training bar (default: when standard error is a terminal).
     """
     folders = use_folders(root)
     resume = (
@@ -420,6 +431,7 @@ def train_segmenter(
             spacing_factor=spacing_factor,
             export_resampling=export_resampling,
             verbose=verbose,
+            progress=progress,
         )
     model = train(
         dataset_id,
@@ -443,6 +455,7 @@ def train_segmenter(
         loss=loss,
         continue_training=resume,
         verbose=verbose,
+        progress=progress,
     )
     copied = copy_model(model, out_model_dir)
     raw = find_dataset_dir(dataset_id, root=folders.root)
