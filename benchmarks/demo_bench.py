@@ -89,20 +89,18 @@ def main() -> None:
 
 
 def _cpu() -> str:
-    """The CPU's model name and whether it has bfloat16 instructions (the demo's segmenter uses them)."""
+    """The CPU's model name and whether it computes bfloat16 natively (the demo's segmenter uses it)."""
+    from knee_segmenter import cpu_has_native_bf16
+
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return "unknown"
+        info = ""
     name = next(
         (ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
-        "?",
+        "unknown",
     )
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []
-    )
-    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name}; {', '.join(bf16) or 'no bfloat16 instructions'}"
+    return f"{name}; {'native' if cpu_has_native_bf16(info) else 'no native'} bfloat16"
 
 
 def _load() -> str:

@@ -232,3 +232,19 @@ def test_train_segmenter_trains_nnunet_and_resumes(cohort: Path, tmp_path: Path)
     other = CliRunner().invoke(train, [*args, "--optimizer", "adam"])
     assert other.exit_code == 1
     assert "trained with optimizer 'sgd', asked to continue with 'adam'" in other.output
+
+
+def test_segmenter_choices_are_the_librarys() -> None:
+    """The app lists the choices without importing knee_segmenter at start-up; they stay the library's."""
+    import knee_segmenter as ks
+
+    params = {p.name: p for p in train.commands["segmenter"].params}
+    library = {
+        "optimizer": tuple(ks.OPTIMIZERS),
+        "mirroring": ks.MIRRORING_MODES,
+        "augmentation": ks.AUGMENTATIONS,
+        "precision": ks.PRECISIONS,
+        "loss": ks.LOSSES,
+    }
+    for name, choices in library.items():
+        assert tuple(params[name].type.choices) == tuple(choices), name

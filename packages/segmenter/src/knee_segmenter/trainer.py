@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import torch
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
-from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as nnunet_trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from knee_segmenter.export import DATASET_JSON_KEY
@@ -84,16 +83,6 @@ def _bfloat16_forward(network: torch.nn.Module) -> tuple[Any, Any]:
         return output.float()
 
     return network.register_forward_pre_hook(enter), network.register_forward_hook(leave)
-
-
-def _with_ce_weight(weight: torch.Tensor) -> Any:
-    """nnU-Net's ``DC_and_CE_loss``, its cross-entropy weighted per class by ``weight``."""
-    build = nnunet_trainer_module.DC_and_CE_loss
-
-    def make(soft_dice_kwargs: dict, ce_kwargs: dict, *args: Any, **kwargs: Any) -> Any:
-        return build(soft_dice_kwargs, {**ce_kwargs, "weight": weight}, *args, **kwargs)
-
-    return make
 
 
 class _TimeBudgetReached(Exception):
@@ -260,13 +249,14 @@ class KneeSegmenterTrainer(nnUNetTrainer):
             )
 
             return nnUNetTrainerDiceLoss._build_loss(self)
+        loss = super()._build_loss()
         if self.loss_name == "dice+balanced-ce":
             weights = balanced_class_weights(self._class_voxel_counts())
             self.print_to_log_file(f"cross-entropy class weights: {[round(w, 2) for w in weights]}")
-            weight = torch.tensor(weights, dtype=torch.float32, device=self.device)
-            with replaced(nnunet_trainer_module, "DC_and_CE_loss", _with_ce_weight(weight)):
-                return super()._build_loss()
-        return super()._build_loss()
+            # nnU-Net's DC_and_CE_loss, inside its deep-supervision wrapper if any: the CE's weight buffer
+            dc_and_ce = getattr(loss, "loss", loss)
+            dc_and_ce.ce.weight = torch.tensor(weights, dtype=torch.float32, device=self.device)
+        return loss
 
     def _class_voxel_counts(self) -> list[int]:
         """Voxels of each label in the preprocessed training cases (negative values: outside the crop)."""
